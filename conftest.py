@@ -1,0 +1,74 @@
+"""Fixtures shared by every test suite."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from django.conf import settings
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from tests.factories import UserFactory
+from wallets import locks
+
+
+def _clear_test_redis() -> None:
+    """Drop our own keys from the test Redis database (never FLUSHALL the shared server)."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for pattern in ("lock:wallet:*", "lock-signal:wallet:*", f"{settings.CACHES['default'].get('KEY_PREFIX', '')}*"):
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_redis():
+    """Each test starts with no locks or throttle counters left by another."""
+    locks.reset_backend()
+    _clear_test_redis()
+    yield
+    locks.reset_backend()
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(is_staff=True)
+
+
+def client_for(user=None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
+def anon_client():
+    return APIClient()
+
+
+@pytest.fixture
+def api(user):
+    """An API client authenticated as `user`."""
+    return client_for(user)
+
+
+@pytest.fixture
+def other_api(other_user):
+    return client_for(other_user)
+
+
+@pytest.fixture
+def staff_api(staff_user):
+    return client_for(staff_user)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make run`: migrate, seed the demo data, collect static files, serve on $PORT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${VENV:-.venv}/bin
+PORT=${PORT:-8000}
+
+if [[ -z "${DATABASE_URL:-}" || -z "${REDIS_URL:-}" ]]; then
+  cat >&2 <<'WARN'
+############################################################################
+#  DEVELOPMENT MODE: DATABASE_URL and/or REDIS_URL are not set.            #
+#  Using SQLite and/or an in-process lock. This is for ONE process on ONE  #
+#  machine only: never run it with several workers or in production.       #
+#  Set DATABASE_URL and REDIS_URL (see .env.example) for the real service. #
+############################################################################
+WARN
+fi
+
+"$BIN/python" manage.py migrate --noinput
+"$BIN/python" manage.py collectstatic --noinput >/dev/null
+if "$BIN/python" manage.py help seed_demo >/dev/null 2>&1; then
+  "$BIN/python" manage.py seed_demo
+fi
+
+cat <<URLS
+
+  API:      http://127.0.0.1:${PORT}/api/v1/
+  Docs:     http://127.0.0.1:${PORT}/docs/   (ReDoc: /redoc/, schema: /api/schema/)
+  Admin:    http://127.0.0.1:${PORT}/admin/
+  Health:   http://127.0.0.1:${PORT}/health/  /ready/
+
+URLS
+
+if [[ -z "${DATABASE_URL:-}" || -z "${REDIS_URL:-}" ]]; then
+  exec "$BIN/gunicorn" wallet_project.wsgi:application -c gunicorn.conf.py --bind "0.0.0.0:${PORT}" --workers 1
+fi
+exec "$BIN/gunicorn" wallet_project.wsgi:application -c gunicorn.conf.py --bind "0.0.0.0:${PORT}"

@@ -1,0 +1,17 @@
+"""Loaded by pytest before Django's settings (`-p tests.environment` in pytest.ini).
+
+Tests run against the real PostgreSQL and Redis of this machine unless the
+environment says otherwise; pytest-django creates its own `test_…` database,
+and the locks go to Redis database 15, never to the one the service uses.
+"""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wallet")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-hs256-0123456789")
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+# Short waits keep the lock-timeout tests quick; production defaults are in .env.example.
+os.environ.setdefault("LOCK_WAIT_SECONDS", "5")
+os.environ.setdefault("LOCK_EXPIRE_SECONDS", "10")

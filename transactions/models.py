@@ -1,0 +1,146 @@
+"""The ledger: one immutable row per balance per movement."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from wallet_project.db import ClockTimestamp
+from wallet_project.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, RATE_DECIMAL_PLACES, RATE_MAX_DIGITS
+
+
+class TransactionType(models.TextChoices):
+    DEPOSIT = "DEPOSIT", "Deposit"
+    WITHDRAWAL = "WITHDRAWAL", "Withdrawal"
+    PAYMENT = "PAYMENT", "Payment"
+    TRANSFER_OUT = "TRANSFER_OUT", "Transfer out"
+    TRANSFER_IN = "TRANSFER_IN", "Transfer in"
+    REFUND = "REFUND", "Refund"
+
+
+CREDIT_TYPES = frozenset({TransactionType.DEPOSIT, TransactionType.TRANSFER_IN, TransactionType.REFUND})
+DEBIT_TYPES = frozenset({TransactionType.WITHDRAWAL, TransactionType.PAYMENT, TransactionType.TRANSFER_OUT})
+
+
+class TransactionSource(models.TextChoices):
+    API = "API", "API"
+    ADMIN = "ADMIN", "Admin"
+    SEED = "SEED", "Seed"
+    SYSTEM = "SYSTEM", "System"
+
+
+class ImmutableLedgerEntry(Exception):
+    """Raised on any attempt to change or delete a ledger entry through the ORM."""
+
+
+class TransactionQuerySet(models.QuerySet["Transaction"]):
+    def update(self, **kwargs: object) -> int:
+        raise ImmutableLedgerEntry("Ledger entries cannot be changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ImmutableLedgerEntry("Ledger entries cannot be deleted.")
+
+
+class Transaction(models.Model):
+    """A ledger entry. Written only by transactions.services, never changed or deleted.
+
+    `owner`, `wallet` and `currency` repeat what the balance knows, so that the
+    history of a user is one index scan (entries never move between balances).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    wallet_balance = models.ForeignKey("wallets.WalletBalance", on_delete=models.PROTECT, related_name="entries")
+    wallet = models.ForeignKey("wallets.Wallet", on_delete=models.PROTECT, related_name="+")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    currency = models.ForeignKey("wallets.Currency", on_delete=models.PROTECT, related_name="+")
+    type = models.CharField(max_length=16, choices=TransactionType.choices)
+    amount = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
+    balance_after = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
+    sequence = models.BigIntegerField()
+    related_wallet_balance = models.ForeignKey(
+        "wallets.WalletBalance", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    exchange_rate = models.DecimalField(
+        max_digits=RATE_MAX_DIGITS, decimal_places=RATE_DECIMAL_PLACES, null=True, blank=True
+    )
+    reference = models.UUIDField(db_index=True)
+    source = models.CharField(max_length=8, choices=TransactionSource.choices, default=TransactionSource.API)
+    description = models.CharField(max_length=255, blank=True, default="")
+    merchant = models.CharField(max_length=255, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(db_default=ClockTimestamp())
+
+    objects = TransactionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "transaction"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at", "-id"], name="txn_owner_history"),
+            models.Index(fields=["wallet", "-created_at", "-id"], name="txn_wallet_history"),
+            models.Index(fields=["wallet_balance", "-created_at", "-id"], name="txn_balance_history"),
+            models.Index(fields=["-created_at", "-id"], name="txn_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["wallet_balance", "sequence"], name="txn_sequence_unique_per_balance"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="txn_amount_positive"),
+            models.CheckConstraint(condition=Q(balance_after__gte=0), name="txn_balance_after_non_negative"),
+            models.CheckConstraint(condition=Q(sequence__gte=1), name="txn_sequence_positive"),
+            models.CheckConstraint(condition=Q(type__in=TransactionType.values), name="txn_type_known"),
+            models.CheckConstraint(condition=Q(source__in=TransactionSource.values), name="txn_source_known"),
+            models.CheckConstraint(
+                condition=Q(type__in=[TransactionType.TRANSFER_OUT, TransactionType.TRANSFER_IN])
+                | Q(related_wallet_balance__isnull=True, exchange_rate__isnull=True),
+                name="txn_only_transfers_have_counterparts",
+            ),
+            models.CheckConstraint(
+                condition=~Q(type__in=[TransactionType.TRANSFER_OUT, TransactionType.TRANSFER_IN])
+                | Q(related_wallet_balance__isnull=False),
+                name="txn_transfers_have_counterpart",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.amount} {self.currency_id}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise ImmutableLedgerEntry("Ledger entries cannot be changed.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ImmutableLedgerEntry("Ledger entries cannot be deleted.")
+
+    @property
+    def is_credit(self) -> bool:
+        return self.type in CREDIT_TYPES
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to a money movement asked with an `Idempotency-Key` (API.md, "Idempotency").
+
+    A 201 is written in the same database transaction as the movement; a 422 is
+    written after the movement's rollback. `fingerprint` is a hash of the
+    endpoint and the request as parsed, so "10" and "10.00" are the same request.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    endpoint = models.CharField(max_length=128)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.status_code}"

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Any
+
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from transactions.models import Transaction, TransactionType
+from wallet_project.fields import AmountField
+from wallet_project.money import format_amount
+from wallets.selectors import minor_unit_of
+
+
+class TransactionOutputSerializer(serializers.ModelSerializer):
+    wallet_balance_id = serializers.UUIDField(read_only=True)
+    wallet_id = serializers.UUIDField(read_only=True)
+    currency = serializers.CharField(source="currency_id", read_only=True)
+    amount = serializers.SerializerMethodField()
+    balance_after = serializers.SerializerMethodField()
+    related_wallet_balance_id = serializers.UUIDField(read_only=True, allow_null=True)
+    exchange_rate = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Transaction
+        fields = [
+            "id",
+            "wallet_balance_id",
+            "wallet_id",
+            "currency",
+            "type",
+            "amount",
+            "balance_after",
+            "sequence",
+            "related_wallet_balance_id",
+            "exchange_rate",
+            "reference",
+            "source",
+            "description",
+            "merchant",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_amount(self, entry: Transaction) -> str:
+        return format_amount(entry.amount, minor_unit_of(entry.currency_id))
+
+    def get_balance_after(self, entry: Transaction) -> str:
+        return format_amount(entry.balance_after, minor_unit_of(entry.currency_id))
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_exchange_rate(self, entry: Transaction) -> str | None:
+        return None if entry.exchange_rate is None else format(entry.exchange_rate.normalize(), "f")
+
+
+class _MovementInputSerializer(serializers.Serializer):
+    amount = AmountField()
+    description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class BalanceMovementInputSerializer(_MovementInputSerializer):
+    wallet_balance_id = serializers.UUIDField()
+
+
+class PaymentInputSerializer(BalanceMovementInputSerializer):
+    merchant = serializers.CharField(max_length=255)
+
+
+class TransferInputSerializer(_MovementInputSerializer):
+    from_wallet_balance_id = serializers.UUIDField()
+    to_wallet_balance_id = serializers.UUIDField()
+
+
+class RefundInputSerializer(serializers.Serializer):
+    amount = AmountField(required=False, allow_null=True)
+    description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class DateOrDateTimeField(serializers.Field):
+    """`2026-11-25` (midnight UTC) or an ISO 8601 datetime (UTC when it names no zone)."""
+
+    default_error_messages = {"invalid": "Use a date (YYYY-MM-DD) or an ISO 8601 datetime."}
+
+    def to_internal_value(self, data: Any) -> datetime:
+        text = str(data).strip()
+        try:
+            moment = parse_datetime(text)
+            if moment is None:
+                day = parse_date(text)
+                if day is None:
+                    self.fail("invalid")
+                moment = datetime.combine(day, time.min)
+        except ValueError:
+            self.fail("invalid")
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class HistoryQuerySerializer(serializers.Serializer):
+    wallet_balance_id = serializers.UUIDField(required=False)
+    wallet_id = serializers.UUIDField(required=False)
+    type = serializers.ChoiceField(choices=TransactionType.choices, required=False)
+    created_after = DateOrDateTimeField(required=False)
+    created_before = DateOrDateTimeField(required=False)

@@ -1,0 +1,419 @@
+"""Every money movement, through one road (DESIGN.md, "One road for money").
+
+1. Validate before any lock: amount, visibility (404), currency precision,
+   destination, rate.
+2. Take the Redis locks of every balance touched, in sorted id order, within
+   one bounded wait (`wallets.locks.balance_locks`).
+3. `transaction.atomic(durable=True)`; `SELECT ... FOR NO KEY UPDATE` of the
+   same balances in the same order: the row lock is the fence if a Redis lock
+   ever expires under a slow worker.
+4. Check the rules on the locked rows (frozen, funds, refundable), update the
+   balances, insert the ledger entries with `balance_after` and `sequence`,
+   and store the idempotency answer, all in that one transaction.
+5. Commit, then release the locks.
+
+Nothing else in the code base writes a balance amount or a ledger entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import Sum
+
+from transactions.models import CREDIT_TYPES, Transaction, TransactionSource, TransactionType
+from wallet_project.db import ClockTimestamp
+from wallet_project.errors import (
+    AmountTooSmall,
+    InsufficientFunds,
+    InvalidInput,
+    NotFound,
+    NotRefundable,
+    RateUnavailable,
+    RefundExceedsPayment,
+    SameBalance,
+    WalletFrozen,
+)
+from wallet_project.money import EXACT, MAX_BALANCE, check_precision, convert, format_amount, round_down
+from wallets.locks import balance_locks
+from wallets.models import ExchangeRate, WalletBalance
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+audit_logger = logging.getLogger("wallet.audit")
+
+# Called inside the movement's database transaction, after its entries are
+# written, with the entry the caller gets back (the idempotency record).
+OnBooked = Callable[[Transaction], None]
+
+
+@dataclass(frozen=True)
+class _Leg:
+    balance_id: UUID
+    type: TransactionType
+    amount: Decimal
+    related_balance_id: UUID | None = None
+    exchange_rate: Decimal | None = None
+
+
+# --- validation before the locks -------------------------------------------------------
+
+
+def _visible_balance(*, balance_id: UUID, owner: User | None) -> WalletBalance:
+    """The balance, if `owner` is None (staff and system) or owns it; else NotFound."""
+    queryset = WalletBalance.objects.select_related("currency")
+    if owner is not None:
+        queryset = queryset.filter(wallet__owner=owner)
+    balance = queryset.filter(pk=balance_id).first()
+    if balance is None:
+        raise NotFound("No such wallet balance.")
+    return balance
+
+
+def _current_rate(base: str, quote: str) -> Decimal:
+    rate = (
+        ExchangeRate.objects.filter(base_id=base, quote_id=quote, valid_to__isnull=True)
+        .values_list("rate", flat=True)
+        .first()
+    )
+    if rate is None:
+        raise RateUnavailable(f"There is no current exchange rate from {base} to {quote}.")
+    return rate
+
+
+# --- the booking itself ------------------------------------------------------------------
+
+
+def _book(
+    *,
+    legs: Sequence[_Leg],
+    source: str,
+    description: str,
+    merchant: str = "",
+    created_by: User | None,
+    reference: UUID | None = None,
+    settle_under_lock: Callable[[dict[UUID, WalletBalance]], Sequence[_Leg]] | None = None,
+    create_balance: Callable[[], object] | None = None,
+    on_booked: OnBooked | None = None,
+) -> list[Transaction]:
+    """Lock, check, write and commit the legs of one movement; returns the entries in leg order.
+
+    `settle_under_lock`, if given, checks a rule that needs the locks and
+    returns the final legs (same balances). `create_balance`, if given,
+    inserts the (locked) balance of an opening deposit in the same database
+    transaction, so a refused opening leaves no balance behind. Raises WalletFrozen,
+    InsufficientFunds (and what `settle_under_lock` raises), LockTimeout,
+    ServiceUnavailable.
+    """
+    reference = reference or uuid.uuid4()
+    balance_ids = sorted({leg.balance_id for leg in legs})
+    with balance_locks(balance_ids), transaction.atomic(durable=True):
+        if create_balance is not None:
+            create_balance()
+        # Same order as the Redis locks: no deadlock between A→B and B→A.
+        locked = {
+            balance.pk: balance
+            for balance in WalletBalance.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("wallet", "currency")
+            .filter(pk__in=balance_ids)
+            .order_by("pk")
+        }
+        for balance in locked.values():
+            if balance.wallet.is_frozen:
+                raise WalletFrozen(f"Wallet {balance.wallet_id} is frozen; no money may move into or out of it.")
+        if settle_under_lock is not None:
+            legs = settle_under_lock(locked)
+
+        entries = []
+        for leg in legs:
+            balance = locked[leg.balance_id]
+            # Computed from the locked row, never from a value read before the lock.
+            if leg.type in CREDIT_TYPES:
+                new_amount = EXACT.add(balance.amount, leg.amount)
+                if new_amount > MAX_BALANCE:
+                    raise InvalidInput(
+                        "The balance would exceed the largest amount it can hold.",
+                        details={"amount": ["The balance would exceed the largest amount it can hold."]},
+                    )
+            else:
+                new_amount = EXACT.subtract(balance.amount, leg.amount)
+                if new_amount < 0:
+                    minor_unit = balance.currency.minor_unit
+                    raise InsufficientFunds(
+                        f"Balance {balance.pk} holds {format_amount(balance.amount, minor_unit)} "
+                        f"{balance.currency_id}; {format_amount(leg.amount, minor_unit)} "
+                        f"{balance.currency_id} was asked.",
+                        details={
+                            "wallet_balance_id": str(balance.pk),
+                            "available": format_amount(balance.amount, minor_unit),
+                            "requested": format_amount(leg.amount, minor_unit),
+                            "currency": balance.currency_id,
+                        },
+                    )
+            balance.amount = new_amount
+            balance.last_sequence += 1
+            entries.append(
+                Transaction(
+                    wallet_balance_id=balance.pk,
+                    wallet_id=balance.wallet_id,
+                    owner_id=balance.wallet.owner_id,
+                    currency_id=balance.currency_id,
+                    type=leg.type,
+                    amount=leg.amount,
+                    balance_after=new_amount,
+                    sequence=balance.last_sequence,
+                    related_wallet_balance_id=leg.related_balance_id,
+                    exchange_rate=leg.exchange_rate,
+                    reference=reference,
+                    source=source,
+                    description=description,
+                    merchant=merchant,
+                    created_by=created_by,
+                )
+            )
+        for balance_id in balance_ids:
+            balance = locked[balance_id]
+            WalletBalance.objects.filter(pk=balance_id).update(
+                amount=balance.amount, last_sequence=balance.last_sequence, updated_at=ClockTimestamp()
+            )
+        Transaction.objects.bulk_create(entries)
+        if on_booked is not None:
+            on_booked(entries[0])
+        transaction.on_commit(lambda: _audit(entries))
+    return entries
+
+
+def _audit(entries: Sequence[Transaction]) -> None:
+    for entry in entries:
+        audit_logger.info(
+            "money movement",
+            extra={
+                "entry_id": str(entry.pk),
+                "reference": str(entry.reference),
+                "type": entry.type,
+                "wallet_balance_id": str(entry.wallet_balance_id),
+                "amount": f"{entry.amount}",
+                "currency": entry.currency_id,
+                "balance_after": f"{entry.balance_after}",
+                "sequence": entry.sequence,
+                "source": entry.source,
+                "created_by": str(entry.created_by_id) if entry.created_by_id else None,
+            },
+        )
+
+
+# --- the movements -----------------------------------------------------------------------
+
+
+def deposit_create(
+    *,
+    wallet_balance_id: UUID,
+    amount: Decimal,
+    owner: User | None,
+    created_by: User | None,
+    source: str = TransactionSource.API,
+    description: str = "",
+    on_booked: OnBooked | None = None,
+) -> Transaction:
+    """Credit a balance. Raises NotFound, InvalidInput, WalletFrozen, LockTimeout, ServiceUnavailable."""
+    balance = _visible_balance(balance_id=wallet_balance_id, owner=owner)
+    check_precision(amount, balance.currency.minor_unit, balance.currency_id)
+    (entry,) = _book(
+        legs=[_Leg(balance.pk, TransactionType.DEPOSIT, amount)],
+        source=source,
+        description=description,
+        created_by=created_by,
+        on_booked=on_booked,
+    )
+    return entry
+
+
+def opening_deposit_create(
+    *,
+    balance: WalletBalance,
+    amount: Decimal,
+    created_by: User | None,
+    source: str = TransactionSource.API,
+) -> Transaction:
+    """Insert a new (unsaved) balance and book its opening DEPOSIT in one database transaction.
+
+    Raises InvalidInput, WalletFrozen, LockTimeout, ServiceUnavailable, and IntegrityError when
+    the wallet already holds that currency.
+    """
+    check_precision(amount, balance.currency.minor_unit, balance.currency_id)
+    (entry,) = _book(
+        legs=[_Leg(balance.pk, TransactionType.DEPOSIT, amount)],
+        source=source,
+        description="Opening deposit",
+        created_by=created_by,
+        create_balance=balance.save,
+    )
+    return entry
+
+
+def withdrawal_create(
+    *,
+    wallet_balance_id: UUID,
+    amount: Decimal,
+    owner: User | None,
+    created_by: User | None,
+    source: str = TransactionSource.API,
+    description: str = "",
+    on_booked: OnBooked | None = None,
+) -> Transaction:
+    """Debit a balance. Raises NotFound, InvalidInput, WalletFrozen, InsufficientFunds, LockTimeout,
+    ServiceUnavailable."""
+    balance = _visible_balance(balance_id=wallet_balance_id, owner=owner)
+    check_precision(amount, balance.currency.minor_unit, balance.currency_id)
+    (entry,) = _book(
+        legs=[_Leg(balance.pk, TransactionType.WITHDRAWAL, amount)],
+        source=source,
+        description=description,
+        created_by=created_by,
+        on_booked=on_booked,
+    )
+    return entry
+
+
+def payment_create(
+    *,
+    wallet_balance_id: UUID,
+    amount: Decimal,
+    merchant: str,
+    owner: User | None,
+    created_by: User | None,
+    source: str = TransactionSource.API,
+    description: str = "",
+    on_booked: OnBooked | None = None,
+) -> Transaction:
+    """Pay a merchant from a balance. Raises NotFound, InvalidInput, WalletFrozen, InsufficientFunds,
+    LockTimeout, ServiceUnavailable."""
+    balance = _visible_balance(balance_id=wallet_balance_id, owner=owner)
+    check_precision(amount, balance.currency.minor_unit, balance.currency_id)
+    (entry,) = _book(
+        legs=[_Leg(balance.pk, TransactionType.PAYMENT, amount)],
+        source=source,
+        description=description,
+        merchant=merchant,
+        created_by=created_by,
+        on_booked=on_booked,
+    )
+    return entry
+
+
+def transfer_create(
+    *,
+    from_wallet_balance_id: UUID,
+    to_wallet_balance_id: UUID,
+    amount: Decimal,
+    owner: User | None,
+    created_by: User | None,
+    source: str = TransactionSource.API,
+    description: str = "",
+    on_booked: OnBooked | None = None,
+) -> Transaction:
+    """Move money between two balances, converting at the current rate when their currencies differ;
+    returns the TRANSFER_OUT entry.
+
+    Raises NotFound, InvalidInput, SameBalance, RateUnavailable, AmountTooSmall, WalletFrozen,
+    InsufficientFunds, LockTimeout, ServiceUnavailable.
+    """
+    source_balance = _visible_balance(balance_id=from_wallet_balance_id, owner=owner)
+    check_precision(amount, source_balance.currency.minor_unit, source_balance.currency_id)
+    # The destination may be anyone's (API.md); it only has to exist.
+    destination = _visible_balance(balance_id=to_wallet_balance_id, owner=None)
+    if destination.pk == source_balance.pk:
+        raise SameBalance()
+
+    if destination.currency_id == source_balance.currency_id:
+        rate = None
+        credit = amount
+    else:
+        rate = _current_rate(source_balance.currency_id, destination.currency_id)
+        credit = round_down(convert(amount, rate), destination.currency.minor_unit)
+        if credit <= 0:
+            raise AmountTooSmall(
+                f"{format_amount(amount, source_balance.currency.minor_unit)} {source_balance.currency_id} "
+                f"converts to less than one minor unit of {destination.currency_id}.",
+                details={"amount": [f"Converted at {rate.normalize():f}, it rounds down to zero."]},
+            )
+    entries = _book(
+        legs=[
+            _Leg(source_balance.pk, TransactionType.TRANSFER_OUT, amount, destination.pk, rate),
+            _Leg(destination.pk, TransactionType.TRANSFER_IN, credit, source_balance.pk, rate),
+        ],
+        source=source,
+        description=description,
+        created_by=created_by,
+        on_booked=on_booked,
+    )
+    return entries[0]
+
+
+def refunded_amount(*, payment: Transaction) -> Decimal:
+    """What has been refunded of a payment so far (its REFUND entries share its reference)."""
+    total = Transaction.objects.filter(
+        reference=payment.reference, wallet_balance_id=payment.wallet_balance_id, type=TransactionType.REFUND
+    ).aggregate(total=Sum("amount"))["total"]
+    return total or Decimal(0)
+
+
+def refund_create(
+    *,
+    payment_id: UUID,
+    amount: Decimal | None,
+    created_by: User | None,
+    source: str = TransactionSource.API,
+    description: str = "",
+    on_booked: OnBooked | None = None,
+) -> Transaction:
+    """Refund a payment, in full by default or in part, onto the balance that paid it.
+
+    Raises NotFound, InvalidInput, NotRefundable, RefundExceedsPayment, WalletFrozen, LockTimeout,
+    ServiceUnavailable.
+    """
+    payment = Transaction.objects.select_related("currency").filter(pk=payment_id).first()
+    if payment is None:
+        raise NotFound("No such transaction.")
+    if amount is not None:
+        check_precision(amount, payment.currency.minor_unit, payment.currency_id)
+    if payment.type != TransactionType.PAYMENT:
+        raise NotRefundable(f"Only payments can be refunded; this is a {payment.type}.")
+
+    minor_unit = payment.currency.minor_unit
+
+    def settle_refund(locked: dict[UUID, WalletBalance]) -> list[_Leg]:
+        # Under the balance's locks, so that two refunds cannot both take the last of a payment.
+        left = payment.amount - refunded_amount(payment=payment)
+        asked = left if amount is None else amount
+        if left <= 0 or asked > left:
+            raise RefundExceedsPayment(
+                f"{format_amount(left, minor_unit)} {payment.currency_id} is left to refund of this payment; "
+                f"{format_amount(asked, minor_unit)} was asked.",
+                details={
+                    "refundable": format_amount(left, minor_unit),
+                    "requested": format_amount(asked, minor_unit),
+                },
+            )
+        return [_Leg(payment.wallet_balance_id, TransactionType.REFUND, asked)]
+
+    (entry,) = _book(
+        # The amount is settled under the lock by settle_refund.
+        legs=[_Leg(payment.wallet_balance_id, TransactionType.REFUND, amount or payment.amount)],
+        source=source,
+        description=description or f"Refund of payment {payment.pk}",
+        merchant=payment.merchant,
+        created_by=created_by,
+        reference=payment.reference,
+        settle_under_lock=settle_refund,
+        on_booked=on_booked,
+    )
+    return entry

@@ -1,0 +1,241 @@
+"""Money movement and history endpoints (API.md, "Money movements").
+
+Views are thin: an input serializer validates, one service call moves the
+money (through `idempotency.respond`, which stores the answer when an
+`Idempotency-Key` is sent), an output serializer renders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import permissions, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from transactions import idempotency, selectors, services
+from transactions.models import Transaction, TransactionSource
+from transactions.serializers import (
+    BalanceMovementInputSerializer,
+    HistoryQuerySerializer,
+    PaymentInputSerializer,
+    RefundInputSerializer,
+    TransactionOutputSerializer,
+    TransferInputSerializer,
+)
+from wallet_project.pagination import HistoryCursorPagination
+from wallet_project.schema import error_responses
+from wallets.views import UUID_LOOKUP
+
+ENTRY_EXAMPLE = {
+    "id": "7a1d1c7e-2f7b-4a7e-8c53-6a0e4c1b9f10",
+    "wallet_balance_id": "5d7c2b9a-3a65-4a43-9d0e-8a3c1e1f7b22",
+    "wallet_id": "0b0c6f1e-6d1f-4c55-9a57-3f8f2a7f1c11",
+    "currency": "USD",
+    "type": "TRANSFER_OUT",
+    "amount": "25.00",
+    "balance_after": "100.50",
+    "sequence": 7,
+    "related_wallet_balance_id": "9e3f3d1a-1b8c-4b7e-a1f2-2c4d5e6f7a88",
+    "exchange_rate": "0.91",
+    "reference": "c2b1f0de-3a4b-4c5d-8e9f-0a1b2c3d4e5f",
+    "source": "API",
+    "description": "Rent share",
+    "merchant": "",
+    "created_at": "2026-11-25T10:05:00.123456Z",
+}
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    idempotency.HEADER,
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="1–255 characters, scoped to the caller. A retry with the same key and request gets the "
+    "stored answer back (header `Idempotent-Replayed: true`) and moves no money. Kept 24 hours.",
+)
+
+_MOVEMENT_ERRORS = {
+    400: ["validation_error"],
+    409: ["idempotency_in_progress"],
+    429: ["lock_timeout", "throttled"],
+    503: ["service_unavailable"],
+}
+
+
+def movement_schema(*, summary: str, description: str, request: type, rules: list[str], example: dict) -> Any:
+    return extend_schema(
+        summary=summary,
+        description=description
+        + " Checks run in the contract's order: 400 (the input), 404 (a balance not visible to you), "
+        "422 (the rules). A refused movement leaves no trace.",
+        request=request,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            201: TransactionOutputSerializer,
+            **error_responses(
+                400, 401, 404, 409, 422, 429, 503, codes={**_MOVEMENT_ERRORS, 422: [*rules, "idempotency_key_reused"]}
+            ),
+        },
+        examples=[
+            OpenApiExample("Request", value=example, request_only=True),
+            OpenApiExample("Created", value=ENTRY_EXAMPLE, response_only=True, status_codes=["201"]),
+        ],
+    )
+
+
+def _render(entry: Transaction) -> dict[str, Any]:
+    return TransactionOutputSerializer(entry).data
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="My transaction history",
+        description="The caller's ledger entries, newest first, cursor-paginated (`next`/`previous` links). "
+        "`created_after` is inclusive, `created_before` exclusive; both take a date or a datetime (UTC). "
+        "An id that is not yours gives an empty list.",
+        parameters=[HistoryQuerySerializer],
+        responses={200: TransactionOutputSerializer(many=True), **error_responses(400, 401)},
+    ),
+    retrieve=extend_schema(
+        summary="One of my transactions",
+        description="Another user's entry answers 404.",
+        responses={200: TransactionOutputSerializer, **error_responses(401, 404)},
+        examples=[OpenApiExample("Entry", value=ENTRY_EXAMPLE, response_only=True)],
+    ),
+)
+class TransactionViewSet(viewsets.GenericViewSet):
+    serializer_class = TransactionOutputSerializer
+    pagination_class = HistoryCursorPagination
+    lookup_value_regex = UUID_LOOKUP
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return Transaction.objects.filter(owner=self.request.user)
+
+    def list(self, request: Request) -> Response:
+        query = HistoryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        entries = selectors.transaction_history(
+            owner=request.user, filters=selectors.HistoryFilters(**query.validated_data)
+        )
+        page = self.paginate_queryset(entries)
+        return self.get_paginated_response(TransactionOutputSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(_render(selectors.transaction_get(owner=request.user, entry_id=pk)))
+
+    def _move(
+        self,
+        request: Request,
+        endpoint: str,
+        input_serializer: type[serializers.Serializer],
+        service: Any,
+        **fixed: Any,
+    ) -> Response:
+        serializer = input_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        return idempotency.respond(
+            request=request,
+            endpoint=endpoint,
+            data=data,
+            perform=lambda on_booked: service(
+                **data, **fixed, created_by=request.user, source=TransactionSource.API, on_booked=on_booked
+            ),
+            render=_render,
+        )
+
+    @movement_schema(
+        summary="Deposit",
+        description="Credits one of your balances (a DEPOSIT entry).",
+        request=BalanceMovementInputSerializer,
+        rules=["wallet_frozen"],
+        example={"wallet_balance_id": "5d7c2b9a-3a65-4a43-9d0e-8a3c1e1f7b22", "amount": "100.00"},
+    )
+    @action(detail=False, methods=["post"])
+    def deposit(self, request: Request) -> Response:
+        return self._move(
+            request, "deposit", BalanceMovementInputSerializer, services.deposit_create, owner=request.user
+        )
+
+    @movement_schema(
+        summary="Withdraw",
+        description="Debits one of your balances (a WITHDRAWAL entry).",
+        request=BalanceMovementInputSerializer,
+        rules=["insufficient_funds", "wallet_frozen"],
+        example={"wallet_balance_id": "5d7c2b9a-3a65-4a43-9d0e-8a3c1e1f7b22", "amount": "40.00"},
+    )
+    @action(detail=False, methods=["post"])
+    def withdraw(self, request: Request) -> Response:
+        return self._move(
+            request, "withdraw", BalanceMovementInputSerializer, services.withdrawal_create, owner=request.user
+        )
+
+    @movement_schema(
+        summary="Pay a merchant",
+        description="Debits one of your balances (a PAYMENT entry); staff can refund it later.",
+        request=PaymentInputSerializer,
+        rules=["insufficient_funds", "wallet_frozen"],
+        example={
+            "wallet_balance_id": "5d7c2b9a-3a65-4a43-9d0e-8a3c1e1f7b22",
+            "amount": "12.99",
+            "merchant": "Coffee Corner",
+        },
+    )
+    @action(detail=False, methods=["post"])
+    def payment(self, request: Request) -> Response:
+        return self._move(request, "payment", PaymentInputSerializer, services.payment_create, owner=request.user)
+
+    @movement_schema(
+        summary="Transfer",
+        description="Moves money from one of your balances to any balance (yours or another user's): "
+        "TRANSFER_OUT on the source, TRANSFER_IN on the destination, one reference. Between two currencies "
+        "the destination is credited `amount × rate` at the current rate, rounded down to its minor unit; "
+        "both legs record the rate. Answers the TRANSFER_OUT entry.",
+        request=TransferInputSerializer,
+        rules=["same_balance", "rate_unavailable", "amount_too_small", "insufficient_funds", "wallet_frozen"],
+        example={
+            "from_wallet_balance_id": "5d7c2b9a-3a65-4a43-9d0e-8a3c1e1f7b22",
+            "to_wallet_balance_id": "9e3f3d1a-1b8c-4b7e-a1f2-2c4d5e6f7a88",
+            "amount": "25.00",
+            "description": "Rent share",
+        },
+    )
+    @action(detail=False, methods=["post"])
+    def transfer(self, request: Request) -> Response:
+        return self._move(request, "transfer", TransferInputSerializer, services.transfer_create, owner=request.user)
+
+    @extend_schema(
+        summary="Refund a payment (staff)",
+        description="Credits the paying balance with a REFUND entry carrying the payment's reference; "
+        "`amount` defaults to what is left to refund. Partial refunds add up to at most the payment. "
+        "Staff only: anyone else gets 403 whatever the id.",
+        request=RefundInputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            201: TransactionOutputSerializer,
+            **error_responses(
+                400,
+                401,
+                403,
+                404,
+                409,
+                422,
+                429,
+                503,
+                codes={
+                    **_MOVEMENT_ERRORS,
+                    422: ["not_refundable", "refund_exceeds_payment", "wallet_frozen", "idempotency_key_reused"],
+                },
+            ),
+        },
+        examples=[OpenApiExample("Partial refund", value={"amount": "5.00"}, request_only=True)],
+    )
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
+    def refund(self, request: Request, pk: str) -> Response:
+        payment_id = UUID(pk)
+        return self._move(
+            request, f"refund:{payment_id}", RefundInputSerializer, services.refund_create, payment_id=payment_id
+        )

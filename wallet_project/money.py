@@ -1,0 +1,89 @@
+"""Exact money: parsing request amounts and writing them with the currency's minor unit."""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
+
+from wallet_project.errors import InvalidInput
+
+# The largest amount a single request may move (API.md).
+MAX_AMOUNT = Decimal(10) ** 15
+# Database scale of every stored amount: enough for any ISO 4217 minor unit.
+AMOUNT_DECIMAL_PLACES = 4
+AMOUNT_MAX_DIGITS = 30
+# The most a balance column can hold (NUMERIC(30, 4)).
+MAX_BALANCE = Decimal(10) ** (AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES) - Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
+RATE_DECIMAL_PLACES = 18
+RATE_MAX_DIGITS = 36
+
+# Wide enough that no amount or product of ours is ever rounded by the context itself.
+EXACT = Context(prec=100)
+
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+class AmountError(ValueError):
+    """A request amount that the contract refuses; the message is for the client."""
+
+
+def parse_amount(raw: object, *, allow_zero: bool = False) -> Decimal:
+    """Read a request amount (decimal string or JSON number) as a positive, finite Decimal up to 10^15."""
+    if isinstance(raw, bool) or raw is None:
+        raise AmountError("A valid number is required.")
+    if isinstance(raw, (int, Decimal)):
+        value = Decimal(raw)
+    elif isinstance(raw, str):
+        text = raw.strip()
+        if not _NUMBER_RE.match(text):
+            raise AmountError("A valid number is required.")
+        try:
+            value = Decimal(text)
+        except InvalidOperation as exc:  # pragma: no cover - the regex admits only valid literals
+            raise AmountError("A valid number is required.") from exc
+    else:
+        raise AmountError("A valid number is required.")
+    if not value.is_finite():
+        raise AmountError("A valid number is required.")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise AmountError(
+            "Ensure this value is greater than zero." if not allow_zero else "Ensure this value is not negative."
+        )
+    if value > MAX_AMOUNT:
+        raise AmountError(f"Ensure this value is at most {MAX_AMOUNT:f}.")
+    return value
+
+
+def decimals_of(amount: Decimal) -> int:
+    """How many decimals an amount really has: 1.50 has 1, 100 has 0 (so "10.00" is fine for JPY)."""
+    exponent = amount.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)
+    return max(0, -exponent)
+
+
+def check_precision(amount: Decimal, minor_unit: int, currency: str, *, field: str = "amount") -> None:
+    """Refuse (400, in `details[field]`) an amount with more decimals than its currency allows."""
+    if decimals_of(amount) > minor_unit:
+        if minor_unit == 0:
+            message = f"{currency} has no minor unit; send a whole number."
+        else:
+            message = f"{currency} allows at most {minor_unit} decimal places."
+        raise InvalidInput(message, details={field: [message]})
+
+
+def quantum(minor_unit: int) -> Decimal:
+    return Decimal(1).scaleb(-minor_unit)
+
+
+def round_down(amount: Decimal, minor_unit: int) -> Decimal:
+    return amount.quantize(quantum(minor_unit), rounding=ROUND_DOWN, context=EXACT)
+
+
+def format_amount(amount: Decimal, minor_unit: int) -> str:
+    """`Decimal("12.5000")` in USD → `"12.50"`; in JPY `"1000"`; in KWD `"1.250"`."""
+    return format(amount.quantize(quantum(minor_unit), context=EXACT), "f")
+
+
+def convert(amount: Decimal, rate: Decimal) -> Decimal:
+    """`amount × rate` exactly: the default context would round at 28 digits, before our rounding down."""
+    return EXACT.multiply(amount, rate)

@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from wallet_project import views
+
+api_v1 = [
+    path("", include("accounts.urls")),
+    path("", include("wallets.urls")),
+    path("", include("transactions.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("health/", views.health, name="health"),
+    path("ready/", views.ready, name="ready"),
+    path("admin/", admin.site.urls),
+    # Any other path under /api/ answers the contract's 404, in DEBUG too.
+    re_path(r"^api/", views.api_not_found),
+]
+
+handler400 = "wallet_project.views.bad_request"
+handler403 = "wallet_project.views.permission_denied"
+handler404 = "wallet_project.views.api_not_found"
+handler500 = "wallet_project.views.server_error"

@@ -1,0 +1,74 @@
+"""Operational endpoints and the JSON answers for unknown paths and crashes."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+from wallet_project.errors import error_response
+from wallets.locks import RedisLocks, get_backend
+
+logger = logging.getLogger("wallet.ops")
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    """200 while the process runs."""
+    return JsonResponse({"status": "ok"})
+
+
+def ready(request: HttpRequest) -> JsonResponse:
+    """200 when the database and Redis answer, else 503 naming which failed."""
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        logger.warning("readiness: database failed", extra={"error": type(exc).__name__})
+        checks["database"] = "unavailable"
+    backend = get_backend()
+    if isinstance(backend, RedisLocks):
+        try:
+            backend.client.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("readiness: redis failed", extra={"error": type(exc).__name__})
+            checks["redis"] = "unavailable"
+    else:
+        checks["redis"] = "not configured (in-process locks, development mode)"
+    failed = sorted(name for name, state in checks.items() if state == "unavailable")
+    if failed:
+        return JsonResponse(
+            {
+                "status": "unavailable",
+                "checks": checks,
+                "error": {
+                    "code": "service_unavailable",
+                    "message": f"Not ready: {', '.join(failed)} unavailable.",
+                    "details": {"failed": failed},
+                },
+            },
+            status=HTTPStatus.SERVICE_UNAVAILABLE,
+        )
+    return JsonResponse({"status": "ok", "checks": checks})
+
+
+def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
+    return error_response(HTTPStatus.NOT_FOUND, "not_found", f"No endpoint at {request.path}.")
+
+
+def server_error(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
+    return error_response(
+        HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side; it has been logged."
+    )
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return error_response(HTTPStatus.BAD_REQUEST, "validation_error", "Bad request.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return error_response(HTTPStatus.FORBIDDEN, "permission_denied", "You do not have permission to do this.")

@@ -1,0 +1,182 @@
+"""Per-balance locks, taken by every money movement before its database transaction.
+
+The Redis locks (python-redis-lock) keep concurrent movements of one balance
+from piling up on PostgreSQL row locks and give a bounded wait (429
+`lock_timeout`). They are not what keeps money correct: the movement also takes
+`SELECT ... FOR NO KEY UPDATE` on the same rows, so if a Redis lock expires
+under a slow worker the database still serialises the writers.
+
+How we use python-redis-lock 4.0.1 (see the pitfalls in DESIGN.md):
+
+* Its `acquire(timeout=...)` counts whole seconds and restarts the wait after
+  each wake-up that loses the race, so we keep our own deadline: one
+  `SET NX EX` (the same command its acquire sends), then `BLPOP` on its signal
+  list in slices of at most a second, retrying the `SET` after each. A lock
+  whose holder died frees itself after `LOCK_EXPIRE_SECONDS`, and the next
+  slice picks it up.
+* Release is its own Lua script (`Lock.release`), which also wakes one waiter.
+* The client has a short connect timeout and no retries, so that with Redis
+  down a movement answers 503 at once; its socket timeout is longer than the
+  lock wait, so a `BLPOP` is never cut short by the socket.
+* Locks are taken in sorted id order, the same order as the row locks, so
+  A→B and B→A transfers cannot deadlock.
+
+Without `REDIS_URL` (single-process development mode) an in-process lock
+takes the place of Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+from uuid import UUID
+
+import redis
+import redis_lock
+from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from wallet_project.errors import LockTimeout, ServiceUnavailable
+
+logger = logging.getLogger("wallet.locks")
+
+KEY_PREFIX = "wallet:balance:"
+
+
+class _Backend(Protocol):
+    def acquire(self, name: str, deadline: float) -> object: ...
+
+    def try_acquire(self, name: str) -> object | None: ...
+
+    def release(self, handle: object) -> None: ...
+
+
+class RedisLocks:
+    """python-redis-lock locks with our own deadline (see the module docstring)."""
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
+            socket_timeout=settings.LOCK_WAIT_SECONDS + 2,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
+        )
+        self.expire = settings.LOCK_EXPIRE_SECONDS
+
+    def acquire(self, name: str, deadline: float) -> redis_lock.Lock:
+        lock = redis_lock.Lock(self.client, name, expire=self.expire)
+        try:
+            while not self.client.set(lock._name, lock._id, nx=True, ex=self.expire):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise LockTimeout(details={"retry_after_seconds": LockTimeout.retry_after_seconds})
+                # A float BLPOP timeout needs Redis 6+; at most a second, so that
+                # a lock freed by expiry (which signals nobody) is seen soon.
+                self.client.blpop([lock._signal], timeout=min(remaining, 1.0))
+        except redis.RedisError as exc:
+            raise ServiceUnavailable("The lock service is unavailable; nothing was written.") from exc
+        return lock
+
+    def try_acquire(self, name: str) -> redis_lock.Lock | None:
+        lock = redis_lock.Lock(self.client, name, expire=self.expire)
+        try:
+            return lock if self.client.set(lock._name, lock._id, nx=True, ex=self.expire) else None
+        except redis.RedisError as exc:
+            raise ServiceUnavailable("The lock service is unavailable; nothing was written.") from exc
+
+    def release(self, handle: object) -> None:
+        assert isinstance(handle, redis_lock.Lock)
+        try:
+            handle.release()
+        except redis_lock.NotAcquired:
+            # It expired while we held it. The row lock fenced the writers, so
+            # money is safe; say so, because the expiry is too short for this load.
+            logger.warning("balance lock expired before release", extra={"lock": handle._name})
+        except redis.RedisError:
+            logger.warning("could not release balance lock; it frees itself by expiry", extra={"lock": handle._name})
+
+
+class LocalLocks:
+    """In-process locks for the single-process development mode (no Redis)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def acquire(self, name: str, deadline: float) -> object:
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise LockTimeout(details={"retry_after_seconds": LockTimeout.retry_after_seconds})
+        return lock
+
+    def try_acquire(self, name: str) -> object | None:
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        return lock if lock.acquire(blocking=False) else None
+
+    def release(self, handle: object) -> None:
+        assert isinstance(handle, type(self._guard))
+        handle.release()
+
+
+_backend: _Backend | None = None
+_backend_guard = threading.Lock()
+
+
+def get_backend() -> _Backend:
+    global _backend
+    if _backend is None:
+        with _backend_guard:
+            if _backend is None:
+                _backend = RedisLocks(settings.REDIS_URL) if settings.REDIS_URL else LocalLocks()
+    return _backend
+
+
+def reset_backend() -> None:
+    """Forget the backend (tests that point REDIS_URL elsewhere)."""
+    global _backend
+    _backend = None
+
+
+def lock_name(balance_id: UUID | str) -> str:
+    return f"{KEY_PREFIX}{balance_id}"
+
+
+@contextmanager
+def balance_locks(balance_ids: Iterable[UUID]) -> Iterator[None]:
+    """Hold the locks of these balances, taken in sorted id order within one deadline.
+
+    Raises LockTimeout when the wait runs out, ServiceUnavailable when Redis is unreachable.
+    """
+    backend = get_backend()
+    deadline = time.monotonic() + settings.LOCK_WAIT_SECONDS
+    held: list[object] = []
+    try:
+        for balance_id in sorted(set(balance_ids)):
+            held.append(backend.acquire(lock_name(balance_id), deadline))
+        yield
+    finally:
+        for handle in reversed(held):
+            backend.release(handle)
+
+
+@contextmanager
+def exclusive(name: str) -> Iterator[bool]:
+    """Try once, without waiting, to hold the lock `name`; yields whether it is held.
+
+    Raises ServiceUnavailable when Redis is unreachable.
+    """
+    backend = get_backend()
+    handle = backend.try_acquire(name)
+    try:
+        yield handle is not None
+    finally:
+        if handle is not None:
+            backend.release(handle)

@@ -1,0 +1,110 @@
+"""Currencies, exchange rates, wallets and their balances."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from wallet_project.db import ClockTimestamp
+from wallet_project.money import (
+    AMOUNT_DECIMAL_PLACES,
+    AMOUNT_MAX_DIGITS,
+    RATE_DECIMAL_PLACES,
+    RATE_MAX_DIGITS,
+)
+
+
+class Currency(models.Model):
+    """An ISO 4217 currency; `minor_unit` is how many decimals its amounts have (USD 2, JPY 0, KWD 3)."""
+
+    code = models.CharField(max_length=3, primary_key=True)
+    name = models.CharField(max_length=64)
+    minor_unit = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "currencies"
+        constraints = [
+            models.CheckConstraint(condition=Q(code__regex=r"^[A-Z]{3}$"), name="currency_code_iso"),
+            models.CheckConstraint(
+                condition=Q(minor_unit__lte=AMOUNT_DECIMAL_PLACES), name="currency_minor_unit_storable"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class ExchangeRate(models.Model):
+    """How many `quote` one `base` buys. The current rate of a pair is the one with no `valid_to`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    base = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="rates_as_base")
+    quote = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="rates_as_quote")
+    rate = models.DecimalField(max_digits=RATE_MAX_DIGITS, decimal_places=RATE_DECIMAL_PLACES)
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["base", "quote", "-valid_from"]
+        constraints = [
+            models.CheckConstraint(condition=Q(rate__gt=0), name="exchangerate_rate_positive"),
+            models.CheckConstraint(condition=~Q(base=models.F("quote")), name="exchangerate_distinct_pair"),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                name="exchangerate_valid_range",
+            ),
+            # At most one current rate per ordered pair.
+            models.UniqueConstraint(
+                fields=["base", "quote"], condition=Q(valid_to__isnull=True), name="exchangerate_one_current"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.base_id}→{self.quote_id} {self.rate.normalize():f}"
+
+
+class Wallet(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallets")
+    name = models.CharField(max_length=100)
+    is_frozen = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="wallet_name_unique_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WalletBalance(models.Model):
+    """One currency's balance in a wallet. Only transactions.services writes `amount` and `last_sequence`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="balances")
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES, default=Decimal(0))
+    # The `sequence` of this balance's newest ledger entry (0: none yet).
+    last_sequence = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(db_default=ClockTimestamp())
+
+    class Meta:
+        ordering = ["currency_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["wallet", "currency"], name="walletbalance_one_per_currency"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="walletbalance_amount_non_negative"),
+            models.CheckConstraint(condition=Q(last_sequence__gte=0), name="walletbalance_sequence_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wallet} {self.currency_id}"

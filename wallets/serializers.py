@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from rest_framework import serializers
+
+from wallet_project.fields import AmountField, CurrencyCodeField
+from wallet_project.money import format_amount
+from wallets.models import Currency, ExchangeRate, Wallet, WalletBalance
+from wallets.selectors import TotalBalance
+
+
+class BalanceOutputSerializer(serializers.ModelSerializer):
+    wallet_id = serializers.UUIDField(read_only=True)
+    currency = serializers.CharField(source="currency_id", read_only=True)
+    amount = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WalletBalance
+        fields = ["id", "wallet_id", "currency", "amount", "updated_at"]
+        read_only_fields = fields
+
+    def get_amount(self, balance: WalletBalance) -> str:
+        return format_amount(balance.amount, balance.currency.minor_unit)
+
+
+class WalletOutputSerializer(serializers.ModelSerializer):
+    balances = BalanceOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Wallet
+        fields = ["id", "name", "is_frozen", "created_at", "balances"]
+        read_only_fields = fields
+
+
+class WalletCreateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+
+
+class BalanceCreateInputSerializer(serializers.Serializer):
+    currency = CurrencyCodeField()
+    # 0, the default, opens an empty balance; anything more is booked as a DEPOSIT.
+    initial_amount = AmountField(required=False, allow_null=True, allow_zero=True)
+
+
+class TotalBalanceQuerySerializer(serializers.Serializer):
+    currency = CurrencyCodeField()
+
+
+class TotalBalanceOutputSerializer(serializers.Serializer):
+    wallet_id = serializers.UUIDField(read_only=True)
+    currency = serializers.CharField(source="currency.code", read_only=True)
+    total = serializers.SerializerMethodField()
+    rates = serializers.SerializerMethodField()
+
+    def get_total(self, total: TotalBalance) -> str:
+        return format_amount(total.total, total.currency.minor_unit)
+
+    @extend_schema_field(
+        inline_serializer(
+            "TotalBalanceRate",
+            fields={"from": serializers.CharField(), "to": serializers.CharField(), "rate": serializers.CharField()},
+            many=True,
+        )
+    )
+    def get_rates(self, total: TotalBalance) -> list[dict[str, str]]:
+        return [{"from": base, "to": quote, "rate": format(rate.normalize(), "f")} for base, quote, rate in total.rates]
+
+
+class CurrencyOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Currency
+        fields = ["code", "name", "minor_unit"]
+        read_only_fields = fields
+
+
+class RateOutputSerializer(serializers.ModelSerializer):
+    base = serializers.CharField(source="base_id")
+    quote = serializers.CharField(source="quote_id")
+    rate = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExchangeRate
+        fields = ["base", "quote", "rate", "valid_from"]
+        read_only_fields = fields
+
+    def get_rate(self, rate: ExchangeRate) -> str:
+        return format(rate.rate.normalize(), "f")
+
+
+class RatesQuerySerializer(serializers.Serializer):
+    base = CurrencyCodeField(required=False)

@@ -1,0 +1,102 @@
+"""Writes of the wallets app: wallets, balances, freezing, exchange rates."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from transactions.models import TransactionSource
+from transactions.services import opening_deposit_create
+from wallet_project.errors import BalanceExists, InvalidInput, NotFound, WalletExists
+from wallet_project.money import check_precision
+from wallets.models import Currency, ExchangeRate, Wallet, WalletBalance
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+
+def wallet_create(*, owner: User, name: str) -> Wallet:
+    """Create a wallet; raises WalletExists when the owner has one of that name."""
+    if Wallet.objects.filter(owner=owner, name=name).exists():
+        raise WalletExists(f"You already have a wallet named {name!r}.")
+    try:
+        with transaction.atomic():
+            return Wallet.objects.create(owner=owner, name=name)
+    except IntegrityError as exc:
+        raise WalletExists(f"You already have a wallet named {name!r}.") from exc
+
+
+def balance_create(
+    *,
+    wallet_id: UUID,
+    owner: User | None,
+    currency: str,
+    initial_amount: Decimal | None,
+    created_by: User | None,
+    source: str = TransactionSource.API,
+) -> WalletBalance:
+    """Open a balance in a wallet; a non-zero initial amount is booked as a DEPOSIT entry.
+
+    Raises NotFound, InvalidInput, BalanceExists, WalletFrozen, LockTimeout, ServiceUnavailable.
+    """
+    wallets = Wallet.objects.all() if owner is None else Wallet.objects.filter(owner=owner)
+    wallet = wallets.filter(pk=wallet_id).first()
+    if wallet is None:
+        raise NotFound("No such wallet.")
+    currency_row = Currency.objects.filter(pk=currency).first()
+    if currency_row is None:
+        raise InvalidInput(f"Unknown currency {currency!r}.", details={"currency": [f"Unknown currency {currency!r}."]})
+    if initial_amount:
+        check_precision(initial_amount, currency_row.minor_unit, currency_row.code, field="initial_amount")
+    balance = WalletBalance(id=uuid.uuid4(), wallet=wallet, currency=currency_row)
+    if WalletBalance.objects.filter(wallet=wallet, currency=currency_row).exists():
+        raise BalanceExists(f"Wallet {wallet.pk} already holds a {currency} balance.")
+    try:
+        if initial_amount:
+            opening_deposit_create(balance=balance, amount=initial_amount, created_by=created_by, source=source)
+        else:
+            with transaction.atomic():
+                balance.save()
+    except IntegrityError as exc:  # a concurrent request opened the same currency first
+        raise BalanceExists(f"Wallet {wallet.pk} already holds a {currency} balance.") from exc
+    return WalletBalance.objects.select_related("currency").get(pk=balance.pk)
+
+
+def wallet_set_frozen(*, wallet_id: UUID, frozen: bool) -> Wallet:
+    """Freeze or unfreeze a wallet (back office); raises NotFound."""
+    with transaction.atomic():
+        wallet = Wallet.objects.select_for_update().filter(pk=wallet_id).first()
+        if wallet is None:
+            raise NotFound("No such wallet.")
+        if wallet.is_frozen != frozen:
+            wallet.is_frozen = frozen
+            wallet.save(update_fields=["is_frozen"])
+    return wallet
+
+
+def exchange_rate_create(*, base: str, quote: str, rate: Decimal, created_by: User | None) -> ExchangeRate:
+    """Make `rate` the current rate of the pair, closing the current one (kept for audit).
+
+    Raises InvalidInput for an unknown currency, a pair of one currency or a rate that is not positive.
+    """
+    if base == quote:
+        raise InvalidInput("A rate needs two different currencies.", details={"quote": ["Must differ from base."]})
+    if not rate.is_finite() or rate <= 0:
+        raise InvalidInput("A rate must be positive.", details={"rate": ["Must be greater than zero."]})
+    known = set(Currency.objects.filter(code__in=[base, quote]).values_list("code", flat=True))
+    for field, code in (("base", base), ("quote", quote)):
+        if code not in known:
+            raise InvalidInput(f"Unknown currency {code!r}.", details={field: [f"Unknown currency {code!r}."]})
+    with transaction.atomic():
+        now = timezone.now()
+        # Lock the pair's current rate so that two new rates cannot both close it.
+        list(ExchangeRate.objects.select_for_update().filter(base_id=base, quote_id=quote, valid_to__isnull=True))
+        ExchangeRate.objects.filter(base_id=base, quote_id=quote, valid_to__isnull=True).update(valid_to=now)
+        return ExchangeRate.objects.create(
+            base_id=base, quote_id=quote, rate=rate, valid_from=now, created_by=created_by
+        )
