@@ -15,3 +15,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 # Short waits keep the lock-timeout tests quick; production defaults are in .env.example.
 os.environ.setdefault("LOCK_WAIT_SECONDS", "5")
 os.environ.setdefault("LOCK_EXPIRE_SECONDS", "10")
+# Throttles stay out of the way of ordinary tests; the throttling tests set their own rates.
+os.environ.setdefault("THROTTLE_ANON_RATE", "100000/minute")
+os.environ.setdefault("THROTTLE_USER_RATE", "100000/minute")
+os.environ.setdefault("THROTTLE_LOGIN_RATE", "100000/minute")
