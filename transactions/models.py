@@ -80,6 +80,7 @@ class Transaction(models.Model):
     class Meta:
         verbose_name = "transaction"
         ordering = ["-created_at", "-id"]
+        permissions = [("refund_payment", "Can refund payments")]
         indexes = [
             models.Index(fields=["owner", "-created_at", "-id"], name="txn_owner_history"),
             models.Index(fields=["wallet", "-created_at", "-id"], name="txn_wallet_history"),

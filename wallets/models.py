@@ -81,6 +81,7 @@ class Wallet(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [models.UniqueConstraint(fields=["owner", "name"], name="wallet_name_unique_per_owner")]
+        permissions = [("freeze_wallet", "Can freeze and unfreeze wallets")]
 
     def __str__(self) -> str:
         return self.name
@@ -105,6 +106,8 @@ class WalletBalance(models.Model):
             models.CheckConstraint(condition=Q(amount__gte=0), name="walletbalance_amount_non_negative"),
             models.CheckConstraint(condition=Q(last_sequence__gte=0), name="walletbalance_sequence_non_negative"),
         ]
+        # Adjusting books a DEPOSIT or WITHDRAWAL entry through transactions.services; nobody types an amount.
+        permissions = [("adjust_balance", "Can adjust balances with a ledger entry")]
 
     def __str__(self) -> str:
         return f"{self.wallet} {self.currency_id}"
