@@ -25,6 +25,7 @@ from accounts.serializers import (
 from accounts.services import user_create
 from wallet_project.errors import PermissionDenied
 from wallet_project.schema import error_responses
+from wallet_project.throttling import FailedLoginThrottle
 
 
 class RegisterView(APIView):
@@ -57,7 +58,7 @@ class RegisterView(APIView):
     tags=["auth"],
     summary="Obtain a JWT pair",
     description="Exchanges email and password for an access token and a refresh token.",
-    responses={200: TokenPairOutputSerializer, **error_responses(400, 401)},
+    responses={200: TokenPairOutputSerializer, **error_responses(400, 401, 429)},
     examples=[
         OpenApiExample(
             "Login", value={"email": "ann@example.com", "password": "correct-horse-battery"}, request_only=True
@@ -65,7 +66,15 @@ class RegisterView(APIView):
     ],
 )
 class TokenObtainView(jwt_views.TokenObtainPairView):
-    pass
+    def post(self, request: Request, *args: object, **kwargs: object) -> Response:
+        failed_logins = FailedLoginThrottle()
+        if not failed_logins.allow_request(request, self):
+            self.throttled(request, failed_logins.wait())
+        try:
+            return super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            failed_logins.record_failure(request, self)
+            raise
 
 
 @extend_schema(

@@ -22,6 +22,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -182,7 +184,8 @@ if REDIS_URL:
             "OPTIONS": {
                 "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT,
                 "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-                "CONNECTION_POOL_KWARGS": {"retry_on_timeout": False},
+                # Fail fast: no retries with backoff when Redis is down (throttles fail open).
+                "CONNECTION_POOL_KWARGS": {"retry_on_timeout": False, "retry": Retry(NoBackoff(), 0)},
             },
         }
     }
@@ -227,7 +230,18 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "wallet_project.throttling.AnonThrottle",
+        "wallet_project.throttling.UserThrottle",
+    ],
+    # How many proxies in front of us add to X-Forwarded-For; 0 trusts only the socket's address.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
+
+# DRF rate syntax: N/second, N/minute, N/hour, N/day.
+THROTTLE_ANON_RATE = env_str("THROTTLE_ANON_RATE", "100/minute")
+THROTTLE_USER_RATE = env_str("THROTTLE_USER_RATE", "1200/minute")
+THROTTLE_LOGIN_RATE = env_str("THROTTLE_LOGIN_RATE", "10/minute")
 
 JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY") or SECRET_KEY
 SIMPLE_JWT = {
