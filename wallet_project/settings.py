@@ -15,6 +15,7 @@ Two modes:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from datetime import timedelta
@@ -243,7 +244,12 @@ THROTTLE_ANON_RATE = env_str("THROTTLE_ANON_RATE", "100/minute")
 THROTTLE_USER_RATE = env_str("THROTTLE_USER_RATE", "1200/minute")
 THROTTLE_LOGIN_RATE = env_str("THROTTLE_LOGIN_RATE", "10/minute")
 
+# Set apart from SECRET_KEY to rotate tokens without touching sessions. HS256
+# wants at least 32 bytes (PyJWT warns below that): a shorter key is stretched
+# by SHA-256, the same way in every process.
 JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY") or SECRET_KEY
+if len(JWT_SIGNING_KEY.encode()) < 32:
+    JWT_SIGNING_KEY = hashlib.sha256(JWT_SIGNING_KEY.encode()).hexdigest()
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_ACCESS_LIFETIME_SECONDS", 15 * 60)),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_REFRESH_LIFETIME_SECONDS", 7 * 24 * 3600)),
@@ -286,6 +292,15 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+# By default TLS ends at the proxy in front of gunicorn, which also redirects
+# plain HTTP and sends HSTS; the service itself then serves plain HTTP on the
+# private network, and `check --deploy` need not warn about either. Set this
+# to false when gunicorn faces the internet itself (and then set
+# SECURE_SSL_REDIRECT and SECURE_HSTS_SECONDS).
+TLS_TERMINATED_BY_PROXY = env_bool("TLS_TERMINATED_BY_PROXY", True)
+SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008"] if TLS_TERMINATED_BY_PROXY else []
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
