@@ -44,6 +44,7 @@ from wallet_project.errors import (
 from wallet_project.money import EXACT, MAX_BALANCE, check_precision, convert, format_amount, round_down
 from wallets.locks import balance_locks
 from wallets.models import ExchangeRate, WalletBalance
+from wallets.selectors import minor_unit_of
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -200,9 +201,9 @@ def _audit(entries: Sequence[Transaction]) -> None:
                 "reference": str(entry.reference),
                 "type": entry.type,
                 "wallet_balance_id": str(entry.wallet_balance_id),
-                "amount": f"{entry.amount}",
+                "amount": format_amount(entry.amount, minor_unit_of(entry.currency_id)),
                 "currency": entry.currency_id,
-                "balance_after": f"{entry.balance_after}",
+                "balance_after": format_amount(entry.balance_after, minor_unit_of(entry.currency_id)),
                 "sequence": entry.sequence,
                 "source": entry.source,
                 "created_by": str(entry.created_by_id) if entry.created_by_id else None,

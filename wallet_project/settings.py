@@ -92,7 +92,7 @@ if not DEBUG:
             f"{' and '.join(missing)} must be set when DEBUG is off: the SQLite and in-process "
             "lock fallbacks are for single-process development only."
         )
-    if SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    if SECRET_KEY == DEVELOPMENT_SECRET_KEY or SECRET_KEY.startswith("change-me"):
         raise ImproperlyConfigured("SECRET_KEY must be set to a secret value when DEBUG is off.")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if not DEBUG else "*")

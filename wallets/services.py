@@ -14,6 +14,7 @@ from transactions.models import TransactionSource
 from transactions.services import opening_deposit_create
 from wallet_project.errors import BalanceExists, InvalidInput, NotFound, WalletExists
 from wallet_project.money import check_precision
+from wallets.locks import balance_locks
 from wallets.models import Currency, ExchangeRate, Wallet, WalletBalance
 
 if TYPE_CHECKING:
@@ -68,11 +69,18 @@ def balance_create(
 
 
 def wallet_set_frozen(*, wallet_id: UUID, frozen: bool) -> Wallet:
-    """Freeze or unfreeze a wallet (back office); raises NotFound."""
-    with transaction.atomic():
-        wallet = Wallet.objects.select_for_update().filter(pk=wallet_id).first()
-        if wallet is None:
-            raise NotFound("No such wallet.")
+    """Freeze or unfreeze a wallet (back office); raises NotFound, LockTimeout, ServiceUnavailable.
+
+    It takes the locks of every balance of the wallet, as a movement does, so
+    that a movement in flight finishes before the freeze and none starts after
+    it without seeing it.
+    """
+    if not Wallet.objects.filter(pk=wallet_id).exists():
+        raise NotFound("No such wallet.")
+    balance_ids = list(WalletBalance.objects.filter(wallet_id=wallet_id).values_list("pk", flat=True))
+    with balance_locks(balance_ids), transaction.atomic():
+        list(WalletBalance.objects.select_for_update(no_key=True).filter(pk__in=balance_ids).order_by("pk"))
+        wallet = Wallet.objects.select_for_update().get(pk=wallet_id)
         if wallet.is_frozen != frozen:
             wallet.is_frozen = frozen
             wallet.save(update_fields=["is_frozen"])
