@@ -1,0 +1,406 @@
+"""`manage.py reconcile`: prove the ledger invariants of DESIGN.md over the whole ledger.
+
+Two streaming passes, in one REPEATABLE READ snapshot (so a live service can be
+reconciled without false alarms from movements booked meanwhile), with
+server-side cursors, so memory stays constant on a ledger of millions of rows:
+
+1. Balances ordered by id, merged with the ledger ordered by
+   (wallet_balance_id, sequence) — the order of the unique index, so PostgreSQL
+   reads it without sorting. For each balance: sequences 1..n without gaps,
+   `balance_after[k] == balance_after[k-1] ± amount[k]`, the entries agree
+   with the balance on wallet, owner and currency, the balance equals
+   Σ credits − Σ debits and the last `balance_after`, and `last_sequence == n`.
+2. The ledger ordered by (reference, type), one movement at a time: a transfer
+   has exactly one TRANSFER_OUT and one TRANSFER_IN pointing at each other,
+   with one recorded rate, and the credit is the debit times that rate rounded
+   down to the credit currency's minor unit (equal amounts, one currency, when
+   the rate is null); a payment's refunds are on its balance and sum to at most
+   the payment; a deposit or withdrawal is alone under its reference.
+
+Plus two cheap checks in SQL: one balance per (wallet, currency) and no negative
+balance, and the ledger's PostgreSQL guards (triggers) are in place and enabled.
+
+The summary goes to stdout, progress to stderr. Any problem: the command names
+each wrong balance or reference and exits non-zero (CommandError).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, localcontext
+from typing import Any, TextIO
+from uuid import UUID
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, transaction
+
+from transactions.models import CREDIT_TYPES, Transaction, TransactionType
+from wallet_project.money import EXACT, round_down
+from wallets.models import Currency, WalletBalance
+
+LEDGER_TRIGGERS = ("transactions_ledger_immutable", "transactions_ledger_chain")
+# Messages kept per balance or reference: one broken link tends to repeat down the chain.
+MESSAGES_PER_SUBJECT = 3
+
+
+@dataclass
+class Problems:
+    """What is wrong, by subject; only the first `limit` subjects are kept (memory stays bounded)."""
+
+    limit: int
+    listed: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    balances: int = 0
+    references: int = 0
+    other: int = 0
+
+    def add(self, kind: str, subject: object, message: str) -> None:
+        key = (kind, str(subject))
+        messages = self.listed.get(key)
+        if messages is None:
+            if kind == "balance":
+                self.balances += 1
+            elif kind == "reference":
+                self.references += 1
+            else:
+                self.other += 1
+            if len(self.listed) >= self.limit:
+                return
+            messages = self.listed[key] = []
+        if len(messages) < MESSAGES_PER_SUBJECT:
+            messages.append(message)
+        elif len(messages) == MESSAGES_PER_SUBJECT:
+            messages.append("... (more of the same subject not listed)")
+
+    @property
+    def total(self) -> int:
+        return self.balances + self.references + self.other
+
+
+class Progress:
+    """A line on stderr every `every` rows, with the rate so far."""
+
+    def __init__(self, stream: TextIO, every: int, label: str) -> None:
+        self.stream = stream
+        self.every = max(every, 1)
+        self.label = label
+        self.started = time.monotonic()
+        self.rows = 0
+
+    def tick(self) -> None:
+        self.rows += 1
+        if self.rows % self.every == 0:
+            self.stream.write(f"{self.label}: {self.rows:,} rows ({self.rate():,.0f} rows/s)\n")
+            self.stream.flush()
+
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    def rate(self) -> float:
+        return self.rows / max(self.seconds(), 1e-9)
+
+
+@dataclass
+class ReferenceGroup:
+    """The running state of one reference in pass 2: aggregates, never the list of its entries."""
+
+    reference: UUID
+    entries: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    transfer_out: tuple[Any, ...] | None = None
+    transfer_in: tuple[Any, ...] | None = None
+    payment: tuple[Any, ...] | None = None
+    refunded: Decimal = Decimal(0)
+    refunds_elsewhere: int = 0
+
+
+class Command(BaseCommand):
+    help = "Prove the ledger invariants over the whole ledger (streaming); exits non-zero naming what is wrong."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--chunk-size", type=int, default=5000, help="Rows fetched per round trip (5000).")
+        parser.add_argument(
+            "--progress-every", type=int, default=100_000, help="A progress line on stderr every N rows (100000)."
+        )
+        parser.add_argument(
+            "--max-listed", type=int, default=1000, help="Wrong balances and references listed at most (1000)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.chunk_size: int = options["chunk_size"]
+        self.progress_every: int = options["progress_every"]
+        self.progress_stream: TextIO = getattr(self.stderr, "_out", self.stderr)
+        problems = Problems(limit=max(options["max_listed"], 1))
+        started = time.monotonic()
+
+        # Outside a transaction (the normal case) take one snapshot for both passes;
+        # inside one (tests), the caller's snapshot is used as it is.
+        top_level = not connection.in_atomic_block
+        with transaction.atomic():
+            if top_level:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            self.minor_units = dict(Currency.objects.values_list("code", "minor_unit"))
+            self._check_guards(problems)
+            self._check_balance_table(problems)
+            with localcontext(EXACT):
+                balances, chain = self._check_chains(problems)
+                movements, refs = self._check_references(problems)
+
+        seconds = time.monotonic() - started
+        rows = chain.rows + refs.rows
+        self.stdout.write(
+            f"Reconciled {balances:,} balances and {chain.rows:,} ledger entries "
+            f"({chain.rows / max(chain.seconds(), 1e-9):,.0f} rows/s), "
+            f"{movements:,} movements by reference ({refs.rows / max(refs.seconds(), 1e-9):,.0f} rows/s); "
+            f"{rows:,} rows read in {seconds:.1f} s."
+        )
+        if not problems.total:
+            self.stdout.write(self.style.SUCCESS("OK: every invariant holds."))
+            return
+
+        for (kind, subject), messages in problems.listed.items():
+            self.stdout.write(self.style.ERROR(f"{kind} {subject}: " + "; ".join(messages)))
+        unlisted = problems.total - len(problems.listed)
+        if unlisted > 0:
+            self.stdout.write(f"... and {unlisted:,} more not listed (--max-listed).")
+        named = ", ".join(f"{kind} {subject}" for kind, subject in list(problems.listed)[:20])
+        raise CommandError(
+            f"Reconcile failed: {problems.balances:,} wrong balances, {problems.references:,} wrong references"
+            + (f", {problems.other:,} other problems" if problems.other else "")
+            + f": {named}"
+            + (" ..." if problems.total > 20 else "")
+        )
+
+    # --- SQL checks ----------------------------------------------------------------------
+
+    def _check_guards(self, problems: Problems) -> None:
+        """The ledger's triggers exist and are enabled (ALTER TABLE ... DISABLE TRIGGER would lift them)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT tgname, tgenabled FROM pg_trigger "
+                "WHERE tgrelid = %s::regclass AND NOT tgisinternal AND tgname = ANY(%s)",
+                [Transaction._meta.db_table, list(LEDGER_TRIGGERS)],
+            )
+            found = dict(cursor.fetchall())
+        for name in LEDGER_TRIGGERS:
+            if name not in found:
+                problems.add("guard", name, "the ledger trigger is missing")
+            elif found[name] == "D":
+                problems.add("guard", name, "the ledger trigger is disabled")
+
+    def _check_balance_table(self, problems: Problems) -> None:
+        """One balance per (wallet, currency), none negative: aggregates that return only the wrong rows."""
+        table = WalletBalance._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT wallet_id, currency_id, count(*) FROM {table} "  # noqa: S608 - our own table name
+                "GROUP BY wallet_id, currency_id HAVING count(*) > 1 LIMIT %s",
+                [problems.limit],
+            )
+            for wallet_id, currency, count in cursor.fetchall():
+                problems.add("wallet", wallet_id, f"{count} balances in {currency}; one per currency is allowed")
+            cursor.execute(
+                f"SELECT id, amount FROM {table} WHERE amount < 0 LIMIT %s",  # noqa: S608 - our own table name
+                [problems.limit],
+            )
+            for balance_id, amount in cursor.fetchall():
+                problems.add("balance", balance_id, f"negative amount {amount}")
+
+    # --- pass 1: every balance against its chain -----------------------------------------
+
+    def _check_chains(self, problems: Problems) -> tuple[int, Progress]:
+        balances = (
+            WalletBalance.objects.order_by("pk")
+            .values_list("pk", "amount", "last_sequence", "wallet_id", "wallet__owner_id", "currency_id")
+            .iterator(chunk_size=self.chunk_size)
+        )
+        entries: Iterator[tuple[Any, ...]] = (
+            Transaction.objects.order_by("wallet_balance_id", "sequence")
+            .values_list(
+                "wallet_balance_id",
+                "sequence",
+                "type",
+                "amount",
+                "balance_after",
+                "wallet_id",
+                "owner_id",
+                "currency_id",
+            )
+            .iterator(chunk_size=self.chunk_size)
+        )
+        progress = Progress(self.progress_stream, self.progress_every, "reconcile balances")
+        credit_types = {str(kind) for kind in CREDIT_TYPES}
+        entry = next(entries, None)
+        balance_count = 0
+        for balance_id, amount, last_sequence, wallet_id, owner_id, currency in balances:
+            balance_count += 1
+            # Both sides are ordered by the uuid's bytes, as Python orders UUIDs.
+            while entry is not None and entry[0] < balance_id:
+                problems.add("balance", entry[0], "ledger entries of a balance that does not exist")
+                progress.tick()
+                entry = next(entries, None)
+            count = 0
+            total = Decimal(0)
+            previous_after = Decimal(0)
+            while entry is not None and entry[0] == balance_id:
+                _, sequence, kind, entry_amount, balance_after, entry_wallet, entry_owner, entry_currency = entry
+                count += 1
+                if sequence != count:
+                    problems.add("balance", balance_id, f"chain broken: sequence {sequence} where {count} was due")
+                    count = sequence
+                if entry_amount <= 0:
+                    problems.add("balance", balance_id, f"entry {sequence} has a non-positive amount {entry_amount}")
+                is_credit = kind in credit_types
+                expected_after = previous_after + entry_amount if is_credit else previous_after - entry_amount
+                if balance_after != expected_after:
+                    problems.add(
+                        "balance",
+                        balance_id,
+                        f"chain broken at sequence {sequence}: balance_after {balance_after}, "
+                        f"expected {expected_after} ({kind} {entry_amount} after {previous_after})",
+                    )
+                if balance_after < 0:
+                    problems.add("balance", balance_id, f"negative balance_after {balance_after} at {sequence}")
+                if (entry_wallet, entry_owner, entry_currency) != (wallet_id, owner_id, currency):
+                    problems.add(
+                        "balance", balance_id, f"entry {sequence} disagrees with its balance on wallet/owner/currency"
+                    )
+                total = total + entry_amount if is_credit else total - entry_amount
+                # Follow the recorded chain, so that one bad link is reported once, not down the chain.
+                previous_after = balance_after
+                progress.tick()
+                entry = next(entries, None)
+            if amount != total:
+                problems.add(
+                    "balance", balance_id, f"amount {amount} but its entries sum to {total} (credits − debits)"
+                )
+            if amount != previous_after:
+                problems.add("balance", balance_id, f"amount {amount} but the last balance_after is {previous_after}")
+            if last_sequence != count:
+                problems.add("balance", balance_id, f"last_sequence {last_sequence} but the last entry is {count}")
+        while entry is not None:
+            problems.add("balance", entry[0], "ledger entries of a balance that does not exist")
+            progress.tick()
+            entry = next(entries, None)
+        return balance_count, progress
+
+    # --- pass 2: every movement by its reference -----------------------------------------
+
+    def _check_references(self, problems: Problems) -> tuple[int, Progress]:
+        # PAYMENT sorts before REFUND, so a group meets its payment before its refunds.
+        entries = (
+            Transaction.objects.order_by("reference", "type", "sequence")
+            .values_list(
+                "reference",
+                "type",
+                "wallet_balance_id",
+                "related_wallet_balance_id",
+                "amount",
+                "exchange_rate",
+                "currency_id",
+            )
+            .iterator(chunk_size=self.chunk_size)
+        )
+        progress = Progress(self.progress_stream, self.progress_every, "reconcile references")
+        group: ReferenceGroup | None = None
+        movements = 0
+        for row in entries:
+            reference, kind, balance_id, _, amount, _, _ = row
+            if group is None or group.reference != reference:
+                if group is not None:
+                    self._close_group(group, problems)
+                group = ReferenceGroup(reference)
+                movements += 1
+            group.entries += 1
+            group.counts[kind] = group.counts.get(kind, 0) + 1
+            if kind == TransactionType.TRANSFER_OUT and group.transfer_out is None:
+                group.transfer_out = row
+            elif kind == TransactionType.TRANSFER_IN and group.transfer_in is None:
+                group.transfer_in = row
+            elif kind == TransactionType.PAYMENT and group.payment is None:
+                group.payment = row
+            elif kind == TransactionType.REFUND:
+                group.refunded += amount
+                if group.payment is not None and balance_id != group.payment[2]:
+                    group.refunds_elsewhere += 1
+            progress.tick()
+        if group is not None:
+            self._close_group(group, problems)
+        return movements, progress
+
+    def _close_group(self, group: ReferenceGroup, problems: Problems) -> None:
+        counts = group.counts
+        reference = group.reference
+        transfer_legs = counts.get(TransactionType.TRANSFER_OUT, 0) + counts.get(TransactionType.TRANSFER_IN, 0)
+        if transfer_legs:
+            if counts.get(TransactionType.TRANSFER_OUT, 0) != 1 or counts.get(TransactionType.TRANSFER_IN, 0) != 1:
+                problems.add(
+                    "reference",
+                    reference,
+                    f"transfer with {counts.get(TransactionType.TRANSFER_OUT, 0)} TRANSFER_OUT and "
+                    f"{counts.get(TransactionType.TRANSFER_IN, 0)} TRANSFER_IN legs; exactly one of each is due",
+                )
+            if group.entries != transfer_legs:
+                problems.add("reference", reference, f"transfer shares its reference with other entries: {counts}")
+            if group.transfer_out is not None and group.transfer_in is not None:
+                self._check_transfer(reference, group.transfer_out, group.transfer_in, problems)
+            return
+        payments = counts.get(TransactionType.PAYMENT, 0)
+        refunds = counts.get(TransactionType.REFUND, 0)
+        if payments or refunds:
+            if payments != 1:
+                problems.add("reference", reference, f"{payments} payments and {refunds} refunds; one payment is due")
+            if group.entries != payments + refunds:
+                problems.add("reference", reference, f"payment shares its reference with other entries: {counts}")
+            if group.payment is not None:
+                paid = group.payment[4]
+                if group.refunded > paid:
+                    problems.add(
+                        "reference", reference, f"refunds sum to {group.refunded}, more than the payment {paid}"
+                    )
+                if group.refunds_elsewhere:
+                    problems.add(
+                        "reference", reference, f"{group.refunds_elsewhere} refunds on another balance than the payment"
+                    )
+            return
+        if group.entries != 1:
+            problems.add("reference", reference, f"{group.entries} entries under one reference: {counts}")
+
+    def _check_transfer(
+        self, reference: UUID, debit: tuple[Any, ...], credit: tuple[Any, ...], problems: Problems
+    ) -> None:
+        _, _, from_id, from_related, debit_amount, debit_rate, from_currency = debit
+        _, _, to_id, to_related, credit_amount, credit_rate, to_currency = credit
+        if from_related != to_id or to_related != from_id:
+            problems.add(
+                "reference",
+                reference,
+                f"legs do not point at each other (out {from_id} → {from_related}, in {to_id} → {to_related})",
+            )
+        if from_id == to_id:
+            problems.add("reference", reference, f"transfer from balance {from_id} to itself")
+        if debit_rate != credit_rate:
+            problems.add("reference", reference, f"legs record different rates ({debit_rate} and {credit_rate})")
+            return
+        if debit_rate is None:
+            if from_currency != to_currency:
+                problems.add("reference", reference, f"{from_currency} → {to_currency} with no exchange rate")
+            elif credit_amount != debit_amount:
+                problems.add("reference", reference, f"credit {credit_amount} differs from debit {debit_amount}")
+            return
+        if from_currency == to_currency:
+            problems.add("reference", reference, f"an exchange rate {debit_rate} within one currency {to_currency}")
+        minor_unit = self.minor_units.get(to_currency)
+        if minor_unit is None:
+            problems.add("reference", reference, f"unknown credit currency {to_currency}")
+            return
+        expected = round_down(debit_amount * debit_rate, minor_unit)
+        if credit_amount != expected:
+            problems.add(
+                "reference",
+                reference,
+                f"credit {credit_amount} {to_currency}, but {debit_amount} {from_currency} × {debit_rate} "
+                f"rounded down is {expected}",
+            )
