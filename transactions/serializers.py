@@ -74,7 +74,8 @@ class TransferInputSerializer(_MovementInputSerializer):
 
 
 class RefundInputSerializer(serializers.Serializer):
-    amount = AmountField(required=False, allow_null=True)
+    # Omitted or null: refund what is left (refund_create needs the argument either way).
+    amount = AmountField(required=False, allow_null=True, default=None)
     description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 
@@ -95,7 +96,13 @@ class DateOrDateTimeField(serializers.Field):
                 moment = datetime.combine(day, time.min)
         except ValueError:
             self.fail("invalid")
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        try:
+            # PostgreSQL accepts offsets up to 15:59 only; in UTC every valid moment is fine.
+            return moment.astimezone(UTC)
+        except OverflowError:
+            self.fail("invalid")
 
 
 class HistoryQuerySerializer(serializers.Serializer):
