@@ -22,6 +22,12 @@ ME = "/api/v1/auth/me/"
 STRONG_PASSWORD = "violet-tangerine-47-harbour"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 costs about a second per user on these machines; these tests are not about hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def error_code(response) -> str:
     body = response.json()
     assert set(body) == {"error"}, body
