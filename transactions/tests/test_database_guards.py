@@ -1,0 +1,224 @@
+"""The rules PostgreSQL holds itself, whoever writes (DESIGN.md, "Invariants the code and the database both hold").
+
+Each refused statement runs inside `transaction.atomic()`, a savepoint in the
+test's transaction, so the error rolls back only that statement.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from tests.factories import WalletFactory, funded_balance
+from transactions.models import ImmutableLedgerEntry, Transaction, TransactionType
+from transactions.services import deposit_create
+from wallets.models import WalletBalance
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 costs about a second per user on these machines; these tests are not about hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def balance(user) -> WalletBalance:
+    """A USD balance holding 15.00 in two entries (sequence 1 and 2)."""
+    funded = funded_balance(wallet=WalletFactory(owner=user), currency="USD", amount="10.00")
+    deposit_create(wallet_balance_id=funded.pk, amount=Decimal("5.00"), owner=user, created_by=user)
+    funded.refresh_from_db()
+    return funded
+
+
+def run_sql(sql: str, params: list | None = None) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+
+
+def entry_row_values(balance: WalletBalance, **overrides) -> dict:
+    values = {
+        "id": uuid.uuid4(),
+        "wallet_balance_id": balance.pk,
+        "wallet_id": balance.wallet_id,
+        "owner_id": balance.wallet.owner_id,
+        "currency_id": balance.currency_id,
+        "type": TransactionType.DEPOSIT,
+        "amount": Decimal("1.00"),
+        "balance_after": balance.amount + Decimal("1.00"),
+        "sequence": balance.last_sequence + 1,
+        "reference": uuid.uuid4(),
+        "source": "SYSTEM",
+        "description": "",
+        "merchant": "",
+    }
+    values.update(overrides)
+    return values
+
+
+def insert_entry(**values) -> None:
+    columns = ", ".join(values)
+    placeholders = ", ".join(["%s"] * len(values))
+    run_sql(f"INSERT INTO transactions_transaction ({columns}) VALUES ({placeholders})", list(values.values()))
+
+
+def set_balance_row(balance: WalletBalance, *, amount: Decimal, last_sequence: int) -> None:
+    run_sql(
+        "UPDATE wallets_walletbalance SET amount = %s, last_sequence = %s WHERE id = %s",
+        [amount, last_sequence, balance.pk],
+    )
+
+
+def ledger_rows(balance: WalletBalance) -> list[tuple]:
+    return list(
+        Transaction.objects.filter(wallet_balance=balance)
+        .order_by("sequence")
+        .values_list("sequence", "amount", "balance_after", "type")
+    )
+
+
+# --- immutability ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_raw_sql_cannot_update_a_ledger_entry(balance):
+    before = ledger_rows(balance)
+
+    with pytest.raises(IntegrityError, match="immutable"):
+        run_sql("UPDATE transactions_transaction SET amount = amount + 1 WHERE wallet_balance_id = %s", [balance.pk])
+
+    assert ledger_rows(balance) == before
+
+
+@pytest.mark.django_db
+def test_raw_sql_cannot_update_even_the_description_of_an_entry(balance):
+    with pytest.raises(IntegrityError, match="immutable"):
+        run_sql("UPDATE transactions_transaction SET description = 'edited' WHERE wallet_balance_id = %s", [balance.pk])
+
+    assert set(Transaction.objects.filter(wallet_balance=balance).values_list("description", flat=True)) != {"edited"}
+
+
+@pytest.mark.django_db
+def test_raw_sql_cannot_delete_a_ledger_entry(balance):
+    before = ledger_rows(balance)
+
+    with pytest.raises(IntegrityError, match="immutable"):
+        run_sql("DELETE FROM transactions_transaction WHERE wallet_balance_id = %s", [balance.pk])
+
+    assert ledger_rows(balance) == before
+
+
+@pytest.mark.django_db
+def test_the_orm_refuses_to_change_or_delete_an_entry(balance):
+    entry = Transaction.objects.filter(wallet_balance=balance).first()
+
+    entry.description = "edited"
+    with pytest.raises(ImmutableLedgerEntry):
+        entry.save()
+    with pytest.raises(ImmutableLedgerEntry):
+        entry.delete()
+    with pytest.raises(ImmutableLedgerEntry):
+        Transaction.objects.filter(pk=entry.pk).update(description="edited")
+    with pytest.raises(ImmutableLedgerEntry):
+        Transaction.objects.filter(pk=entry.pk).delete()
+
+    entry.refresh_from_db()
+    assert entry.description != "edited"
+
+
+# --- the chain -------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_insert_that_does_not_match_its_balance_is_refused(balance):
+    before = ledger_rows(balance)
+
+    # The balance row was not moved along, so sequence 3 and 16.00 match nothing.
+    with pytest.raises(IntegrityError, match="does not match its balance"):
+        insert_entry(**entry_row_values(balance))
+
+    assert ledger_rows(balance) == before
+
+
+@pytest.mark.django_db
+def test_an_insert_that_reuses_a_sequence_is_refused(balance):
+    before = ledger_rows(balance)
+
+    with pytest.raises(IntegrityError):
+        insert_entry(**entry_row_values(balance, sequence=2, balance_after=balance.amount))
+
+    assert ledger_rows(balance) == before
+
+
+@pytest.mark.django_db
+def test_an_insert_whose_balance_after_does_not_follow_from_the_previous_entry_is_refused(balance):
+    # The balance row says 20.00 at sequence 3, but 15.00 + a deposit of 1.00 is 16.00.
+    with transaction.atomic():
+        set_balance_row(balance, amount=Decimal("20.00"), last_sequence=3)
+        with pytest.raises(IntegrityError, match="breaks the chain"):
+            insert_entry(**entry_row_values(balance, amount=Decimal("1.00"), balance_after=Decimal("20.00")))
+
+
+@pytest.mark.django_db
+def test_an_insert_that_skips_a_sequence_number_is_refused(balance):
+    with transaction.atomic():
+        set_balance_row(balance, amount=Decimal("16.00"), last_sequence=4)
+        with pytest.raises(IntegrityError, match="breaks the chain"):
+            insert_entry(**entry_row_values(balance, sequence=4, balance_after=Decimal("16.00")))
+
+
+@pytest.mark.django_db
+def test_a_debit_must_subtract_from_the_previous_balance_after(balance):
+    with transaction.atomic():
+        set_balance_row(balance, amount=Decimal("16.00"), last_sequence=3)
+        with pytest.raises(IntegrityError, match="breaks the chain"):
+            # A withdrawal of 1.00 after 15.00 cannot leave 16.00.
+            insert_entry(
+                **entry_row_values(
+                    balance, type=TransactionType.WITHDRAWAL, amount=Decimal("1.00"), balance_after=Decimal("16.00")
+                )
+            )
+
+
+@pytest.mark.django_db
+def test_an_insert_that_chains_correctly_is_accepted(balance):
+    set_balance_row(balance, amount=Decimal("16.00"), last_sequence=3)
+
+    insert_entry(**entry_row_values(balance, amount=Decimal("1.00"), balance_after=Decimal("16.00")))
+
+    assert [row[0] for row in ledger_rows(balance)] == [1, 2, 3]
+    assert ledger_rows(balance)[-1][2] == Decimal("16.00")
+
+
+# --- balances --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_a_negative_balance(balance):
+    with pytest.raises(IntegrityError, match="walletbalance_amount_non_negative"):
+        run_sql("UPDATE wallets_walletbalance SET amount = -0.01 WHERE id = %s", [balance.pk])
+
+    balance.refresh_from_db()
+    assert balance.amount == Decimal("15.00")
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_a_second_balance_in_one_currency(balance):
+    with pytest.raises(IntegrityError, match="walletbalance_one_per_currency"):
+        run_sql(
+            "INSERT INTO wallets_walletbalance (id, wallet_id, currency_id, amount, last_sequence, created_at)"
+            " VALUES (%s, %s, 'USD', 0, 0, now())",
+            [uuid.uuid4(), balance.wallet_id],
+        )
+
+    assert WalletBalance.objects.filter(wallet_id=balance.wallet_id).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_a_ledger_entry_with_a_non_positive_amount(balance):
+    with transaction.atomic():
+        set_balance_row(balance, amount=balance.amount, last_sequence=3)
+        with pytest.raises(IntegrityError):
+            insert_entry(**entry_row_values(balance, amount=Decimal("0"), balance_after=balance.amount, sequence=3))
