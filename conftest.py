@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import redis
+from django.apps import apps
 from django.conf import settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -20,6 +23,35 @@ def _clear_test_redis() -> None:
         if keys:
             client.delete(*keys)
     client.close()
+
+
+def seed_reference_data() -> None:
+    """Put back the currencies and rates of the seed migration (it skips what is there).
+
+    A `transaction=True` test ends with a flush that empties every table,
+    migration data included, and with `--reuse-db` the next run would start
+    without them too.
+    """
+    importlib.import_module("wallets.migrations.0002_seed_currencies_and_rates").forwards(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Every database test starts with the currencies and rates of the data migration."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction", False)) or (
+        "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+    elif marker is not None or "db" in request.fixturenames:
+        request.getfixturevalue("db")
+    else:
+        return
+    from wallets.models import Currency
+
+    if not Currency.objects.filter(pk="USD").exists():
+        seed_reference_data()
 
 
 @pytest.fixture(autouse=True)

@@ -124,4 +124,5 @@ class MeView(APIView):
         responses={200: UserOutputSerializer, **error_responses(401)},
     )
     def get(self, request: Request) -> Response:
+        request.user.refresh_from_db()  # the token's user has only its id loaded
         return Response(UserOutputSerializer(request.user).data)

@@ -108,14 +108,10 @@ def respond(
 
     user_id = request.user.pk
     digest = fingerprint(endpoint=endpoint, data=data)
-    replay = _stored(user_id=user_id, key=key, endpoint=endpoint, digest=digest)
-    if replay is not None:
-        return replay
-
     with exclusive(f"wallet:idempotency:{user_id}:{hashlib.sha256(key.encode()).hexdigest()}") as acquired:
         if not acquired:
             raise IdempotencyInProgress()
-        # The first request may have finished between our read and the lock.
+        # Under the key's lock: a finished first request is replayed, a running one got 409 above.
         replay = _stored(user_id=user_id, key=key, endpoint=endpoint, digest=digest)
         if replay is not None:
             return replay

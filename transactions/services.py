@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
 
 from transactions.models import CREDIT_TYPES, Transaction, TransactionSource, TransactionType
 from wallet_project.db import ClockTimestamp
@@ -72,22 +72,11 @@ def _visible_balance(*, balance_id: UUID, owner: User | None) -> WalletBalance:
     """The balance, if `owner` is None (staff and system) or owns it; else NotFound."""
     queryset = WalletBalance.objects.select_related("currency")
     if owner is not None:
-        queryset = queryset.filter(wallet__owner=owner)
+        queryset = queryset.filter(wallet__owner=owner, wallet__owner__is_active=True)
     balance = queryset.filter(pk=balance_id).first()
     if balance is None:
         raise NotFound("No such wallet balance.")
     return balance
-
-
-def _current_rate(base: str, quote: str) -> Decimal:
-    rate = (
-        ExchangeRate.objects.filter(base_id=base, quote_id=quote, valid_to__isnull=True)
-        .values_list("rate", flat=True)
-        .first()
-    )
-    if rate is None:
-        raise RateUnavailable(f"There is no current exchange rate from {base} to {quote}.")
-    return rate
 
 
 # --- the booking itself ------------------------------------------------------------------
@@ -180,11 +169,11 @@ def _book(
                     created_by=created_by,
                 )
             )
-        for balance_id in balance_ids:
-            balance = locked[balance_id]
-            WalletBalance.objects.filter(pk=balance_id).update(
-                amount=balance.amount, last_sequence=balance.last_sequence, updated_at=ClockTimestamp()
-            )
+        touched = [locked[balance_id] for balance_id in balance_ids]
+        for balance in touched:
+            balance.updated_at = ClockTimestamp()
+        # One UPDATE for every balance of the movement (a CASE per column), then one INSERT.
+        WalletBalance.objects.bulk_update(touched, ["amount", "last_sequence", "updated_at"])
         Transaction.objects.bulk_create(entries)
         if on_booked is not None:
             on_booked(entries[0])
@@ -327,10 +316,39 @@ def transfer_create(
     Raises NotFound, InvalidInput, SameBalance, RateUnavailable, AmountTooSmall, WalletFrozen,
     InsufficientFunds, LockTimeout, ServiceUnavailable.
     """
-    source_balance = _visible_balance(balance_id=from_wallet_balance_id, owner=owner)
+    from_wallet_balance_id = UUID(str(from_wallet_balance_id))
+    to_wallet_balance_id = UUID(str(to_wallet_balance_id))
+    # One statement reads both balances, who owns them, and the current rate
+    # from each one's currency to the other's.
+    other_currency = WalletBalance.objects.filter(pk__in=[from_wallet_balance_id, to_wallet_balance_id]).exclude(
+        pk=OuterRef(OuterRef("pk"))
+    )
+    found = {
+        balance.pk: balance
+        for balance in WalletBalance.objects.select_related("currency", "wallet__owner")
+        .filter(pk__in=[from_wallet_balance_id, to_wallet_balance_id])
+        .annotate(
+            rate_to_other=Subquery(
+                ExchangeRate.objects.filter(
+                    base_id=OuterRef("currency_id"),
+                    quote_id=Subquery(other_currency.values("currency_id")[:1]),
+                    valid_to__isnull=True,
+                )
+                .order_by()
+                .values("rate")[:1]
+            )
+        )
+    }
+    source_balance = found.get(from_wallet_balance_id)
+    if source_balance is None or (
+        owner is not None and (source_balance.wallet.owner_id != owner.pk or not source_balance.wallet.owner.is_active)
+    ):
+        raise NotFound("No such wallet balance.")
     check_precision(amount, source_balance.currency.minor_unit, source_balance.currency_id)
     # The destination may be anyone's (API.md); it only has to exist.
-    destination = _visible_balance(balance_id=to_wallet_balance_id, owner=None)
+    destination = found.get(to_wallet_balance_id)
+    if destination is None:
+        raise NotFound("No such wallet balance.")
     if destination.pk == source_balance.pk:
         raise SameBalance()
 
@@ -338,7 +356,11 @@ def transfer_create(
         rate = None
         credit = amount
     else:
-        rate = _current_rate(source_balance.currency_id, destination.currency_id)
+        rate = source_balance.rate_to_other
+        if rate is None:
+            raise RateUnavailable(
+                f"There is no current exchange rate from {source_balance.currency_id} to {destination.currency_id}."
+            )
         credit = round_down(convert(amount, rate), destination.currency.minor_unit)
         if credit <= 0:
             raise AmountTooSmall(

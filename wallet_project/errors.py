@@ -13,6 +13,7 @@ from http import HTTPStatus
 from typing import Any
 
 import redis.exceptions
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
@@ -221,7 +222,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, DomainError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code, headers=exc.headers())
-    if isinstance(exc, Http404):
+    if isinstance(exc, get_user_model().DoesNotExist):
+        # The user of a valid access token was deleted (see wallet_project.authentication).
+        exc = drf_exceptions.AuthenticationFailed("The user of this token no longer exists.")
+    elif isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf_exceptions.PermissionDenied()

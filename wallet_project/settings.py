@@ -162,7 +162,9 @@ else:
 # short on purpose: with Redis down a money movement must answer 503 at once,
 # not after redis-py's default five seconds and retries.
 REDIS_CONNECT_TIMEOUT = float(env_str("REDIS_CONNECT_TIMEOUT", "0.25"))
-REDIS_SOCKET_TIMEOUT = float(env_str("REDIS_SOCKET_TIMEOUT", "0.5"))
+# A hung Redis (up, never answering) costs one socket timeout per call: a movement
+# pays the throttle's and the lock's, and must still answer 503 in under a second.
+REDIS_SOCKET_TIMEOUT = float(env_str("REDIS_SOCKET_TIMEOUT", "0.25"))
 # Seconds a movement waits for the locks of its balances before it answers 429.
 LOCK_WAIT_SECONDS = float(env_str("LOCK_WAIT_SECONDS", "5"))
 # Seconds after which a lock frees itself if its holder died. Whole seconds
@@ -220,7 +222,7 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["wallet_project.authentication.StatelessJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["wallet_project.parsers.DecimalJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -29,6 +29,9 @@ def wallet_create(*, owner: User, name: str) -> Wallet:
         with transaction.atomic():
             return Wallet.objects.create(owner=owner, name=name)
     except IntegrityError as exc:
+        if not type(owner).objects.filter(pk=owner.pk).exists():
+            # A valid access token of a deleted user (authentication does not load the user).
+            raise type(owner).DoesNotExist("The user of this token no longer exists.") from exc
         raise WalletExists(f"You already have a wallet named {name!r}.") from exc
 
 
