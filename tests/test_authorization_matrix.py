@@ -1,0 +1,146 @@
+"""Every endpoint × {anonymous, owner, another user, staff} answers as the contract says.
+
+The owner owns the wallet, its USD balance and a PAYMENT entry; "another user"
+and "staff" own nothing of it. Staff are not special in the API except for
+refunds: other people's money answers 404 to them as to anyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from http import HTTPStatus
+
+import pytest
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from conftest import client_for
+from tests.factories import PASSWORD, UserFactory, WalletFactory, funded_balance
+from transactions.services import payment_create
+
+OK, CREATED, RESET = HTTPStatus.OK, HTTPStatus.CREATED, HTTPStatus.RESET_CONTENT
+UNAUTHORIZED, FORBIDDEN, NOT_FOUND = HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND
+
+
+@dataclass
+class World:
+    owner: object
+    other: object
+    staff: object
+    wallet_id: str
+    balance_id: str
+    target_balance_id: str
+    payment_id: str
+
+
+@pytest.fixture
+def world(db) -> World:
+    owner = UserFactory()
+    other = UserFactory()
+    staff = UserFactory(is_staff=True)
+    wallet = WalletFactory(owner=owner)
+    balance = funded_balance(amount="500.00", wallet=wallet)
+    target = funded_balance(amount="0", wallet=WalletFactory(owner=other))
+    payment = payment_create(
+        wallet_balance_id=balance.pk, amount=Decimal("20.00"), merchant="Shop", owner=owner, created_by=owner
+    )
+    return World(owner, other, staff, str(wallet.pk), str(balance.pk), str(target.pk), str(payment.pk))
+
+
+def _requests(w: World, actor) -> dict[str, tuple[str, str, dict]]:
+    refresh = str(RefreshToken.for_user(w.owner))
+    return {
+        "me": ("get", "/api/v1/auth/me/", {}),
+        "logout owner's token": ("post", "/api/v1/auth/logout/", {"refresh": refresh}),
+        "wallet list": ("get", "/api/v1/wallets/", {}),
+        "wallet create": ("post", "/api/v1/wallets/", {"name": f"New {actor}"}),
+        "wallet detail": ("get", f"/api/v1/wallets/{w.wallet_id}/", {}),
+        "balance open": ("post", f"/api/v1/wallets/{w.wallet_id}/balances/", {"currency": "EUR"}),
+        "total balance": ("get", f"/api/v1/wallets/{w.wallet_id}/total-balance/?currency=EUR", {}),
+        "balance detail": ("get", f"/api/v1/balances/{w.balance_id}/", {}),
+        "currencies": ("get", "/api/v1/currencies/", {}),
+        "rates": ("get", "/api/v1/rates/?base=USD", {}),
+        "deposit": ("post", "/api/v1/transactions/deposit/", {"wallet_balance_id": w.balance_id, "amount": "1.00"}),
+        "withdraw": ("post", "/api/v1/transactions/withdraw/", {"wallet_balance_id": w.balance_id, "amount": "1.00"}),
+        "payment": (
+            "post",
+            "/api/v1/transactions/payment/",
+            {"wallet_balance_id": w.balance_id, "amount": "1.00", "merchant": "Shop"},
+        ),
+        "transfer": (
+            "post",
+            "/api/v1/transactions/transfer/",
+            {"from_wallet_balance_id": w.balance_id, "to_wallet_balance_id": w.target_balance_id, "amount": "1.00"},
+        ),
+        "history": ("get", "/api/v1/transactions/", {}),
+        "entry detail": ("get", f"/api/v1/transactions/{w.payment_id}/", {}),
+        "refund": ("post", f"/api/v1/transactions/{w.payment_id}/refund/", {"amount": "1.00"}),
+    }
+
+
+# endpoint: (anonymous, owner, another user, staff)
+EXPECTED = {
+    "me": (UNAUTHORIZED, OK, OK, OK),
+    "logout owner's token": (UNAUTHORIZED, RESET, FORBIDDEN, FORBIDDEN),
+    "wallet list": (UNAUTHORIZED, OK, OK, OK),
+    "wallet create": (UNAUTHORIZED, CREATED, CREATED, CREATED),
+    "wallet detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND),
+    "balance open": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND),
+    "total balance": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND),
+    "balance detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND),
+    "currencies": (UNAUTHORIZED, OK, OK, OK),
+    "rates": (UNAUTHORIZED, OK, OK, OK),
+    "deposit": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND),
+    "withdraw": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND),
+    "payment": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND),
+    "transfer": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND),
+    "history": (UNAUTHORIZED, OK, OK, OK),
+    "entry detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND),
+    "refund": (UNAUTHORIZED, FORBIDDEN, FORBIDDEN, CREATED),
+}
+ACTORS = ("anonymous", "owner", "other", "staff")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", sorted(EXPECTED))
+@pytest.mark.parametrize("actor", ACTORS)
+def test_endpoint_answers_each_kind_of_caller_as_the_contract_says(world, endpoint, actor):
+    user = {"anonymous": None, "owner": world.owner, "other": world.other, "staff": world.staff}[actor]
+    method, url, body = _requests(world, actor)[endpoint]
+    client = client_for(user)
+
+    response = getattr(client, method)(url, body, format="json") if method == "post" else client.get(url)
+
+    expected = EXPECTED[endpoint][ACTORS.index(actor)]
+    assert response.status_code == expected, response.content
+    if expected >= 400:
+        error = response.json()["error"]
+        assert error["code"] == {
+            UNAUTHORIZED: "not_authenticated",
+            FORBIDDEN: "permission_denied",
+            NOT_FOUND: "not_found",
+        }[expected]
+
+
+@pytest.mark.django_db
+def test_history_of_another_user_or_staff_never_shows_the_owners_entries(world):
+    for user in (world.other, world.staff):
+        assert client_for(user).get("/api/v1/transactions/").json()["results"] == []
+    assert len(client_for(world.owner).get("/api/v1/transactions/").json()["results"]) == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/auth/register/", "/api/v1/auth/token/", "/api/v1/auth/token/refresh/"])
+def test_public_auth_endpoints_ignore_a_bad_bearer_token(path):
+    user = UserFactory()
+    body = {
+        "/api/v1/auth/register/": {"email": "new@example.com", "password": PASSWORD, "name": "New"},
+        "/api/v1/auth/token/": {"email": user.email, "password": PASSWORD},
+        "/api/v1/auth/token/refresh/": {"refresh": str(RefreshToken.for_user(user))},
+    }[path]
+    client = client_for(None)
+    client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
+
+    response = client.post(path, body, format="json")
+
+    assert response.status_code in (OK, CREATED), response.content

@@ -1,0 +1,73 @@
+"""SQL statements per money movement request, authentication included (issue: Performance).
+
+BEGIN, COMMIT, SAVEPOINT and RELEASE are not counted (Django 4.2+ captures
+them; the budget is about the work). The budget is held here so that a change
+that adds a round trip to the hot path fails a test, not only a benchmark.
+"""
+
+from http import HTTPStatus
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from conftest import client_for
+from tests.factories import WalletFactory, funded_balance
+
+BUDGET = 6
+_NOT_COUNTED = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+
+def _statements(captured: CaptureQueriesContext) -> list[str]:
+    return [query["sql"] for query in captured.captured_queries if not query["sql"].upper().startswith(_NOT_COUNTED)]
+
+
+@pytest.fixture
+def two_balances(user, other_user):
+    source = funded_balance(amount="500.00", wallet=WalletFactory(owner=user))
+    same_currency = funded_balance(amount="0", wallet=WalletFactory(owner=other_user))
+    other_currency = funded_balance(currency="EUR", amount="0", wallet=WalletFactory(owner=other_user))
+    return source, same_currency, other_currency
+
+
+def _transfer(client, source, destination, **headers):
+    return client.post(
+        "/api/v1/transactions/transfer/",
+        {"from_wallet_balance_id": str(source.pk), "to_wallet_balance_id": str(destination.pk), "amount": "1.00"},
+        format="json",
+        **headers,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("cross_currency", [False, True], ids=["same-currency", "cross-currency"])
+@pytest.mark.parametrize("idempotency_key", [None, "key-1"], ids=["plain", "with-idempotency-key"])
+def test_a_transfer_request_runs_at_most_six_sql_statements(user, two_balances, cross_currency, idempotency_key):
+    source, same_currency, other_currency = two_balances
+    client = client_for(user)
+    headers = {"HTTP_IDEMPOTENCY_KEY": idempotency_key} if idempotency_key else {}
+
+    with CaptureQueriesContext(connection) as captured:
+        response = _transfer(client, source, other_currency if cross_currency else same_currency, **headers)
+
+    assert response.status_code == HTTPStatus.CREATED, response.json()
+    statements = _statements(captured)
+    assert len(statements) <= BUDGET, "\n".join(statements)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("endpoint", ["deposit", "withdraw"])
+def test_a_single_balance_movement_runs_at_most_six_sql_statements(user, two_balances, endpoint):
+    source, _, _ = two_balances
+    client = client_for(user)
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(
+            f"/api/v1/transactions/{endpoint}/",
+            {"wallet_balance_id": str(source.pk), "amount": "1.00"},
+            format="json",
+        )
+
+    assert response.status_code == HTTPStatus.CREATED, response.json()
+    statements = _statements(captured)
+    assert len(statements) <= BUDGET, "\n".join(statements)
