@@ -1,8 +1,13 @@
-"""Pagination shared by the list endpoints: `{next, previous, results}` (+ `count` where cheap)."""
+"""Pagination shared by the list endpoints: `{next, previous, results}` (+ `count` where cheap).
+
+A malformed `page` or `cursor` is the caller's input, so it answers 400
+`validation_error` (DRF answers 404).
+"""
 
 from __future__ import annotations
 
 from rest_framework import pagination
+from rest_framework.exceptions import NotFound, ValidationError
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -12,6 +17,12 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def paginate_queryset(self, queryset, request, view=None):  # type: ignore[no-untyped-def]
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except NotFound as exc:
+            raise ValidationError({self.page_query_param: [str(exc.detail)]}) from exc
+
 
 class HistoryCursorPagination(pagination.CursorPagination):
     """Newest first over an index on (owner, created_at, id): a deep page costs what the first one does."""
@@ -20,3 +31,9 @@ class HistoryCursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = ("-created_at", "-id")
+
+    def decode_cursor(self, request):  # type: ignore[no-untyped-def]
+        try:
+            return super().decode_cursor(request)
+        except NotFound as exc:
+            raise ValidationError({self.cursor_query_param: [str(exc.detail)]}) from exc

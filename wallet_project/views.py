@@ -7,6 +7,7 @@ from http import HTTPStatus
 
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from wallet_project.errors import error_response
 from wallets.locks import RedisLocks, get_backend
@@ -56,6 +57,7 @@ def ready(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "checks": checks})
 
 
+@csrf_exempt  # an unknown API path is 404 for every method, never a CSRF page
 def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
     return error_response(HTTPStatus.NOT_FOUND, "not_found", f"No endpoint at {request.path}.")
 

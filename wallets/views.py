@@ -47,8 +47,9 @@ WALLET_EXAMPLE = {
 @extend_schema_view(
     list=extend_schema(
         summary="List my wallets",
-        description="The caller's wallets with their balances, oldest first, paginated.",
-        responses={200: WalletOutputSerializer(many=True), **error_responses(401)},
+        description="The caller's wallets with their balances, oldest first, paginated. "
+        "A malformed or out-of-range `page` answers 400.",
+        responses={200: WalletOutputSerializer(many=True), **error_responses(400, 401)},
     ),
     create=extend_schema(
         summary="Create a wallet",
