@@ -1,0 +1,299 @@
+"""Every error in the contract's one shape (API.md, "Errors"), from unknown paths to crashes."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from http import HTTPStatus
+
+import pytest
+from django.db import OperationalError
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from tests.factories import WalletFactory, funded_balance
+from transactions.models import Transaction
+from wallets import locks
+from wallets import views as wallet_views
+
+DEPOSIT = "/api/v1/transactions/deposit/"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 costs about a second per user on these machines; these tests are not about hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def error_of(response) -> dict:
+    """The `error` object, after checking the whole body has exactly the contract's shape."""
+    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}, body
+    assert isinstance(error["code"], str)
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    assert isinstance(error["details"], dict)
+    return error
+
+
+# --- 404 -------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/nothing-here/", "/api/v2/wallets/", "/api/", "/api/v1/wallets/not-a-uuid/", "/api/v1/wallets"],
+)
+def test_an_unknown_api_path_answers_404_json(api, path):
+    response = api.get(path)
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert error_of(response)["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_an_unknown_api_path_answers_404_json_to_anonymous_callers_and_posts(anon_client):
+    response = anon_client.post("/api/v1/nothing-here/", {"a": 1})
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert error_of(response)["code"] == "not_found"
+
+
+# --- 400 -------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", ['{"name": ', "not json", '{"name": "x",}', "[1, 2", '{"a": 1} trailing'])
+def test_malformed_json_answers_400_validation_error(api, user, body):
+    response = api.post("/api/v1/wallets/", data=body, content_type="application/json")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    error = error_of(response)
+    assert error["code"] == "validation_error"
+    assert error["details"]["non_field_errors"]
+
+
+@pytest.mark.django_db
+def test_malformed_json_on_a_movement_moves_no_money(api, user):
+    balance = funded_balance(wallet=WalletFactory(owner=user))
+    rows = Transaction.objects.count()
+
+    response = api.post(
+        DEPOSIT, data=f'{{"wallet_balance_id": "{balance.pk}", "amount": 5', content_type="application/json"
+    )
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert error_of(response)["code"] == "validation_error"
+    assert Transaction.objects.count() == rows
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", ["[]", '"text"', "42", "null"])
+def test_a_json_body_that_is_not_an_object_answers_400(api, user, body):
+    response = api.post("/api/v1/wallets/", data=body, content_type="application/json")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert error_of(response)["code"] == "validation_error"
+
+
+@pytest.mark.django_db
+def test_validation_errors_map_each_field_to_a_list_of_messages(api):
+    response = api.post(DEPOSIT, {"wallet_balance_id": "nope", "amount": "-1"})
+
+    details = error_of(response)["details"]
+    assert set(details) == {"wallet_balance_id", "amount"}
+    assert all(isinstance(messages, list) and messages for messages in details.values())
+    assert all(isinstance(message, str) for messages in details.values() for message in messages)
+
+
+# --- 405, 406, 415 ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", DEPOSIT),
+        ("put", "/api/v1/wallets/"),
+        ("delete", "/api/v1/currencies/"),
+        ("patch", "/api/v1/auth/me/"),
+        ("get", "/api/v1/auth/logout/"),
+    ],
+)
+def test_a_method_the_endpoint_does_not_serve_answers_405(api, method, path):
+    response = getattr(api, method)(path)
+
+    assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
+    assert error_of(response)["code"] == "method_not_allowed"
+
+
+@pytest.mark.django_db
+def test_a_method_not_allowed_on_a_wallet_answers_405(api, user):
+    wallet = WalletFactory(owner=user)
+
+    response = api.delete(f"/api/v1/wallets/{wallet.pk}/")
+
+    assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
+    assert error_of(response)["code"] == "method_not_allowed"
+
+
+@pytest.mark.django_db
+def test_a_form_encoded_body_answers_415(api, user):
+    balance = funded_balance(wallet=WalletFactory(owner=user))
+    rows = Transaction.objects.count()
+
+    response = api.post(
+        DEPOSIT,
+        data=f"wallet_balance_id={balance.pk}&amount=5",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    assert error_of(response)["code"] == "unsupported_media_type"
+    assert Transaction.objects.count() == rows
+
+
+@pytest.mark.django_db
+def test_a_multipart_body_answers_415(anon_client):
+    response = anon_client.post(
+        "/api/v1/auth/register/", {"email": "a@example.com", "password": "x", "name": "A"}, format="multipart"
+    )
+
+    assert response.status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    assert error_of(response)["code"] == "unsupported_media_type"
+
+
+@pytest.mark.django_db
+def test_an_accept_header_the_api_cannot_serve_answers_406(api):
+    response = api.get("/api/v1/currencies/", HTTP_ACCEPT="application/xml")
+
+    assert response.status_code == HTTPStatus.NOT_ACCEPTABLE
+    assert error_of(response)["code"] == "not_acceptable"
+
+
+# --- 401 -------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path", ["/api/v1/wallets/", "/api/v1/transactions/", "/api/v1/currencies/", "/api/v1/rates/", "/api/v1/auth/me/"]
+)
+def test_no_credentials_answer_401_not_authenticated(anon_client, path):
+    response = anon_client.get(path)
+
+    assert response.status_code == HTTPStatus.UNAUTHORIZED
+    assert error_of(response)["code"] == "not_authenticated"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer garbage", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl", "Bearer", "Bearer a b"],
+)
+def test_bad_credentials_answer_401_authentication_failed(header):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+
+    response = client.get("/api/v1/wallets/")
+
+    assert response.status_code == HTTPStatus.UNAUTHORIZED
+    assert error_of(response)["code"] == "authentication_failed"
+
+
+@pytest.mark.django_db
+def test_a_token_signed_with_another_key_answers_401_authentication_failed(user):
+    token = RefreshToken.for_user(user).access_token
+    forged = str(token)[:-4] + ("AAAA" if not str(token).endswith("AAAA") else "BBBB")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
+
+    response = client.get("/api/v1/wallets/")
+
+    assert response.status_code == HTTPStatus.UNAUTHORIZED
+    assert error_of(response)["code"] == "authentication_failed"
+
+
+@pytest.mark.django_db
+def test_a_token_error_message_is_a_plain_string(user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user)}")
+
+    error = error_of(client.get("/api/v1/wallets/"))
+
+    # simplejwt's InvalidToken carries a dict; the handler flattens it into the message.
+    assert error["code"] == "authentication_failed"
+    assert "{" not in error["message"]
+
+
+@pytest.mark.django_db
+def test_the_401_comes_before_the_405(anon_client):
+    response = anon_client.get(DEPOSIT)
+
+    assert response.status_code == HTTPStatus.UNAUTHORIZED
+
+
+# --- 500 and 503 -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_crash_answers_500_internal_error_without_internals(api, monkeypatch):
+    def crash(**kwargs):
+        raise RuntimeError("SELECT secret FROM wallets_wallet -- Traceback")
+
+    monkeypatch.setattr(wallet_views.selectors, "wallet_list", crash)
+
+    response = api.get("/api/v1/wallets/")
+
+    assert response.status_code == HTTPStatus.INTERNAL_SERVER_ERROR
+    error = error_of(response)
+    assert error["code"] == "internal_error"
+    assert "secret" not in response.content.decode()
+    assert "Traceback" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_database_outage_answers_503_service_unavailable(api, monkeypatch):
+    def unreachable(**kwargs):
+        raise OperationalError("could not connect to server: Connection refused (127.0.0.1:5432)")
+
+    monkeypatch.setattr(wallet_views.selectors, "wallet_list", unreachable)
+
+    response = api.get("/api/v1/wallets/")
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert error_of(response)["code"] == "service_unavailable"
+    assert "5432" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_with_redis_unreachable_a_movement_answers_503_at_once_and_writes_nothing(api, user, settings):
+    balance = funded_balance(wallet=WalletFactory(owner=user), amount="10.00")
+    rows = Transaction.objects.count()
+    # A port nothing listens on: a real refused connection, not a fake Redis.
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    locks.reset_backend()
+
+    started = time.monotonic()
+    response = api.post(DEPOSIT, {"wallet_balance_id": str(balance.pk), "amount": "5.00"})
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert error_of(response)["code"] == "service_unavailable"
+    assert elapsed < 1.0
+    balance.refresh_from_db()
+    assert balance.amount == Decimal("10.00")
+    assert Transaction.objects.count() == rows
+
+
+@pytest.mark.django_db
+def test_with_the_lock_redis_unreachable_reads_still_work(api, user, settings):
+    wallet = WalletFactory(owner=user)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    locks.reset_backend()
+
+    assert api.get(f"/api/v1/wallets/{wallet.pk}/").status_code == HTTPStatus.OK
+    assert api.get("/api/v1/transactions/").status_code == HTTPStatus.OK
