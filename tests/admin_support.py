@@ -1,0 +1,53 @@
+"""Helpers for the admin (back office) test suites: staff users in their groups, and query counting."""
+
+from __future__ import annotations
+
+import importlib
+
+from django.apps import apps as django_apps
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import User
+from tests.factories import UserFactory
+
+# BEGIN/COMMIT/SAVEPOINT are recorded by Django but are not round trips that grow with the rows.
+_BOOKKEEPING = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+
+
+def ensure_back_office_groups() -> None:
+    """The Support and Finance groups, as the data migration makes them.
+
+    The migration has run once for the test database, but a transactional test
+    elsewhere in the run truncates every table, groups included; running the
+    migration's own function again (it is idempotent) brings them back.
+    """
+    migration = importlib.import_module("accounts.migrations.0002_back_office_groups")
+    migration.create_back_office_groups(django_apps, None)
+
+
+def staff_in(group_name: str, **fields: object) -> User:
+    ensure_back_office_groups()
+    user = UserFactory(is_staff=True, **fields)
+    user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
+def superuser() -> User:
+    return UserFactory(is_staff=True, is_superuser=True)
+
+
+def logged_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def round_trips(client: Client, url: str) -> int:
+    """How many SQL statements (not counting transaction bookkeeping) one GET of `url` runs."""
+    with CaptureQueriesContext(connection) as context:
+        response = client.get(url)
+    assert response.status_code == 200, response.status_code
+    return sum(1 for query in context.captured_queries if not query["sql"].startswith(_BOOKKEEPING))

@@ -1,0 +1,335 @@
+"""The ledger in the back office: the audit console.
+
+Entries are read-only for everyone, superusers included (the model and a
+PostgreSQL trigger refuse changes too). The only writes from here are refunds,
+booked by transactions.services.refund_create with source ADMIN and the staff
+user as `created_by`. Every page runs a fixed number of queries, whatever the
+number of rows, and the CSV export streams: a selection of any size is read
+from a server-side cursor in chunks, never held in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from datetime import UTC
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from accounts.models import User
+from transactions.models import Transaction, TransactionSource, TransactionType
+from transactions.services import refund_create, refunded_amount
+from wallet_project.admin_helpers import admin_change_url, admin_changelist_url, admin_link, uuid_or_none
+from wallet_project.errors import DomainError
+from wallet_project.money import AmountError, format_amount, parse_amount
+from wallets.models import Wallet, WalletBalance
+
+CSV_CHUNK_SIZE = 2000
+
+# (CSV header, values_list path). `currency__minor_unit` is read to format the amounts, not written.
+CSV_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "id"),
+    ("created_at", "created_at"),
+    ("type", "type"),
+    ("amount", "amount"),
+    ("currency", "currency_id"),
+    ("balance_after", "balance_after"),
+    ("sequence", "sequence"),
+    ("wallet_balance_id", "wallet_balance_id"),
+    ("wallet_id", "wallet_id"),
+    ("owner_email", "owner__email"),
+    ("related_wallet_balance_id", "related_wallet_balance_id"),
+    ("exchange_rate", "exchange_rate"),
+    ("reference", "reference"),
+    ("source", "source"),
+    ("description", "description"),
+    ("merchant", "merchant"),
+    ("created_by_email", "created_by__email"),
+)
+_CSV_FIELDS = (*(field for _, field in CSV_COLUMNS), "currency__minor_unit")
+_AMOUNT_COLUMNS = frozenset({"amount", "balance_after"})
+_TEXT_COLUMNS = frozenset({"owner_email", "description", "merchant", "created_by_email"})
+# A spreadsheet runs a cell that starts with one of these as a formula.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# How many entries of one reference the change page lists (a payment and its partial refunds).
+RELATED_ENTRIES_SHOWN = 50
+
+
+class _Echo:
+    """A file-like object whose write() hands back the line, so csv.writer can feed a generator."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_cell(column: str, value: Any, minor_unit: int) -> str:
+    if value is None:
+        return ""
+    if column in _AMOUNT_COLUMNS:
+        return format_amount(value, minor_unit)
+    if column == "exchange_rate":
+        return f"{value.normalize():f}"
+    if column == "created_at":
+        return value.astimezone(UTC).isoformat()
+    text = str(value)
+    if column in _TEXT_COLUMNS and text.startswith(_FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def ledger_csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
+    """The CSV lines (header first) of `rows`, read one at a time from values_list(*_CSV_FIELDS)."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow([header for header, _ in CSV_COLUMNS])
+    columns = [header for header, _ in CSV_COLUMNS]
+    for row in rows:
+        *values, minor_unit = row
+        cells = [_csv_cell(column, value, minor_unit) for column, value in zip(columns, values, strict=True)]
+        yield writer.writerow(cells)
+
+
+class RefundForm(forms.Form):
+    amount = forms.CharField(
+        max_length=64, required=False, help_text="Leave empty to refund everything that is left of the payment."
+    )
+    reason = forms.CharField(max_length=255, required=False, help_text="Kept on the REFUND entry as its description.")
+
+    def clean_amount(self) -> Decimal | None:
+        raw = self.cleaned_data["amount"]
+        if not raw:
+            return None
+        try:
+            return parse_amount(raw)
+        except AmountError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+@admin.register(Transaction)
+class TransactionAdmin(admin.ModelAdmin):
+    list_display = (
+        "short_id",
+        "created_at",
+        "type",
+        "amount_display",
+        "currency",
+        "balance_after_display",
+        "sequence",
+        "source",
+        "owner_link",
+        "balance_link",
+        "reference_link",
+        "merchant",
+        "created_by",
+    )
+    list_display_links = ("short_id",)
+    list_filter = ("type", "source", "currency", "created_at")
+    list_select_related = ("currency", "owner", "wallet", "created_by")
+    date_hierarchy = "created_at"
+    search_fields = ("owner__email", "merchant")
+    search_help_text = "Owner email or merchant; or an entry id, reference, balance id or wallet id."
+    # A full count of a ledger of millions of rows on every page view is the one query that does not scale.
+    show_full_result_count = False
+    list_per_page = 100
+    actions = ["export_csv"]
+    fields = (
+        "id",
+        "created_at",
+        "type",
+        "amount_display",
+        "currency",
+        "balance_after_display",
+        "sequence",
+        "balance_link",
+        "wallet_link",
+        "owner_link",
+        "related_balance_link",
+        "exchange_rate",
+        "reference_link",
+        "related_entries",
+        "source",
+        "description",
+        "merchant",
+        "created_by",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Transaction]:
+        return super().get_queryset(request).select_related("currency", "owner", "wallet", "created_by")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Transaction], search_term: str
+    ) -> tuple[QuerySet[Transaction], bool]:
+        some_id = uuid_or_none(search_term)
+        if some_id is not None:
+            # Each of these columns has an index; a text search over the UUIDs would scan the ledger.
+            return queryset.filter(
+                Q(pk=some_id) | Q(reference=some_id) | Q(wallet_balance_id=some_id) | Q(wallet_id=some_id)
+            ), False
+        return super().get_search_results(request, queryset, search_term)
+
+    # The ledger is append-only, and only the services append.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("transactions.refund_payment")
+
+    # --- export -------------------------------------------------------------------------
+
+    @admin.action(description="Export selected entries as CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Transaction]) -> StreamingHttpResponse:
+        # values_list + iterator(): rows come from a server-side cursor, CSV_CHUNK_SIZE at a time,
+        # and leave memory as soon as they are written out; no model instances, no per-row queries.
+        rows = queryset.values_list(*_CSV_FIELDS).iterator(chunk_size=CSV_CHUNK_SIZE)
+        response = StreamingHttpResponse(ledger_csv_lines(rows), content_type="text/csv; charset=utf-8")
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response["Content-Disposition"] = f'attachment; filename="ledger-{stamp}.csv"'
+        return response
+
+    # --- refund ---------------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        refund = path(
+            "<path:object_id>/refund/",
+            self.admin_site.admin_view(self.refund_view),
+            name="{}_{}_refund".format(*info),
+        )
+        # Before the default patterns, whose "<path:object_id>/" would swallow ".../refund/".
+        return [refund, *super().get_urls()]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "can_refund": self.has_refund_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Refund a payment, in full or in part, through refund_create (source ADMIN, created_by the staff user)."""
+        if not self.has_refund_permission(request):
+            raise PermissionDenied
+        payment = self.get_object(request, unquote(object_id))
+        if payment is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        minor_unit = payment.currency.minor_unit
+
+        if request.method == "POST":
+            form = RefundForm(request.POST)
+            if form.is_valid():
+                try:
+                    refund = refund_create(
+                        payment_id=payment.pk,
+                        amount=form.cleaned_data["amount"],
+                        created_by=request.user,  # type: ignore[arg-type]
+                        source=TransactionSource.ADMIN,
+                        description=form.cleaned_data["reason"],
+                    )
+                except DomainError as exc:
+                    self.message_user(request, exc.message, messages.ERROR)
+                else:
+                    summary = (
+                        f"Refunded {format_amount(refund.amount, minor_unit)} {refund.currency_id} (entry {refund.pk})"
+                    )
+                    self.log_change(request, payment, summary)
+                    self.message_user(request, f"{summary}.", messages.SUCCESS)
+                    return HttpResponseRedirect(admin_change_url(Transaction, refund.pk))
+        else:
+            form = RefundForm()
+
+        refundable = payment.type == TransactionType.PAYMENT
+        refunded = refunded_amount(payment=payment) if refundable else Decimal(0)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Refund payment {payment.pk}",
+            "opts": self.opts,
+            "original": payment,
+            "form": form,
+            "refundable": refundable,
+            "amount_display": format_amount(payment.amount, minor_unit),
+            "refunded_display": format_amount(refunded, minor_unit),
+            "left_display": format_amount(max(payment.amount - refunded, Decimal(0)), minor_unit),
+        }
+        return TemplateResponse(request, "admin/transactions/transaction/refund.html", context)
+
+    # --- columns and fields ------------------------------------------------------------------
+
+    @admin.display(description="entry", ordering="id")
+    def short_id(self, entry: Transaction) -> str:
+        return str(entry.pk)[:8]
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, entry: Transaction) -> str:
+        return format_amount(entry.amount, entry.currency.minor_unit)
+
+    @admin.display(description="balance after")
+    def balance_after_display(self, entry: Transaction) -> str:
+        return format_amount(entry.balance_after, entry.currency.minor_unit)
+
+    @admin.display(description="owner", ordering="owner__email")
+    def owner_link(self, entry: Transaction) -> str:
+        return admin_link(User, entry.owner_id, entry.owner.email)
+
+    @admin.display(description="balance")
+    def balance_link(self, entry: Transaction) -> str:
+        return admin_link(WalletBalance, entry.wallet_balance_id, f"{entry.wallet.name} · {entry.currency_id}")
+
+    @admin.display(description="wallet")
+    def wallet_link(self, entry: Transaction) -> str:
+        return admin_link(Wallet, entry.wallet_id, entry.wallet.name)
+
+    @admin.display(description="counterpart balance")
+    def related_balance_link(self, entry: Transaction) -> str:
+        return admin_link(WalletBalance, entry.related_wallet_balance_id, entry.related_wallet_balance_id)
+
+    @admin.display(description="reference")
+    def reference_link(self, entry: Transaction) -> str:
+        # Every entry of one movement shares the reference: both legs of a transfer, a payment and its refunds.
+        return format_html(
+            '<a href="{}" title="{}">{}</a>',
+            admin_changelist_url(Transaction, reference=entry.reference),
+            entry.reference,
+            str(entry.reference)[:8],
+        )
+
+    @admin.display(description="other entries of this movement")
+    def related_entries(self, entry: Transaction) -> str:
+        others = list(
+            Transaction.objects.filter(reference=entry.reference)
+            .exclude(pk=entry.pk)
+            .select_related("currency")
+            .order_by("created_at", "id")[:RELATED_ENTRIES_SHOWN]
+        )
+        if not others:
+            return "—"
+        return format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}">{} {} {}</a> on balance {}',
+            (
+                (
+                    admin_change_url(Transaction, other.pk),
+                    other.get_type_display(),
+                    format_amount(other.amount, other.currency.minor_unit),
+                    other.currency_id,
+                    other.wallet_balance_id,
+                )
+                for other in others
+            ),
+        )
