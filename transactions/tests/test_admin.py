@@ -390,3 +390,16 @@ def test_refund_page_runs_a_bounded_number_of_queries(finance, django_assert_max
 
     assert response.status_code == HTTPStatus.OK
     assert "40.00" in response.content.decode()
+
+
+def test_ledger_links_from_a_balance_and_a_wallet_filter_the_changelist(support):
+    balance = funded_balance(amount="100.00")
+    pay(balance, "1.00")
+    funded_balance(amount="5.00")
+
+    by_balance = support.get(CHANGELIST, {"wallet_balance": str(balance.pk)})
+    by_wallet = support.get(CHANGELIST, {"wallet": str(balance.wallet_id)})
+
+    assert by_balance.status_code == by_wallet.status_code == HTTPStatus.OK
+    assert set(by_balance.context["cl"].result_list) == set(balance.entries.all())
+    assert set(by_wallet.context["cl"].result_list) == set(balance.entries.all())
