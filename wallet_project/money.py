@@ -51,14 +51,23 @@ def parse_amount(raw: object, *, allow_zero: bool = False) -> Decimal:
         )
     if value > MAX_AMOUNT:
         raise AmountError(f"Ensure this value is at most {MAX_AMOUNT:f}.")
+    # No currency has more decimals than a column stores; refusing here keeps absurd
+    # exponents (1E-999999999) away from the idempotency fingerprint and the database.
+    if decimals_of(value) > AMOUNT_DECIMAL_PLACES:
+        raise AmountError(f"Ensure this value has at most {AMOUNT_DECIMAL_PLACES} decimal places.")
     return value
 
 
 def decimals_of(amount: Decimal) -> int:
     """How many decimals an amount really has: 1.50 has 1, 100 has 0 (so "10.00" is fine for JPY)."""
-    exponent = amount.normalize().as_tuple().exponent
+    # Not `normalize()`: under a context it rounds to 28 digits and clamps tiny exponents
+    # (1.0000000000000000000000000000001 and 1E-999999999 would both pass as whole numbers).
+    if amount.is_zero():
+        return 0
+    _, digits, exponent = amount.as_tuple()
     assert isinstance(exponent, int)
-    return max(0, -exponent)
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + trailing_zeros))
 
 
 def check_precision(amount: Decimal, minor_unit: int, currency: str, *, field: str = "amount") -> None:
