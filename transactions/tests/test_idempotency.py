@@ -87,6 +87,19 @@ def test_the_same_amount_spelled_another_way_is_the_same_request(api, user, spel
 
 
 @pytest.mark.django_db
+def test_an_amount_that_differs_beyond_28_digits_is_not_taken_for_a_replay(api, user):
+    balance = balance_of(user, amount="100.00")
+    post_json(api, WITHDRAW, f'{{"wallet_balance_id": "{balance.pk}", "amount": "10"}}', "precise")
+
+    almost_ten = "10.0000000000000000000000000000001"
+    retry = post_json(api, WITHDRAW, f'{{"wallet_balance_id": "{balance.pk}", "amount": "{almost_ten}"}}', "precise")
+
+    assert retry.status_code == HTTPStatus.BAD_REQUEST
+    assert "amount" in retry.json()["error"]["details"]
+    assert amount_of(balance) == Decimal("90.00")
+
+
+@pytest.mark.django_db
 def test_a_replayed_transfer_moves_no_money_on_either_side(api, user, other_user):
     source = balance_of(user, amount="50.00")
     destination = balance_of(other_user, amount="0")

@@ -190,6 +190,10 @@ INVALID_AMOUNTS = [
     pytest.param("1000000000000001", id="above-ten-to-the-fifteen-number"),
     pytest.param('"1e16"', id="exponent-above-ten-to-the-fifteen"),
     pytest.param("1e400", id="number-too-large-for-a-float"),
+    pytest.param('"1e-999999999"', id="tiny-exponent-string"),
+    pytest.param("1e-999999999", id="tiny-exponent-number"),
+    pytest.param('"1.0000000000000000000000000000001"', id="decimals-beyond-28-digits"),
+    pytest.param('"0.00001"', id="more-decimals-than-any-currency"),
 ]
 
 
