@@ -48,15 +48,16 @@ def balance_create(
 
     Raises NotFound, InvalidInput, BalanceExists, WalletFrozen, LockTimeout, ServiceUnavailable.
     """
-    wallets = Wallet.objects.all() if owner is None else Wallet.objects.filter(owner=owner)
-    wallet = wallets.filter(pk=wallet_id).first()
-    if wallet is None:
-        raise NotFound("No such wallet.")
+    # The input first, then visibility (API.md: 400 → 404 → 422); the currency says nothing about the wallet.
     currency_row = Currency.objects.filter(pk=currency).first()
     if currency_row is None:
         raise InvalidInput(f"Unknown currency {currency!r}.", details={"currency": [f"Unknown currency {currency!r}."]})
     if initial_amount:
         check_precision(initial_amount, currency_row.minor_unit, currency_row.code, field="initial_amount")
+    wallets = Wallet.objects.all() if owner is None else Wallet.objects.filter(owner=owner)
+    wallet = wallets.filter(pk=wallet_id).first()
+    if wallet is None:
+        raise NotFound("No such wallet.")
     balance = WalletBalance(id=uuid.uuid4(), wallet=wallet, currency=currency_row)
     if WalletBalance.objects.filter(wallet=wallet, currency=currency_row).exists():
         raise BalanceExists(f"Wallet {wallet.pk} already holds a {currency} balance.")

@@ -308,6 +308,20 @@ def test_create_balance_in_another_users_wallet_answers_404(api, other_user):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [{"currency": "XXX"}, {"currency": "JPY", "initial_amount": "1.5"}, {"currency": "USD", "initial_amount": "-1"}],
+)
+def test_create_balance_checks_the_input_before_the_wallet(api, other_user, body):
+    wallet = WalletFactory(owner=other_user)
+
+    response = api.post(balances_url(wallet.pk), body)
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert error_code(response) == "validation_error"
+
+
+@pytest.mark.django_db
 def test_create_balance_with_an_initial_amount_in_a_frozen_wallet_answers_422_and_opens_nothing(api, user):
     wallet = WalletFactory(owner=user)
     wallet_set_frozen(wallet_id=wallet.pk, frozen=True)
