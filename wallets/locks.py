@@ -15,9 +15,10 @@ How we use python-redis-lock 4.0.1 (see the pitfalls in DESIGN.md):
   whose holder died frees itself after `LOCK_EXPIRE_SECONDS`, and the next
   slice picks it up.
 * Release is its own Lua script (`Lock.release`), which also wakes one waiter.
-* The client has a short connect timeout and no retries, so that with Redis
-  down a movement answers 503 at once; its socket timeout is longer than the
-  lock wait, so a `BLPOP` is never cut short by the socket.
+* The client has a short connect timeout, a short socket timeout and no
+  retries, so that with Redis down, or up but hung, a movement answers 503 at
+  once. The `BLPOP` waits go through a second client whose socket timeout is
+  longer than the lock wait, so that they are never cut short by the socket.
 * Locks are taken in sorted id order, the same order as the row locks, so
   A→B and B→A transfers cannot deadlock.
 
@@ -32,7 +33,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 import redis
@@ -60,13 +61,14 @@ class RedisLocks:
     """python-redis-lock locks with our own deadline (see the module docstring)."""
 
     def __init__(self, url: str) -> None:
-        self.client = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
-            socket_timeout=settings.LOCK_WAIT_SECONDS + 2,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-        )
+        options: dict[str, Any] = {
+            "socket_connect_timeout": settings.REDIS_CONNECT_TIMEOUT,
+            "retry": Retry(NoBackoff(), 0),
+            "retry_on_timeout": False,
+        }
+        # A hung Redis accepts connections but never answers: only the socket timeout ends the wait.
+        self.client = redis.Redis.from_url(url, socket_timeout=settings.REDIS_SOCKET_TIMEOUT, **options)
+        self.waiter = redis.Redis.from_url(url, socket_timeout=settings.LOCK_WAIT_SECONDS + 2, **options)
         self.expire = settings.LOCK_EXPIRE_SECONDS
 
     def acquire(self, name: str, deadline: float) -> redis_lock.Lock:
@@ -78,7 +80,7 @@ class RedisLocks:
                     raise LockTimeout(details={"retry_after_seconds": LockTimeout.retry_after_seconds})
                 # A float BLPOP timeout needs Redis 6+; at most a second, so that
                 # a lock freed by expiry (which signals nobody) is seen soon.
-                self.client.blpop([lock._signal], timeout=min(remaining, 1.0))
+                self.waiter.blpop([lock._signal], timeout=min(remaining, 1.0))
         except redis.RedisError as exc:
             raise ServiceUnavailable("The lock service is unavailable; nothing was written.") from exc
         return lock
