@@ -86,6 +86,7 @@ class Progress:
         self.every = max(every, 1)
         self.label = label
         self.started = time.monotonic()
+        self.finished: float | None = None
         self.rows = 0
 
     def tick(self) -> None:
@@ -94,8 +95,12 @@ class Progress:
             self.stream.write(f"{self.label}: {self.rows:,} rows ({self.rate():,.0f} rows/s)\n")
             self.stream.flush()
 
+    def finish(self) -> Progress:
+        self.finished = time.monotonic()
+        return self
+
     def seconds(self) -> float:
-        return time.monotonic() - self.started
+        return (self.finished or time.monotonic()) - self.started
 
     def rate(self) -> float:
         return self.rows / max(self.seconds(), 1e-9)
@@ -284,7 +289,7 @@ class Command(BaseCommand):
             problems.add("balance", entry[0], "ledger entries of a balance that does not exist")
             progress.tick()
             entry = next(entries, None)
-        return balance_count, progress
+        return balance_count, progress.finish()
 
     # --- pass 2: every movement by its reference -----------------------------------------
 
@@ -328,7 +333,7 @@ class Command(BaseCommand):
             progress.tick()
         if group is not None:
             self._close_group(group, problems)
-        return movements, progress
+        return movements, progress.finish()
 
     def _close_group(self, group: ReferenceGroup, problems: Problems) -> None:
         counts = group.counts
