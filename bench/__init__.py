@@ -1,0 +1,1 @@
+"""Load benchmarks against a real gunicorn; see bench/run.py and docs/PERFORMANCE.md."""

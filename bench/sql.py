@@ -1,0 +1,124 @@
+"""The raw-SQL baseline: pgbench scripts doing what each HTTP scenario does, and nothing else.
+
+A transfer is what PostgreSQL has to do for one, at the least: lock both rows
+in id order (`FOR NO KEY UPDATE`), update both balances (amount and
+last_sequence, `RETURNING` them), insert the two ledger rows so that the chain
+trigger accepts them (`sequence` = the balance's new last_sequence,
+`balance_after` = its new amount), commit. Ids are written into the scripts as
+literals (one script per pair, pgbench picks a script at random per
+transaction), so the baseline pays for no lookup the API does not make.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_SCRIPTS = 100  # pgbench accepts at most 128 -f scripts
+
+
+@dataclass(frozen=True)
+class Balance:
+    id: str
+    wallet_id: str
+    owner_id: str
+
+
+_INSERT = (
+    "INSERT INTO transactions_transaction (id, type, amount, balance_after, sequence, related_wallet_balance_id, "
+    "exchange_rate, reference, source, description, merchant, created_at, created_by_id, currency_id, owner_id, "
+    "wallet_id, wallet_balance_id) VALUES (gen_random_uuid(), '{type}', {amount}, :{var}_amount, :{var}_seq, "
+    "{related}, NULL, {reference}, 'API', '', '', clock_timestamp(), '{owner}', 'USD', '{owner}', '{wallet}', '{id}')"
+)
+
+
+def _update(balance: Balance, sign: str, amount: str, var: str) -> str:
+    return (
+        f"UPDATE wallets_walletbalance SET amount = amount {sign} {amount}, last_sequence = last_sequence + 1, "
+        f"updated_at = clock_timestamp() WHERE id = '{balance.id}' "
+        f"RETURNING amount AS {var}_amount, last_sequence AS {var}_seq \\gset"
+    )
+
+
+def transfer(src: Balance, dst: Balance, amount: str = "0.01") -> str:
+    low, high = sorted([src.id, dst.id])
+    out = _INSERT.format(
+        type="TRANSFER_OUT",
+        amount=amount,
+        var="s",
+        related=f"'{dst.id}'",
+        reference="gen_random_uuid()",
+        owner=src.owner_id,
+        wallet=src.wallet_id,
+        id=src.id,
+    )
+    return "\n".join(
+        [
+            "BEGIN;",
+            f"SELECT id FROM wallets_walletbalance WHERE id IN ('{low}', '{high}') ORDER BY id FOR NO KEY UPDATE;",
+            _update(src, "-", amount, "s"),
+            _update(dst, "+", amount, "d"),
+            out + " RETURNING reference AS ref \\gset",
+            _INSERT.format(
+                type="TRANSFER_IN",
+                amount=amount,
+                var="d",
+                related=f"'{src.id}'",
+                reference=":ref",
+                owner=dst.owner_id,
+                wallet=dst.wallet_id,
+                id=dst.id,
+            )
+            + ";",
+            "COMMIT;",
+            "",
+        ]
+    )
+
+
+def deposit(balance: Balance, amount: str = "0.01") -> str:
+    return "\n".join(
+        [
+            "BEGIN;",
+            f"SELECT id FROM wallets_walletbalance WHERE id = '{balance.id}' FOR NO KEY UPDATE;",
+            _update(balance, "+", amount, "b"),
+            _INSERT.format(
+                type="DEPOSIT",
+                amount=amount,
+                var="b",
+                related="NULL",
+                reference="gen_random_uuid()",
+                owner=balance.owner_id,
+                wallet=balance.wallet_id,
+                id=balance.id,
+            )
+            + ";",
+            "COMMIT;",
+            "",
+        ]
+    )
+
+
+_ENTRY_COLUMNS = (
+    "id, wallet_balance_id, wallet_id, currency_id, type, amount, balance_after, sequence, "
+    "related_wallet_balance_id, exchange_rate, reference, source, description, merchant, created_at"
+)
+
+
+def balance_read(balance: Balance) -> str:
+    return (
+        "SELECT b.id, b.wallet_id, b.currency_id, b.amount, b.updated_at FROM wallets_walletbalance b "
+        f"JOIN wallets_wallet w ON w.id = b.wallet_id "
+        f"WHERE b.id = '{balance.id}' AND w.owner_id = '{balance.owner_id}';\n"
+    )
+
+
+def history_page(*, owner_id: str, wallet_balance_id: str | None = None, before: str | None = None) -> str:
+    where = [f"owner_id = '{owner_id}'"]
+    if wallet_balance_id:
+        where.append(f"wallet_balance_id = '{wallet_balance_id}'")
+    if before:
+        where.append(f"created_at < '{before}'")
+    return (
+        f"SELECT {_ENTRY_COLUMNS} FROM transactions_transaction WHERE {' AND '.join(where)} "
+        "ORDER BY created_at DESC, id DESC LIMIT 51;\n"
+    )
