@@ -90,8 +90,8 @@ def test_anonymous_callers_are_throttled_per_ip(anon_client):
 
 
 @pytest.mark.django_db
-@override_settings(THROTTLE_USER_RATE="1/minute")
 def test_throttling_lets_requests_through_when_redis_is_unreachable(user, settings):
+    settings.THROTTLE_USER_RATE = "1/minute"
     # Changing CACHES resets Django's cache handlers (and django-redis's client with them).
     settings.CACHES = {
         "default": {
