@@ -10,7 +10,6 @@ lock wait that runs out is a clean 429 that writes nothing.
 
 from __future__ import annotations
 
-import importlib
 import random
 import threading
 import time
@@ -24,7 +23,6 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from django.apps import apps
 from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
@@ -46,28 +44,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 JOIN_TIMEOUT_SECONDS = 60
 WITHDRAW_URL = "/api/v1/transactions/withdraw/"
-TRANSFER_URL = "/api/v1/transactions/transfer/"
-
-_seed_migration = importlib.import_module("wallets.migrations.0002_seed_currencies_and_rates")
-
-
-def _seed_currencies_and_rates() -> None:
-    _seed_migration.forwards(apps, None)
-
-
-@pytest.fixture(autouse=True)
-def _reference_data(transactional_db: None) -> None:
-    """Currencies and rates come from a data migration, and a `transaction=True` test ends with a flush
-    that empties every table: put them back before each test."""
-    _seed_currencies_and_rates()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _reference_data_after_module(django_db_blocker: Any) -> Iterator[None]:
-    """...and after the last one, so that the tests after these (and the next run with --reuse-db) have them."""
-    yield
-    with django_db_blocker.unblock():
-        _seed_currencies_and_rates()
 
 
 @pytest.fixture(autouse=True)
