@@ -55,6 +55,14 @@ def _reference_data(request):
 
 
 @pytest.fixture(autouse=True)
+def _quick_password_hashing(settings):
+    settings.PASSWORD_HASHERS = [
+        "tests.hashers.QuickPBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+
+
+@pytest.fixture(autouse=True)
 def _isolated_redis():
     """Each test starts with no locks or throttle counters left by another."""
     locks.reset_backend()
