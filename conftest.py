@@ -86,6 +86,14 @@ def staff_user(db):
     return UserFactory(is_staff=True)
 
 
+def error_code(response) -> str:
+    """The contract's error code of a response, after checking the error shape."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    return body["error"]["code"]
+
+
 def client_for(user=None) -> APIClient:
     client = APIClient()
     if user is not None:

@@ -115,11 +115,14 @@ def test_endpoint_answers_each_kind_of_caller_as_the_contract_says(world, endpoi
     assert response.status_code == expected, response.content
     if expected >= 400:
         error = response.json()["error"]
-        assert error["code"] == {
-            UNAUTHORIZED: "not_authenticated",
-            FORBIDDEN: "permission_denied",
-            NOT_FOUND: "not_found",
-        }[expected]
+        assert (
+            error["code"]
+            == {
+                UNAUTHORIZED: "not_authenticated",
+                FORBIDDEN: "permission_denied",
+                NOT_FOUND: "not_found",
+            }[expected]
+        )
 
 
 @pytest.mark.django_db

@@ -19,12 +19,6 @@ from wallets import views as wallet_views
 DEPOSIT = "/api/v1/transactions/deposit/"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """PBKDF2 costs about a second per user on these machines; these tests are not about hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def error_of(response) -> dict:
     """The `error` object, after checking the whole body has exactly the contract's shape."""
     assert response["Content-Type"].startswith("application/json"), response["Content-Type"]

@@ -203,6 +203,32 @@ def _audit(entries: Sequence[Transaction]) -> None:
 # --- the movements -----------------------------------------------------------------------
 
 
+def _single_balance_movement(
+    type_: TransactionType,
+    *,
+    wallet_balance_id: UUID,
+    amount: Decimal,
+    owner: User | None,
+    created_by: User | None,
+    source: str,
+    description: str,
+    merchant: str = "",
+    on_booked: OnBooked | None,
+) -> Transaction:
+    """One entry on one balance (deposit, withdrawal, payment), validated before the locks."""
+    balance = _visible_balance(balance_id=wallet_balance_id, owner=owner)
+    check_precision(amount, balance.currency.minor_unit, balance.currency_id)
+    (entry,) = _book(
+        legs=[_Leg(balance.pk, type_, amount)],
+        source=source,
+        description=description,
+        merchant=merchant,
+        created_by=created_by,
+        on_booked=on_booked,
+    )
+    return entry
+
+
 def deposit_create(
     *,
     wallet_balance_id: UUID,
@@ -214,16 +240,16 @@ def deposit_create(
     on_booked: OnBooked | None = None,
 ) -> Transaction:
     """Credit a balance. Raises NotFound, InvalidInput, WalletFrozen, LockTimeout, ServiceUnavailable."""
-    balance = _visible_balance(balance_id=wallet_balance_id, owner=owner)
-    check_precision(amount, balance.currency.minor_unit, balance.currency_id)
-    (entry,) = _book(
-        legs=[_Leg(balance.pk, TransactionType.DEPOSIT, amount)],
+    return _single_balance_movement(
+        TransactionType.DEPOSIT,
+        wallet_balance_id=wallet_balance_id,
+        amount=amount,
+        owner=owner,
+        created_by=created_by,
         source=source,
         description=description,
-        created_by=created_by,
         on_booked=on_booked,
     )
-    return entry
 
 
 def opening_deposit_create(
@@ -261,16 +287,16 @@ def withdrawal_create(
 ) -> Transaction:
     """Debit a balance. Raises NotFound, InvalidInput, WalletFrozen, InsufficientFunds, LockTimeout,
     ServiceUnavailable."""
-    balance = _visible_balance(balance_id=wallet_balance_id, owner=owner)
-    check_precision(amount, balance.currency.minor_unit, balance.currency_id)
-    (entry,) = _book(
-        legs=[_Leg(balance.pk, TransactionType.WITHDRAWAL, amount)],
+    return _single_balance_movement(
+        TransactionType.WITHDRAWAL,
+        wallet_balance_id=wallet_balance_id,
+        amount=amount,
+        owner=owner,
+        created_by=created_by,
         source=source,
         description=description,
-        created_by=created_by,
         on_booked=on_booked,
     )
-    return entry
 
 
 def payment_create(
@@ -286,17 +312,17 @@ def payment_create(
 ) -> Transaction:
     """Pay a merchant from a balance. Raises NotFound, InvalidInput, WalletFrozen, InsufficientFunds,
     LockTimeout, ServiceUnavailable."""
-    balance = _visible_balance(balance_id=wallet_balance_id, owner=owner)
-    check_precision(amount, balance.currency.minor_unit, balance.currency_id)
-    (entry,) = _book(
-        legs=[_Leg(balance.pk, TransactionType.PAYMENT, amount)],
+    return _single_balance_movement(
+        TransactionType.PAYMENT,
+        wallet_balance_id=wallet_balance_id,
+        amount=amount,
+        owner=owner,
+        created_by=created_by,
         source=source,
         description=description,
         merchant=merchant,
-        created_by=created_by,
         on_booked=on_booked,
     )
-    return entry
 
 
 def transfer_create(

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
-from conftest import client_for
+from conftest import client_for, error_code
 from tests.factories import PASSWORD, UserFactory
 
 REGISTER = "/api/v1/auth/register/"
@@ -20,19 +20,6 @@ LOGOUT = "/api/v1/auth/logout/"
 ME = "/api/v1/auth/me/"
 
 STRONG_PASSWORD = "violet-tangerine-47-harbour"
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """PBKDF2 costs about a second per user on these machines; these tests are not about hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def error_code(response) -> str:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    return body["error"]["code"]
 
 
 def token_pair(client: APIClient, *, email: str, password: str = PASSWORD) -> dict[str, str]:

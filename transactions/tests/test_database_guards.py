@@ -18,12 +18,6 @@ from transactions.services import deposit_create
 from wallets.models import WalletBalance
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """PBKDF2 costs about a second per user on these machines; these tests are not about hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def balance(user) -> WalletBalance:
     """A USD balance holding 15.00 in two entries (sequence 1 and 2)."""

@@ -8,24 +8,12 @@ from http import HTTPStatus
 
 import pytest
 
+from conftest import error_code
 from tests.factories import WalletFactory, funded_balance
 from transactions.models import Transaction, TransactionType
 from wallets.models import WalletBalance
 
 HISTORY = "/api/v1/transactions/"
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """PBKDF2 costs about a second per user on these machines; these tests are not about hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def error_code(response) -> str:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    return body["error"]["code"]
 
 
 def balance_of(user, *, currency: str = "USD", amount: str = "100.00", wallet=None) -> WalletBalance:

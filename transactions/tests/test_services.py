@@ -34,12 +34,6 @@ from wallets.models import Currency, ExchangeRate, WalletBalance
 from wallets.services import balance_create, exchange_rate_create, wallet_set_frozen
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """PBKDF2 costs about a second per user on these machines; these tests are not about hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def balance_of(user, *, currency: str = "USD", amount: str = "100.00") -> WalletBalance:
     return funded_balance(wallet=WalletFactory(owner=user), currency=currency, amount=amount)
 

@@ -9,25 +9,13 @@ from http import HTTPStatus
 import pytest
 from django.utils import timezone
 
+from conftest import error_code
 from tests.factories import WalletFactory, funded_balance
 from transactions.models import Transaction, TransactionSource, TransactionType
 from wallets.models import ExchangeRate, Wallet, WalletBalance
 from wallets.services import exchange_rate_create, wallet_set_frozen
 
 WALLETS = "/api/v1/wallets/"
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """PBKDF2 costs about a second per user on these machines; these tests are not about hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def error_code(response) -> str:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    return body["error"]["code"]
 
 
 def wallet_url(wallet_id) -> str:
