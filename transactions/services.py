@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery, Sum
 
 from transactions.models import CREDIT_TYPES, Transaction, TransactionSource, TransactionType
@@ -169,16 +169,60 @@ def _book(
                     created_by=created_by,
                 )
             )
-        touched = [locked[balance_id] for balance_id in balance_ids]
-        for balance in touched:
-            balance.updated_at = ClockTimestamp()
-        # One UPDATE for every balance of the movement (a CASE per column), then one INSERT.
-        WalletBalance.objects.bulk_update(touched, ["amount", "last_sequence", "updated_at"])
-        Transaction.objects.bulk_create(entries)
+        _write([locked[balance_id] for balance_id in balance_ids], entries)
         if on_booked is not None:
             on_booked(entries[0])
         transaction.on_commit(lambda: _audit(entries))
     return entries
+
+
+_ENTRY_FIELDS = [
+    field
+    for field in Transaction._meta.concrete_fields
+    if field.name != "created_at"  # clock_timestamp(), by the database, after the row lock
+]
+# Built from the models' own table and column names and %s placeholders only: no input reaches the SQL text.
+_INSERT_ENTRIES = "INSERT INTO {table} ({columns}) VALUES {rows} RETURNING id, created_at".format(  # noqa: S608
+    table=Transaction._meta.db_table,
+    columns=", ".join(field.column for field in _ENTRY_FIELDS),
+    rows="{rows}",
+)
+_ENTRY_ROW = "(" + ", ".join(["%s"] * len(_ENTRY_FIELDS)) + ")"
+_UPDATE_BALANCES = (
+    f"UPDATE {WalletBalance._meta.db_table} AS balance"  # noqa: S608
+    " SET amount = moved.amount, last_sequence = moved.last_sequence, updated_at = clock_timestamp()"
+    " FROM (VALUES {rows}) AS moved (id, amount, last_sequence) WHERE balance.id = moved.id"
+)
+_BALANCE_ROW = "(%s::uuid, %s::numeric, %s::bigint)"
+
+
+def _write(balances: Sequence[WalletBalance], entries: Sequence[Transaction]) -> None:
+    """One UPDATE of every balance of the movement, then one INSERT of all its entries.
+
+    Plain SQL on PostgreSQL: the ORM's bulk_update and bulk_create took a third
+    of a transfer's Python time (docs/PERFORMANCE.md). The entries get their
+    `created_at` from the database.
+    """
+    if connection.vendor != "postgresql":  # single-process development mode (SQLite)
+        for balance in balances:
+            balance.updated_at = ClockTimestamp()
+        WalletBalance.objects.bulk_update(balances, ["amount", "last_sequence", "updated_at"])
+        Transaction.objects.bulk_create(entries)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))),
+            [value for balance in balances for value in (balance.pk, balance.amount, balance.last_sequence)],
+        )
+        cursor.execute(
+            _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
+            [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
+        )
+        created = dict(cursor.fetchall())
+    for entry in entries:
+        entry.created_at = created[entry.pk]
+        entry._state.adding = False
+        entry._state.db = connection.alias
 
 
 def _audit(entries: Sequence[Transaction]) -> None:
