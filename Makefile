@@ -38,7 +38,9 @@ migrate: install
 seed: install
 	$(BIN)/python manage.py seed_demo
 
+# Needs wrk and pgbench (Debian: apt-get install wrk postgresql-contrib); see docs/PERFORMANCE.md.
 bench: install
+	$(BIN)/pip install --quiet -r bench/requirements.txt
 	$(BIN)/python -m bench.run
 
 clean:
