@@ -116,6 +116,8 @@ def _book(
             .filter(pk__in=balance_ids)
             .order_by("pk")
         }
+        if len(locked) != len(balance_ids):  # it vanished between the look-up and the lock
+            raise NotFound("No such wallet balance.")
         for balance in locked.values():
             if balance.wallet.is_frozen:
                 raise WalletFrozen(f"Wallet {balance.wallet_id} is frozen; no money may move into or out of it.")
