@@ -242,8 +242,9 @@ REST_FRAMEWORK = {
 }
 
 # DRF rate syntax: N/second, N/minute, N/hour, N/day.
-THROTTLE_ANON_RATE = env_str("THROTTLE_ANON_RATE", "100/minute")
-THROTTLE_USER_RATE = env_str("THROTTLE_USER_RATE", "1200/minute")
+THROTTLE_ANON_RATE = env_str("THROTTLE_ANON_RATE", "1200/minute")
+# 100 requests a second per user, what Stripe allows a live account.
+THROTTLE_USER_RATE = env_str("THROTTLE_USER_RATE", "6000/minute")
 THROTTLE_LOGIN_RATE = env_str("THROTTLE_LOGIN_RATE", "10/minute")
 
 # Set apart from SECRET_KEY to rotate tokens without touching sessions. HS256
