@@ -5,7 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from django.core.exceptions import ObjectDoesNotExist
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
@@ -24,27 +24,44 @@ from accounts.serializers import (
 )
 from accounts.services import user_create
 from wallet_project.errors import PermissionDenied
-from wallet_project.schema import error_responses
+from wallet_project.schema import error_responses, request_example, response_example
 from wallet_project.throttling import FailedLoginThrottle
 
+USER_EXAMPLE = {"id": "3f2c8a4e-6b1d-4e2f-9c3a-7d8e9f0a1b2c", "email": "ann@example.com", "name": "Ann"}
+REFRESH_EXAMPLE = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCIsImV4cCI6MTc5NTY5NDQwMCwianRpIjoiOWI"
+    "xYzJkM2U0ZjVhNmI3YzhkOWUwZjFhMmIzYzRkNWUiLCJ1c2VyX2lkIjoiM2YyYzhhNGUtNmIxZC00ZTJmLTljM2EtN2Q4ZTlmMGExYjJjIn0."
+    "qK2Jb1xRz0cV7mN4pL8sT3wY6uE9iO5aD1fG2hJ7kZ0"
+)
+TOKEN_PAIR_EXAMPLE = {
+    "access": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIiwiZXhwIjoxNzk1NjA5MDAwLCJqdGkiOiI0Z"
+    "jVhNmI3YzhkOWUwZjFhMmIzYzRkNWU5YjFjMmQzZSIsInVzZXJfaWQiOiIzZjJjOGE0ZS02YjFkLTRlMmYtOWMzYS03ZDhlOWYwYTFiMmMifQ."
+    "Xb3nR8tQ1vZ6mK0pW4sL9yC2uF7hJ5dA3eG1iO8kN2M",
+    "refresh": REFRESH_EXAMPLE,
+}
 
+PASSWORD_TOO_SHORT = {"password": ["This password is too short. It must contain at least 8 characters."]}
+NO_PASSWORD = {"password": ["This field is required."]}
+NO_REFRESH = {"refresh": ["This field is required."]}
+
+
+@extend_schema(tags=["auth"])
 class RegisterView(APIView):
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(
-        tags=["auth"],
         summary="Register a user",
-        description="Creates a user whose login is the email (case-insensitive). "
-        "The password goes through the password validators.",
+        description="Creates a user whose login is the email (case-insensitive, unique). "
+        "The password goes through the password validators. No authentication needed.",
         request=RegisterInputSerializer,
-        responses={201: UserOutputSerializer, **error_responses(400, 409, codes={409: ["email_taken"]})},
+        responses={
+            201: UserOutputSerializer,
+            **error_responses(400, 409, 429, 503, codes={409: ["email_taken"]}, invalid=PASSWORD_TOO_SHORT),
+        },
         examples=[
-            OpenApiExample(
-                "Register",
-                value={"email": "ann@example.com", "password": "correct-horse-battery", "name": "Ann"},
-                request_only=True,
-            )
+            request_example({"email": "ann@example.com", "password": "correct-horse-battery", "name": "Ann"}),
+            response_example(USER_EXAMPLE, "Registered", status=201),
         ],
     )
     def post(self, request: Request) -> Response:
@@ -57,12 +74,16 @@ class RegisterView(APIView):
 @extend_schema(
     tags=["auth"],
     summary="Obtain a JWT pair",
-    description="Exchanges email and password for an access token and a refresh token.",
-    responses={200: TokenPairOutputSerializer, **error_responses(400, 401, 429)},
+    description="Exchanges email and password for an access token (send it as `Authorization: Bearer <access>`) "
+    "and a refresh token. Wrong credentials answer 401 `authentication_failed`; repeated failures for one "
+    "email from one address are throttled (429).",
+    responses={
+        200: TokenPairOutputSerializer,
+        **error_responses(400, 401, 429, 503, codes={401: ["authentication_failed"]}, invalid=NO_PASSWORD),
+    },
     examples=[
-        OpenApiExample(
-            "Login", value={"email": "ann@example.com", "password": "correct-horse-battery"}, request_only=True
-        )
+        request_example({"email": "ann@example.com", "password": "correct-horse-battery"}, "Login"),
+        response_example(TOKEN_PAIR_EXAMPLE, "Token pair"),
     ],
 )
 class TokenObtainView(jwt_views.TokenObtainPairView):
@@ -81,8 +102,12 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
     tags=["auth"],
     summary="Refresh a JWT pair",
     description="Answers a new access token and a new refresh token; the old refresh token is blacklisted "
-    "(rotation). A rotated, blacklisted, expired or malformed refresh token answers 401.",
-    responses={200: TokenPairOutputSerializer, **error_responses(400, 401)},
+    "(rotation). A rotated, blacklisted, expired or malformed refresh token answers 401 `authentication_failed`.",
+    responses={
+        200: TokenPairOutputSerializer,
+        **error_responses(400, 401, 429, 503, codes={401: ["authentication_failed"]}, invalid=NO_REFRESH),
+    },
+    examples=[request_example({"refresh": REFRESH_EXAMPLE}), response_example(TOKEN_PAIR_EXAMPLE, "Rotated pair")],
 )
 class TokenRefreshView(jwt_views.TokenRefreshView):
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
@@ -92,13 +117,18 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
             raise AuthenticationFailed("The user of this token no longer exists.") from exc
 
 
+@extend_schema(tags=["auth"])
 class LogoutView(APIView):
     @extend_schema(
-        tags=["auth"],
         summary="Log out",
-        description="Blacklists the caller's refresh token; later refreshes with it answer 401.",
+        description="Blacklists the caller's refresh token; later refreshes with it answer 401. Answers 205 with "
+        "no body. The refresh token must be the caller's own (403 otherwise); an invalid one answers 401.",
         request=RefreshInputSerializer,
-        responses={205: None, **error_responses(400, 401, 403)},
+        responses={
+            205: OpenApiResponse(description="Logged out; the refresh token is blacklisted. No body."),
+            **error_responses(400, 401, 403, 429, 503, invalid=NO_REFRESH),
+        },
+        examples=[request_example({"refresh": REFRESH_EXAMPLE})],
     )
     def post(self, request: Request) -> Response:
         serializer = RefreshInputSerializer(data=request.data)
@@ -116,12 +146,13 @@ class LogoutView(APIView):
         return Response(status=HTTPStatus.RESET_CONTENT)
 
 
+@extend_schema(tags=["auth"])
 class MeView(APIView):
     @extend_schema(
-        tags=["auth"],
         summary="The current user",
         description="The user of the access token.",
-        responses={200: UserOutputSerializer, **error_responses(401)},
+        responses={200: UserOutputSerializer, **error_responses(401, 429, 503)},
+        examples=[response_example(USER_EXAMPLE, "Me")],
     )
     def get(self, request: Request) -> Response:
         request.user.refresh_from_db()  # the token's user has only its id loaded

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -27,9 +27,10 @@ from transactions.serializers import (
     TransferInputSerializer,
 )
 from wallet_project.pagination import HistoryCursorPagination
-from wallet_project.schema import error_responses
+from wallet_project.schema import error_responses, request_example, response_example
 from wallets.views import UUID_LOOKUP
 
+# A TRANSFER_OUT from a USD balance to a EUR one; `entry_example` derives the other types from it.
 ENTRY_EXAMPLE = {
     "id": "7a1d1c7e-2f7b-4a7e-8c53-6a0e4c1b9f10",
     "wallet_balance_id": "5d7c2b9a-3a65-4a43-9d0e-8a3c1e1f7b22",
@@ -48,6 +49,12 @@ ENTRY_EXAMPLE = {
     "created_at": "2026-11-25T10:05:00.123456Z",
 }
 
+
+def entry_example(**changes: Any) -> dict[str, Any]:
+    """A single-balance entry (no related balance, no rate) with `changes` applied."""
+    return {**ENTRY_EXAMPLE, "related_wallet_balance_id": None, "exchange_rate": None, "description": "", **changes}
+
+
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     idempotency.HEADER,
     str,
@@ -57,6 +64,9 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     "stored answer back (header `Idempotent-Replayed: true`) and moves no money. Kept 24 hours.",
 )
 
+BAD_AMOUNT = {"amount": ["Ensure this value is greater than zero."]}
+BAD_DATE = {"created_after": ["Use a date (YYYY-MM-DD) or an ISO 8601 datetime."]}
+
 _MOVEMENT_ERRORS = {
     400: ["validation_error"],
     409: ["idempotency_in_progress"],
@@ -65,7 +75,9 @@ _MOVEMENT_ERRORS = {
 }
 
 
-def movement_schema(*, summary: str, description: str, request: type, rules: list[str], example: dict) -> Any:
+def movement_schema(
+    *, summary: str, description: str, request: type, rules: list[str], example: dict, entry: dict
+) -> Any:
     return extend_schema(
         summary=summary,
         description=description
@@ -76,13 +88,18 @@ def movement_schema(*, summary: str, description: str, request: type, rules: lis
         responses={
             201: TransactionOutputSerializer,
             **error_responses(
-                400, 401, 404, 409, 422, 429, 503, codes={**_MOVEMENT_ERRORS, 422: [*rules, "idempotency_key_reused"]}
+                400,
+                401,
+                404,
+                409,
+                422,
+                429,
+                503,
+                codes={**_MOVEMENT_ERRORS, 422: [*rules, "idempotency_key_reused"]},
+                invalid=BAD_AMOUNT,
             ),
         },
-        examples=[
-            OpenApiExample("Request", value=example, request_only=True),
-            OpenApiExample("Created", value=ENTRY_EXAMPLE, response_only=True, status_codes=["201"]),
-        ],
+        examples=[request_example(example), response_example(entry, "Created", status=201)],
     )
 
 
@@ -90,20 +107,26 @@ def _render(entry: Transaction) -> dict[str, Any]:
     return TransactionOutputSerializer(entry).data
 
 
+@extend_schema(tags=["transactions"])
 @extend_schema_view(
     list=extend_schema(
         summary="My transaction history",
-        description="The caller's ledger entries, newest first, cursor-paginated (`next`/`previous` links). "
-        "`created_after` is inclusive, `created_before` exclusive; both take a date or a datetime (UTC). "
-        "An id that is not yours gives an empty list.",
+        description="The caller's ledger entries, newest first, cursor-paginated: `{next, previous, results}`, "
+        "follow the links (`page_size` at most 200). `created_after` is inclusive, `created_before` exclusive; "
+        "both take a date or a datetime (UTC). A malformed filter or cursor answers 400; an id that is not "
+        "yours gives an empty list.",
         parameters=[HistoryQuerySerializer],
-        responses={200: TransactionOutputSerializer(many=True), **error_responses(400, 401)},
+        responses={
+            200: TransactionOutputSerializer(many=True),
+            **error_responses(400, 401, 429, 503, invalid=BAD_DATE),
+        },
+        examples=[response_example(ENTRY_EXAMPLE, "History")],
     ),
     retrieve=extend_schema(
         summary="One of my transactions",
-        description="Another user's entry answers 404.",
-        responses={200: TransactionOutputSerializer, **error_responses(401, 404)},
-        examples=[OpenApiExample("Entry", value=ENTRY_EXAMPLE, response_only=True)],
+        description="One ledger entry on one of the caller's balances; another user's entry answers 404.",
+        responses={200: TransactionOutputSerializer, **error_responses(401, 404, 429, 503)},
+        examples=[response_example(ENTRY_EXAMPLE, "Entry")],
     ),
 )
 class TransactionViewSet(viewsets.GenericViewSet):
@@ -153,6 +176,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
         request=BalanceMovementInputSerializer,
         rules=["wallet_frozen"],
         example={"wallet_balance_id": "5d7c2b9a-3a65-4a43-9d0e-8a3c1e1f7b22", "amount": "100.00"},
+        entry=entry_example(type="DEPOSIT", amount="100.00", balance_after="225.50"),
     )
     @action(detail=False, methods=["post"])
     def deposit(self, request: Request) -> Response:
@@ -166,6 +190,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
         request=BalanceMovementInputSerializer,
         rules=["insufficient_funds", "wallet_frozen"],
         example={"wallet_balance_id": "5d7c2b9a-3a65-4a43-9d0e-8a3c1e1f7b22", "amount": "40.00"},
+        entry=entry_example(type="WITHDRAWAL", amount="40.00", balance_after="85.50"),
     )
     @action(detail=False, methods=["post"])
     def withdraw(self, request: Request) -> Response:
@@ -183,6 +208,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
             "amount": "12.99",
             "merchant": "Coffee Corner",
         },
+        entry=entry_example(type="PAYMENT", amount="12.99", balance_after="112.51", merchant="Coffee Corner"),
     )
     @action(detail=False, methods=["post"])
     def payment(self, request: Request) -> Response:
@@ -202,6 +228,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
             "amount": "25.00",
             "description": "Rent share",
         },
+        entry=ENTRY_EXAMPLE,
     )
     @action(detail=False, methods=["post"])
     def transfer(self, request: Request) -> Response:
@@ -229,9 +256,17 @@ class TransactionViewSet(viewsets.GenericViewSet):
                     **_MOVEMENT_ERRORS,
                     422: ["not_refundable", "refund_exceeds_payment", "wallet_frozen", "idempotency_key_reused"],
                 },
+                invalid=BAD_AMOUNT,
             ),
         },
-        examples=[OpenApiExample("Partial refund", value={"amount": "5.00"}, request_only=True)],
+        examples=[
+            request_example({"amount": "5.00"}, "Partial refund"),
+            response_example(
+                entry_example(type="REFUND", amount="5.00", balance_after="117.51", merchant="Coffee Corner"),
+                "Refunded",
+                status=201,
+            ),
+        ],
     )
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
     def refund(self, request: Request, pk: str) -> Response:

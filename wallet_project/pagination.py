@@ -23,6 +23,15 @@ class PageNumberPagination(pagination.PageNumberPagination):
         except NotFound as exc:
             raise ValidationError({self.page_query_param: [str(exc.detail)]}) from exc
 
+    def get_paginated_response_schema(self, schema):  # type: ignore[no-untyped-def]
+        """DRF's schema, with this service's links as the examples (documentation only)."""
+        paginated = super().get_paginated_response_schema(schema)
+        links = paginated["properties"]
+        links["count"]["example"] = 51
+        links["next"]["example"] = "https://wallet.example.com/api/v1/wallets/?page=2"
+        links["previous"]["example"] = None
+        return paginated
+
 
 class HistoryCursorPagination(pagination.CursorPagination):
     """Newest first over an index on (owner, created_at, id): a deep page costs what the first one does."""
@@ -37,3 +46,13 @@ class HistoryCursorPagination(pagination.CursorPagination):
             return super().decode_cursor(request)
         except NotFound as exc:
             raise ValidationError({self.cursor_query_param: [str(exc.detail)]}) from exc
+
+    def get_paginated_response_schema(self, schema):  # type: ignore[no-untyped-def]
+        """DRF's schema, with this service's links as the examples (documentation only)."""
+        paginated = super().get_paginated_response_schema(schema)
+        links = paginated["properties"]
+        links["next"]["example"] = (
+            "https://wallet.example.com/api/v1/transactions/?cursor=cD0yMDI2LTExLTI1KzEwJTNBMDU%3D"
+        )
+        links["previous"]["example"] = None
+        return paginated

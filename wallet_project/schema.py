@@ -1,9 +1,13 @@
-"""OpenAPI helpers: the error shape and the error responses each operation can give."""
+"""OpenAPI helpers: the error shape, the error responses each operation can give, and examples."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
+
+from wallet_project.errors import DomainError
 
 ErrorSerializer = inline_serializer(
     name="Error",
@@ -26,41 +30,85 @@ _DESCRIPTIONS = {
     404: "No such resource visible to the caller (`not_found`).",
     409: "Conflict with the current state.",
     422: "A valid request that the rules refuse.",
-    429: "`lock_timeout` (the balance stayed busy) or `throttled`; see `Retry-After`.",
-    503: "`service_unavailable`: a dependency is down; nothing was written.",
+    429: "Too many requests; retry after the seconds in the `Retry-After` header.",
+    503: "`service_unavailable`: the database (or, for a money movement, Redis) cannot be reached; "
+    "answered at once, nothing was written. See `Retry-After`.",
+}
+
+_DEFAULT_CODES = {
+    400: ["validation_error"],
+    401: ["not_authenticated", "authentication_failed"],
+    403: ["permission_denied"],
+    404: ["not_found"],
+    429: ["throttled"],
+    503: ["service_unavailable"],
+}
+
+# What each code says, for the examples: the domain errors' own messages, and DRF's.
+_MESSAGES: dict[str, str] = {
+    "validation_error": "The request is invalid; see details.",
+    "not_authenticated": "Authentication credentials were not provided.",
+    "authentication_failed": "Given token not valid for any token type",
+    "throttled": "Request was throttled. Expected available in 1 second.",
 }
 
 
-def error_responses(*statuses: int, codes: dict[int, list[str]] | None = None) -> dict[int, OpenApiResponse]:
-    """The documented error responses of an operation, each in the contract's error shape."""
+def _messages() -> dict[str, str]:
+    found: dict[str, str] = {}
+    pending = list(DomainError.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.code, cls.default_message)
+        pending.extend(cls.__subclasses__())
+    return {**found, **_MESSAGES}
+
+
+def error_responses(
+    *statuses: int,
+    codes: dict[int, list[str]] | None = None,
+    invalid: dict[str, list[str]] | None = None,
+) -> dict[int, OpenApiResponse]:
+    """The documented error responses of an operation, each in the contract's error shape.
+
+    `codes` names the error codes a status can carry here (409 and 422 always need them);
+    each code gets its own example. `invalid` is the 400 example's `details` (field → messages).
+    """
     codes = codes or {}
+    details = {"validation_error": invalid or {"non_field_errors": ["Invalid data."]}}
+    messages = _messages()
     responses = {}
     for status in statuses:
-        described = _DESCRIPTIONS[status]
-        if status in codes:
-            described += " Codes: " + ", ".join(f"`{code}`" for code in codes[status]) + "."
-        example_code = codes.get(status, [_default_code(status)])[0]
+        status_codes = codes.get(status) or _DEFAULT_CODES.get(status)
+        if not status_codes:
+            raise ValueError(f"error_responses: name the codes of {status}")
+        described = _DESCRIPTIONS[status] + " Codes: " + ", ".join(f"`{code}`" for code in status_codes) + "."
         responses[status] = OpenApiResponse(
             response=ErrorSerializer,
             description=described,
             examples=[
                 OpenApiExample(
-                    example_code,
-                    value={"error": {"code": example_code, "message": "…", "details": {}}},
+                    code,
+                    value={
+                        "error": {
+                            "code": code,
+                            "message": messages.get(code, "The request was refused."),
+                            "details": details.get(code, {}),
+                        }
+                    },
                     response_only=True,
                     status_codes=[str(status)],
                 )
+                for code in status_codes
             ],
         )
     return responses
 
 
-def _default_code(status: int) -> str:
-    return {
-        400: "validation_error",
-        401: "not_authenticated",
-        403: "permission_denied",
-        404: "not_found",
-        429: "throttled",
-        503: "service_unavailable",
-    }.get(status, "error")
+def request_example(value: Any, name: str = "Request") -> OpenApiExample:
+    """An example request body."""
+    return OpenApiExample(name, value=value, request_only=True)
+
+
+def response_example(value: Any, name: str = "Success", status: int = 200) -> OpenApiExample:
+    """An example success body; for a list operation give one item (it is wrapped in the list or page)."""
+    return OpenApiExample(name, value=value, response_only=True, status_codes=[str(status)])

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from wallet_project.schema import error_responses
+from wallet_project.schema import error_responses, request_example, response_example
 from wallets import selectors, services
 from wallets.models import Currency
 from wallets.serializers import (
@@ -27,47 +27,58 @@ from wallets.serializers import (
 
 UUID_LOOKUP = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
+BALANCE_EXAMPLE = {
+    "id": "5d7c2b9a-3a65-4a43-9d0e-8a3c1e1f7b22",
+    "wallet_id": "0b0c6f1e-6d1f-4c55-9a57-3f8f2a7f1c11",
+    "currency": "USD",
+    "amount": "125.50",
+    "updated_at": "2026-11-25T10:05:00Z",
+}
 WALLET_EXAMPLE = {
     "id": "0b0c6f1e-6d1f-4c55-9a57-3f8f2a7f1c11",
     "name": "Travel",
     "is_frozen": False,
     "created_at": "2026-11-25T10:00:00Z",
-    "balances": [
-        {
-            "id": "5d7c2b9a-3a65-4a43-9d0e-8a3c1e1f7b22",
-            "wallet_id": "0b0c6f1e-6d1f-4c55-9a57-3f8f2a7f1c11",
-            "currency": "USD",
-            "amount": "125.50",
-            "updated_at": "2026-11-25T10:05:00Z",
-        }
-    ],
+    "balances": [BALANCE_EXAMPLE],
 }
+# The errors every authenticated read can give.
+READ_ERRORS = (401, 429, 503)
 
 
+@extend_schema(tags=["wallets"])
 @extend_schema_view(
     list=extend_schema(
         summary="List my wallets",
-        description="The caller's wallets with their balances, oldest first, paginated. "
-        "A malformed or out-of-range `page` answers 400.",
-        responses={200: WalletOutputSerializer(many=True), **error_responses(400, 401)},
+        description="The caller's wallets with their balances, oldest first, paginated by `page` (and "
+        "`page_size`, at most 200): `{count, next, previous, results}`. A malformed or out-of-range `page` "
+        "answers 400.",
+        responses={
+            200: WalletOutputSerializer(many=True),
+            **error_responses(400, *READ_ERRORS, invalid={"page": ["Invalid page."]}),
+        },
+        examples=[response_example(WALLET_EXAMPLE, "Wallets")],
     ),
     create=extend_schema(
         summary="Create a wallet",
-        description="Wallet names are unique per user.",
+        description="Creates an empty wallet; open balances in it with `POST wallets/{id}/balances/`. "
+        "Wallet names are unique per user (409 `wallet_exists`).",
         request=WalletCreateInputSerializer,
-        responses={201: WalletOutputSerializer, **error_responses(400, 401, 409, codes={409: ["wallet_exists"]})},
-        examples=[
-            OpenApiExample("Create", value={"name": "Travel"}, request_only=True),
-            OpenApiExample(
-                "Created", value={**WALLET_EXAMPLE, "balances": []}, response_only=True, status_codes=["201"]
+        responses={
+            201: WalletOutputSerializer,
+            **error_responses(
+                400, 401, 409, 429, 503, codes={409: ["wallet_exists"]}, invalid={"name": ["This field is required."]}
             ),
+        },
+        examples=[
+            request_example({"name": "Travel"}),
+            response_example({**WALLET_EXAMPLE, "balances": []}, "Created", status=201),
         ],
     ),
     retrieve=extend_schema(
         summary="Get a wallet",
         description="One of the caller's wallets with its balances; another user's wallet answers 404.",
-        responses={200: WalletOutputSerializer, **error_responses(401, 404)},
-        examples=[OpenApiExample("Wallet", value=WALLET_EXAMPLE, response_only=True)],
+        responses={200: WalletOutputSerializer, **error_responses(401, 404, 429, 503)},
+        examples=[response_example(WALLET_EXAMPLE, "Wallet")],
     ),
 )
 class WalletViewSet(viewsets.GenericViewSet):
@@ -94,16 +105,29 @@ class WalletViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Open a balance in a wallet",
-        description="One balance per currency. A non-zero `initial_amount` is booked as a DEPOSIT entry, "
-        "never written straight into the balance.",
+        description="One balance per currency (409 `balance_exists`). A non-zero `initial_amount` (default 0) "
+        "is booked as a DEPOSIT entry, never written straight into the balance: like any movement it needs "
+        "Redis (503 without it), may wait on the balance's lock (429 `lock_timeout`) and is refused on a "
+        "frozen wallet (422 `wallet_frozen`). An unknown currency answers 400.",
         request=BalanceCreateInputSerializer,
         responses={
             201: BalanceOutputSerializer,
             **error_responses(
-                400, 401, 404, 409, 422, 429, 503, codes={409: ["balance_exists"], 422: ["wallet_frozen"]}
+                400,
+                401,
+                404,
+                409,
+                422,
+                429,
+                503,
+                codes={409: ["balance_exists"], 422: ["wallet_frozen"], 429: ["lock_timeout", "throttled"]},
+                invalid={"currency": ["Unknown currency 'XYZ'."]},
             ),
         },
-        examples=[OpenApiExample("Open", value={"currency": "USD", "initial_amount": "100.00"}, request_only=True)],
+        examples=[
+            request_example({"currency": "USD", "initial_amount": "125.50"}, "Open"),
+            response_example(BALANCE_EXAMPLE, "Opened", status=201),
+        ],
     )
     @action(detail=True, methods=["post"], url_path="balances")
     def balances(self, request: Request, pk: str) -> Response:
@@ -125,8 +149,28 @@ class WalletViewSet(viewsets.GenericViewSet):
         parameters=[OpenApiParameter("currency", str, required=True, description="ISO 4217 code, e.g. EUR")],
         responses={
             200: TotalBalanceOutputSerializer,
-            **error_responses(400, 401, 404, 422, codes={422: ["rate_unavailable"]}),
+            **error_responses(
+                400,
+                401,
+                404,
+                422,
+                429,
+                503,
+                codes={422: ["rate_unavailable"]},
+                invalid={"currency": ["This field is required."]},
+            ),
         },
+        examples=[
+            response_example(
+                {
+                    "wallet_id": WALLET_EXAMPLE["id"],
+                    "currency": "EUR",
+                    "total": "114.20",
+                    "rates": [{"from": "USD", "to": "EUR", "rate": "0.91"}],
+                },
+                "Total in EUR",
+            )
+        ],
     )
     @action(detail=True, methods=["get"], url_path="total-balance")
     def total_balance(self, request: Request, pk: str) -> Response:
@@ -138,6 +182,7 @@ class WalletViewSet(viewsets.GenericViewSet):
         return Response(TotalBalanceOutputSerializer(total).data)
 
 
+@extend_schema(tags=["wallets"])
 class BalanceViewSet(viewsets.GenericViewSet):
     serializer_class = BalanceOutputSerializer
     lookup_value_regex = UUID_LOOKUP
@@ -145,25 +190,29 @@ class BalanceViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Get a balance",
         description="One of the caller's balances; another user's balance answers 404.",
-        responses={200: BalanceOutputSerializer, **error_responses(401, 404)},
+        responses={200: BalanceOutputSerializer, **error_responses(401, 404, 429, 503)},
+        examples=[response_example(BALANCE_EXAMPLE, "Balance")],
     )
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(BalanceOutputSerializer(selectors.balance_get(owner=request.user, balance_id=pk)).data)
 
 
+@extend_schema(tags=["wallets"])
 class CurrencyViewSet(viewsets.GenericViewSet):
     serializer_class = CurrencyOutputSerializer
     pagination_class = None
 
     @extend_schema(
         summary="List currencies",
-        description="Every currency the service knows, with its minor unit (decimals). A plain array.",
-        responses={200: CurrencyOutputSerializer(many=True), **error_responses(401)},
+        description="Every currency the service knows, with its minor unit (decimals), by code. A plain array.",
+        responses={200: CurrencyOutputSerializer(many=True), **error_responses(*READ_ERRORS)},
+        examples=[response_example({"code": "USD", "name": "US Dollar", "minor_unit": 2}, "Currencies")],
     )
     def list(self, request: Request) -> Response:
         return Response(CurrencyOutputSerializer(Currency.objects.order_by("code"), many=True).data)
 
 
+@extend_schema(tags=["wallets"])
 class RateViewSet(viewsets.GenericViewSet):
     serializer_class = RateOutputSerializer
     pagination_class = None
@@ -171,9 +220,18 @@ class RateViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="List current exchange rates",
         description="The current rate of every ordered pair (optionally of one base currency). "
-        "Rates are exact decimals; every ordered pair has its own rate. A plain array.",
+        "Rates are exact decimals; every ordered pair has its own rate. A plain array. An unknown `base` "
+        "answers 400.",
         parameters=[OpenApiParameter("base", str, required=False, description="ISO 4217 code, e.g. USD")],
-        responses={200: RateOutputSerializer(many=True), **error_responses(400, 401)},
+        responses={
+            200: RateOutputSerializer(many=True),
+            **error_responses(400, *READ_ERRORS, invalid={"base": ["Unknown currency 'XYZ'."]}),
+        },
+        examples=[
+            response_example(
+                {"base": "USD", "quote": "EUR", "rate": "0.91", "valid_from": "2026-11-25T00:00:00Z"}, "Rates"
+            )
+        ],
     )
     def list(self, request: Request) -> Response:
         query = RatesQuerySerializer(data=request.query_params)

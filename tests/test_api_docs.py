@@ -1,0 +1,230 @@
+"""The API documentation: the OpenAPI document, Swagger UI (served by us, no CDN) and ReDoc.
+
+Every operation under /api/v1/ must carry a summary, a description, one tag per
+app, examples for its bodies, and its error responses in the contract's shape.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+TAGS = {"auth", "wallets", "transactions"}
+ERROR_REF = "#/components/schemas/Error"
+# Operations that need no access token.
+ANONYMOUS = {
+    ("post", "/api/v1/auth/register/"),
+    ("post", "/api/v1/auth/token/"),
+    ("post", "/api/v1/auth/token/refresh/"),
+}
+MOVEMENTS = {
+    ("post", "/api/v1/transactions/deposit/"),
+    ("post", "/api/v1/transactions/withdraw/"),
+    ("post", "/api/v1/transactions/payment/"),
+    ("post", "/api/v1/transactions/transfer/"),
+    ("post", "/api/v1/transactions/{id}/refund/"),
+}
+CDN_HOSTS = ("cdn.jsdelivr.net", "unpkg.com", "cdnjs.cloudflare.com", "fonts.googleapis.com")
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_blocker):
+    from django.test import Client
+
+    with django_db_blocker.unblock():
+        response = Client().get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200, response.content[:500]
+    return response.json()
+
+
+def _operations(schema):
+    operations = [
+        (method, path, operation)
+        for path, item in schema["paths"].items()
+        if path.startswith("/api/v1/")
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    ]
+    assert len(operations) >= 20
+    return operations
+
+
+def _json_content(response):
+    return response.get("content", {}).get("application/json", {})
+
+
+def _has_example(media):
+    return bool(media.get("examples") or "example" in media)
+
+
+def test_every_operation_has_a_summary_a_description_and_one_app_tag(schema):
+    for method, path, operation in _operations(schema):
+        where = f"{method.upper()} {path}"
+        assert operation.get("summary", "").strip(), where
+        assert operation.get("description", "").strip(), where
+        assert len(operation.get("tags", [])) == 1 and operation["tags"][0] in TAGS, (where, operation.get("tags"))
+
+
+def test_tags_group_operations_by_app(schema):
+    expected = {
+        "/api/v1/auth/": "auth",
+        "/api/v1/wallets/": "wallets",
+        "/api/v1/balances/": "wallets",
+        "/api/v1/currencies/": "wallets",
+        "/api/v1/rates/": "wallets",
+        "/api/v1/transactions/": "transactions",
+    }
+    for method, path, operation in _operations(schema):
+        prefix = next(prefix for prefix in expected if path.startswith(prefix))
+        assert operation["tags"] == [expected[prefix]], f"{method.upper()} {path}"
+    assert {tag["name"] for tag in schema["tags"]} == TAGS
+
+
+def test_every_success_response_with_a_body_has_an_example(schema):
+    for method, path, operation in _operations(schema):
+        where = f"{method.upper()} {path}"
+        successes = {status: response for status, response in operation["responses"].items() if status.startswith("2")}
+        assert successes, where
+        for status, response in successes.items():
+            media = _json_content(response)
+            if status in {"204", "205"}:
+                assert not media, f"{where} {status} has no body"
+                continue
+            assert _has_example(media), f"{where} {status}"
+
+
+def test_every_request_body_has_an_example(schema):
+    for method, path, operation in _operations(schema):
+        body = operation.get("requestBody")
+        if body is None:
+            continue
+        media = _json_content(body)
+        assert media, f"{method.upper()} {path} takes JSON"
+        assert _has_example(media), f"{method.upper()} {path}"
+
+
+def test_every_error_response_has_the_error_shape(schema):
+    for method, path, operation in _operations(schema):
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")):
+                media = _json_content(response)
+                where = f"{method.upper()} {path} {status}"
+                assert media.get("schema", {}).get("$ref") == ERROR_REF, where
+                assert response.get("description", "").strip(), where
+                for example in media.get("examples", {}).values():
+                    assert set(example["value"]) == {"error"}, where
+                    assert set(example["value"]["error"]) == {"code", "message", "details"}, where
+    error = schema["components"]["schemas"]["Error"]
+    body = schema["components"]["schemas"][error["properties"]["error"]["$ref"].rsplit("/", 1)[-1]]
+    assert set(body["properties"]) == {"code", "message", "details"}
+
+
+def test_errors_every_operation_can_give_are_documented(schema):
+    for method, path, operation in _operations(schema):
+        where = f"{method.upper()} {path}"
+        documented = set(operation["responses"])
+        # DRF's throttles apply everywhere; the database can be down everywhere.
+        assert {"429", "503"} <= documented, where
+        if (method, path) not in ANONYMOUS:
+            assert "401" in documented, where
+        if "requestBody" in operation or any(p["in"] == "query" for p in operation.get("parameters", [])):
+            assert "400" in documented, where
+        if "{id}" in path:
+            assert "404" in documented, where
+        if (method, path) in MOVEMENTS:
+            assert {"400", "401", "404", "409", "422", "429", "503"} <= documented, where
+
+
+def test_error_codes_are_named(schema):
+    responses = schema["paths"]["/api/v1/transactions/transfer/"]["post"]["responses"]
+    codes_422 = {
+        e["value"]["error"]["code"] for e in responses["422"]["content"]["application/json"]["examples"].values()
+    }
+    assert {"insufficient_funds", "same_balance", "rate_unavailable", "wallet_frozen"} <= codes_422
+    codes_429 = {
+        e["value"]["error"]["code"] for e in responses["429"]["content"]["application/json"]["examples"].values()
+    }
+    assert codes_429 == {"lock_timeout", "throttled"}
+    assert "idempotency_in_progress" in responses["409"]["description"]
+
+
+def test_list_examples_are_shaped_like_the_lists(schema):
+    def example(path):
+        media = _json_content(schema["paths"][path]["get"]["responses"]["200"])
+        return next(iter(media["examples"].values()))["value"]
+
+    assert set(example("/api/v1/wallets/")) == {"count", "next", "previous", "results"}
+    assert set(example("/api/v1/transactions/")) == {"next", "previous", "results"}
+    assert isinstance(example("/api/v1/currencies/"), list)
+    assert isinstance(example("/api/v1/rates/"), list)
+    entry = example("/api/v1/transactions/")["results"][0]
+    assert re.fullmatch(r"\d+\.\d{2}", entry["amount"]) and isinstance(entry["amount"], str)
+
+
+def test_authenticated_operations_use_the_bearer_jwt_scheme(schema):
+    schemes = schema["components"]["securitySchemes"]
+    bearer = [
+        name
+        for name, scheme in schemes.items()
+        if scheme == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    ]
+    assert bearer, schemes
+    for method, path, operation in _operations(schema):
+        if (method, path) in ANONYMOUS:
+            continue
+        names = {name for requirement in operation.get("security", []) for name in requirement}
+        assert names & set(bearer), f"{method.upper()} {path}"
+
+
+def _local_assets(html: str) -> list[str]:
+    return re.findall(r"""(?:src|href)=["']([^"']+\.(?:js|css))["']""", html)
+
+
+def test_swagger_ui_is_served_from_this_server(client):
+    response = client.get("/docs/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assert "swagger-ui" in html.lower()
+    for host in CDN_HOSTS:
+        assert host not in html
+    assets = _local_assets(html)
+    assert any(asset.endswith("swagger-ui-bundle.js") for asset in assets), assets
+    assert any(asset.endswith(".css") for asset in assets), assets
+    for asset in assets:
+        url = urlparse(asset)
+        assert not url.netloc, asset  # same origin
+        assert url.path.startswith("/static/"), asset
+        served = client.get(url.path)
+        assert served.status_code == 200, asset
+        assert b"".join(served.streaming_content if served.streaming else [served.content]), asset
+
+
+def test_swagger_ui_points_at_the_schema(client):
+    html = client.get("/docs/", HTTP_ACCEPT="text/html").content.decode()
+    assert "/api/schema/" in html
+
+
+def test_redoc_is_served(client):
+    response = client.get("/redoc/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    html = response.content.decode()
+    # ReDoc's page asks Google Fonts for its typefaces (it falls back to local fonts
+    # offline); its script must come from this server.
+    scripts = re.findall(r"""<script[^>]+src=["']([^"']+)["']""", html)
+    assert any("redoc" in script for script in scripts), scripts
+    for script in scripts:
+        url = urlparse(script)
+        assert not url.netloc, script
+        assert client.get(url.path).status_code == 200, script
+
+
+def test_schema_is_served_as_yaml_too(client):
+    response = client.get("/api/schema/")
+    assert response.status_code == 200
+    assert b"openapi:" in response.content
