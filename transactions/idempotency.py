@@ -22,6 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.request import Request
@@ -70,7 +71,8 @@ def key_from(request: Request) -> str | None:
 
 
 def _replay(record: IdempotencyRecord) -> Response:
-    return Response(record.response_body, status=record.status_code, headers={REPLAYED_HEADER: "true"})
+    # json.loads keeps the stored key order, so the replay renders to the same bytes.
+    return Response(json.loads(record.response_body), status=record.status_code, headers={REPLAYED_HEADER: "true"})
 
 
 def _stored(*, user_id: Any, key: str, endpoint: str, digest: str) -> Response | None:
@@ -126,7 +128,7 @@ def respond(
                 endpoint=endpoint,
                 fingerprint=digest,
                 status_code=HTTPStatus.CREATED,
-                response_body=answer["body"],
+                response_body=json.dumps(answer["body"], cls=DjangoJSONEncoder),
                 expires_at=expires_at,
             )
 
@@ -142,7 +144,7 @@ def respond(
                         endpoint=endpoint,
                         fingerprint=digest,
                         status_code=exc.status_code,
-                        response_body=error_body(exc.code, exc.message, exc.details),
+                        response_body=json.dumps(error_body(exc.code, exc.message, exc.details), cls=DjangoJSONEncoder),
                         expires_at=expires_at,
                     )
             raise

@@ -136,7 +136,9 @@ class IdempotencyRecord(models.Model):
     endpoint = models.CharField(max_length=128)
     fingerprint = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField()
-    response_body = models.JSONField()
+    # The answer's JSON text as sent: jsonb would reorder its keys, and a replay
+    # must be the same body, byte for byte.
+    response_body = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
 

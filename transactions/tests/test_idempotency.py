@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
 from decimal import Decimal
 from http import HTTPStatus
@@ -141,8 +142,22 @@ def test_the_record_is_stored_with_the_movement(api, user):
 
     record = IdempotencyRecord.objects.get(user=user, key="stored")
     assert record.status_code == HTTPStatus.CREATED
-    assert record.response_body == response.json()
+    assert json.loads(record.response_body) == response.json()
     assert record.expires_at > timezone.now() + timedelta(hours=23)
+
+
+@pytest.mark.django_db
+def test_a_replay_is_the_original_body_byte_for_byte(api, user, other_user):
+    source = balance_of(user, amount="50.00")
+    destination = balance_of(other_user, currency="EUR", amount="0")
+    body = {"from_wallet_balance_id": str(source.pk), "to_wallet_balance_id": str(destination.pk), "amount": "5.00"}
+
+    first = api.post("/api/v1/transactions/transfer/", body, **keyed("bytes"))
+    again = api.post("/api/v1/transactions/transfer/", body, **keyed("bytes"))
+
+    assert first.status_code == again.status_code == HTTPStatus.CREATED
+    assert again[REPLAYED] == "true"
+    assert again.content == first.content
 
 
 # --- reuse -----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ def _record(user, key, expires_at):
         endpoint="deposit",
         fingerprint="0" * 64,
         status_code=201,
-        response_body={},
+        response_body="{}",
         expires_at=expires_at,
     )
 
