@@ -120,17 +120,20 @@ def respond(
         expires_at = timezone.now() + timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
         answer: dict[str, Any] = {}
 
-        def store_created(entry: Transaction) -> None:
-            answer["body"] = render(entry)
+        def store(status_code: int, body: dict[str, Any]) -> None:
             IdempotencyRecord.objects.create(
                 user_id=user_id,
                 key=key,
                 endpoint=endpoint,
                 fingerprint=digest,
-                status_code=HTTPStatus.CREATED,
-                response_body=json.dumps(answer["body"], cls=DjangoJSONEncoder),
+                status_code=status_code,
+                response_body=json.dumps(body, cls=DjangoJSONEncoder),
                 expires_at=expires_at,
             )
+
+        def store_created(entry: Transaction) -> None:
+            answer["body"] = render(entry)
+            store(HTTPStatus.CREATED, answer["body"])
 
         try:
             perform(store_created)
@@ -138,15 +141,7 @@ def respond(
             if exc.status_code == HTTPStatus.UNPROCESSABLE_ENTITY:
                 # Stored after the movement's rollback: a retry cannot succeed where this was refused.
                 with transaction.atomic():
-                    IdempotencyRecord.objects.create(
-                        user_id=user_id,
-                        key=key,
-                        endpoint=endpoint,
-                        fingerprint=digest,
-                        status_code=exc.status_code,
-                        response_body=json.dumps(error_body(exc.code, exc.message, exc.details), cls=DjangoJSONEncoder),
-                        expires_at=expires_at,
-                    )
+                    store(exc.status_code, error_body(exc.code, exc.message, exc.details))
             raise
         except IntegrityError as exc:
             if _is_key_conflict(exc):  # another request with this key committed first
