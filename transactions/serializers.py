@@ -13,6 +13,8 @@ from wallet_project.fields import AmountField
 from wallet_project.money import format_amount
 from wallets.selectors import minor_unit_of
 
+_TIMESTAMP = serializers.DateTimeField()
+
 
 class TransactionOutputSerializer(serializers.ModelSerializer):
     wallet_balance_id = serializers.UUIDField(read_only=True)
@@ -53,6 +55,34 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_exchange_rate(self, entry: Transaction) -> str | None:
         return None if entry.exchange_rate is None else format(entry.exchange_rate.normalize(), "f")
+
+    def to_representation(self, entry: Transaction) -> dict[str, Any]:
+        """The declared fields, written out by hand: DRF's generic walk over them was 7 % of a
+        transfer's Python time. `tests` compare the two on every type of entry."""
+        minor_unit = minor_unit_of(entry.currency_id)
+        return {
+            "id": str(entry.pk),
+            "wallet_balance_id": str(entry.wallet_balance_id),
+            "wallet_id": str(entry.wallet_id),
+            "currency": entry.currency_id,
+            "type": entry.type,
+            "amount": format_amount(entry.amount, minor_unit),
+            "balance_after": format_amount(entry.balance_after, minor_unit),
+            "sequence": entry.sequence,
+            "related_wallet_balance_id": (
+                None if entry.related_wallet_balance_id is None else str(entry.related_wallet_balance_id)
+            ),
+            "exchange_rate": self.get_exchange_rate(entry),
+            "reference": str(entry.reference),
+            "source": entry.source,
+            "description": entry.description,
+            "merchant": entry.merchant,
+            "created_at": _TIMESTAMP.to_representation(entry.created_at),
+        }
+
+    def generic_representation(self, entry: Transaction) -> dict[str, Any]:
+        """DRF's own rendering of the declared fields (what `to_representation` must equal)."""
+        return dict(super().to_representation(entry))
 
 
 class _MovementInputSerializer(serializers.Serializer):
