@@ -772,7 +772,7 @@ def history_plans(dbname: str, seed_data: Seed) -> dict:
         for key, item in seed_data.history.items():
             rows = conn.execute(
                 "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT * FROM transactions_transaction WHERE owner_id = %s "
-                "ORDER BY owner_id, created_at DESC, id DESC LIMIT 51",
+                "ORDER BY created_at DESC, id DESC LIMIT 51",
                 (item["user"].id,),
             ).fetchall()
             plans[key] = [row[0] for row in rows]

@@ -118,9 +118,7 @@ def history_page(*, owner_id: str, wallet_balance_id: str | None = None, before:
         where.append(f"wallet_balance_id = '{wallet_balance_id}'")
     if before:
         where.append(f"created_at < '{before}'")
-    # The same ORDER BY as transactions.selectors.HistoryQuerySet: led by the column filtered on.
-    leading = "wallet_balance_id" if wallet_balance_id else "owner_id"
     return (
         f"SELECT {_ENTRY_COLUMNS} FROM transactions_transaction WHERE {' AND '.join(where)} "
-        f"ORDER BY {leading}, created_at DESC, id DESC LIMIT 51;\n"
+        "ORDER BY created_at DESC, id DESC LIMIT 51;\n"
     )
