@@ -81,11 +81,14 @@ class Transaction(models.Model):
         verbose_name = "transaction"
         ordering = ["-created_at", "-id"]
         permissions = [("refund_payment", "Can refund payments")]
+        # No index on (created_at, id) alone: PostgreSQL would walk it for a user's history
+        # (the owner being constant in the ORDER BY) and skip every newer entry of other users,
+        # 350 times slower on a ledger of 1,000,000 entries (docs/PERFORMANCE.md). The admin's
+        # list of the whole ledger sorts instead.
         indexes = [
             models.Index(fields=["owner", "-created_at", "-id"], name="txn_owner_history"),
             models.Index(fields=["wallet", "-created_at", "-id"], name="txn_wallet_history"),
             models.Index(fields=["wallet_balance", "-created_at", "-id"], name="txn_balance_history"),
-            models.Index(fields=["-created_at", "-id"], name="txn_created"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["wallet_balance", "sequence"], name="txn_sequence_unique_per_balance"),
