@@ -52,9 +52,13 @@ class Transaction(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    wallet_balance = models.ForeignKey("wallets.WalletBalance", on_delete=models.PROTECT, related_name="entries")
-    wallet = models.ForeignKey("wallets.Wallet", on_delete=models.PROTECT, related_name="+")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # No single-column indexes on these three: the history indexes below start with them
+    # and serve the foreign-key look-ups too; each index is one more write per entry.
+    wallet_balance = models.ForeignKey(
+        "wallets.WalletBalance", on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
+    wallet = models.ForeignKey("wallets.Wallet", on_delete=models.PROTECT, related_name="+", db_index=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
     currency = models.ForeignKey("wallets.Currency", on_delete=models.PROTECT, related_name="+")
     type = models.CharField(max_length=16, choices=TransactionType.choices)
     amount = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)

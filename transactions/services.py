@@ -113,6 +113,7 @@ def _balances(balance_ids: Sequence[UUID], *, lock: bool = False, with_rate: boo
 
 def _visible_balance(*, balance_id: UUID, owner: User | None) -> WalletBalance:
     """The balance, if `owner` is None (staff and system) or owns it and is active; else NotFound."""
+    balance_id = UUID(str(balance_id))  # callers outside the API may pass the id as text
     balance = _balances([balance_id]).get(balance_id)
     if balance is None or not _is_visible(balance, owner):
         raise NotFound("No such wallet balance.")
