@@ -15,6 +15,10 @@ How we use python-redis-lock 4.0.1 (see the pitfalls in DESIGN.md):
   whose holder died frees itself after `LOCK_EXPIRE_SECONDS`, and the next
   slice picks it up.
 * Release is its own Lua script (`Lock.release`), which also wakes one waiter.
+* The locks of a movement are first tried all at once (one pipeline of
+  `SET NX EX`), and released all at once (one pipeline of that script): an
+  uncontended transfer costs two round trips for its two locks, not four.
+  Only the longest prefix taken in sorted order is kept; see `acquire_all`.
 * The client has a short connect timeout, a short socket timeout and no
   retries, so that with Redis down, or up but hung, a movement answers 503 at
   once. The `BLPOP` waits go through a second client whose socket timeout is
@@ -31,7 +35,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 from uuid import UUID
@@ -50,11 +54,13 @@ KEY_PREFIX = "wallet:balance:"
 
 
 class _Backend(Protocol):
-    def acquire(self, name: str, deadline: float) -> object: ...
+    def acquire_all(self, names: Sequence[str], deadline: float) -> list[object]: ...
 
     def try_acquire(self, name: str) -> object | None: ...
 
     def release(self, handle: object) -> None: ...
+
+    def release_all(self, handles: Sequence[object]) -> None: ...
 
 
 class RedisLocks:
@@ -71,8 +77,41 @@ class RedisLocks:
         self.waiter = redis.Redis.from_url(url, socket_timeout=settings.LOCK_WAIT_SECONDS + 2, **options)
         self.expire = settings.LOCK_EXPIRE_SECONDS
 
+    def acquire_all(self, names: Sequence[str], deadline: float) -> list[redis_lock.Lock]:
+        """The locks of `names`, taken in that order; one round trip for all of them when none is busy.
+
+        All are first tried at once in one pipeline. The longest prefix taken is
+        kept, as taking them one by one would have; any taken after the first
+        busy one is given back at once, so that no lock is held out of order
+        while waiting (that is what keeps A→B and B→A from deadlocking). The
+        rest are then waited for one by one.
+        """
+        locks = [redis_lock.Lock(self.client, name, expire=self.expire) for name in names]
+        held: list[redis_lock.Lock] = []
+        if len(locks) > 1:
+            try:
+                pipe = self.client.pipeline(transaction=False)
+                for lock in locks:
+                    pipe.set(lock._name, lock._id, nx=True, ex=self.expire)
+                taken = pipe.execute()
+            except redis.RedisError as exc:
+                raise ServiceUnavailable("The lock service is unavailable; nothing was written.") from exc
+            while len(held) < len(locks) and taken[len(held)]:
+                held.append(locks[len(held)])
+            self.release_all([lock for lock, ok in zip(locks, taken, strict=True) if ok and lock not in held])
+        try:
+            for lock in locks[len(held) :]:
+                self._wait_for(lock, deadline)
+                held.append(lock)
+        except BaseException:
+            self.release_all(held)
+            raise
+        return held
+
     def acquire(self, name: str, deadline: float) -> redis_lock.Lock:
-        lock = redis_lock.Lock(self.client, name, expire=self.expire)
+        return self.acquire_all([name], deadline)[0]
+
+    def _wait_for(self, lock: redis_lock.Lock, deadline: float) -> None:
         try:
             while not self.client.set(lock._name, lock._id, nx=True, ex=self.expire):
                 remaining = deadline - time.monotonic()
@@ -83,7 +122,6 @@ class RedisLocks:
                 self.waiter.blpop([lock._signal], timeout=min(remaining, 1.0))
         except redis.RedisError as exc:
             raise ServiceUnavailable("The lock service is unavailable; nothing was written.") from exc
-        return lock
 
     def try_acquire(self, name: str) -> redis_lock.Lock | None:
         lock = redis_lock.Lock(self.client, name, expire=self.expire)
@@ -103,6 +141,28 @@ class RedisLocks:
         except redis.RedisError:
             logger.warning("could not release balance lock; it frees itself by expiry", extra={"lock": handle._name})
 
+    def release_all(self, handles: Sequence[object]) -> None:
+        """Release several locks in one round trip: python-redis-lock's own script, sent in a pipeline."""
+        if len(handles) <= 1:
+            for handle in handles:
+                self.release(handle)
+            return
+        locks = [handle for handle in handles if isinstance(handle, redis_lock.Lock)]
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for lock in locks:
+                keys_and_args = (lock._name, lock._signal, lock._id, lock._signal_expire)
+                pipe.evalsha(redis_lock.Lock.unlock_script.sha, 2, *keys_and_args)
+            results = pipe.execute(raise_on_error=False)
+        except redis.RedisError:
+            logger.warning("could not release balance locks; they free themselves by expiry")
+            return
+        for lock, result in zip(locks, results, strict=True):
+            if isinstance(result, redis.exceptions.NoScriptError):
+                self.release(lock)  # the script is not loaded (Redis restarted): the library loads it
+            elif isinstance(result, Exception) or result == 1:
+                logger.warning("balance lock expired or lost before release", extra={"lock": lock._name})
+
 
 class LocalLocks:
     """In-process locks for the single-process development mode (no Redis)."""
@@ -112,11 +172,21 @@ class LocalLocks:
         self._locks: dict[str, threading.Lock] = {}
 
     def acquire(self, name: str, deadline: float) -> object:
-        with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise LockTimeout(details={"retry_after_seconds": LockTimeout.retry_after_seconds})
-        return lock
+        return self.acquire_all([name], deadline)[0]
+
+    def acquire_all(self, names: Sequence[str], deadline: float) -> list[object]:
+        held: list[object] = []
+        try:
+            for name in names:
+                with self._guard:
+                    lock = self._locks.setdefault(name, threading.Lock())
+                if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                    raise LockTimeout(details={"retry_after_seconds": LockTimeout.retry_after_seconds})
+                held.append(lock)
+        except BaseException:
+            self.release_all(held)
+            raise
+        return held
 
     def try_acquire(self, name: str) -> object | None:
         with self._guard:
@@ -126,6 +196,10 @@ class LocalLocks:
     def release(self, handle: object) -> None:
         assert isinstance(handle, type(self._guard))
         handle.release()
+
+    def release_all(self, handles: Sequence[object]) -> None:
+        for handle in reversed(handles):
+            self.release(handle)
 
 
 _backend: _Backend | None = None
@@ -159,14 +233,11 @@ def balance_locks(balance_ids: Iterable[UUID]) -> Iterator[None]:
     """
     backend = get_backend()
     deadline = time.monotonic() + settings.LOCK_WAIT_SECONDS
-    held: list[object] = []
+    held = backend.acquire_all([lock_name(balance_id) for balance_id in sorted(set(balance_ids))], deadline)
     try:
-        for balance_id in sorted(set(balance_ids)):
-            held.append(backend.acquire(lock_name(balance_id), deadline))
         yield
     finally:
-        for handle in reversed(held):
-            backend.release(handle)
+        backend.release_all(held)
 
 
 @contextmanager

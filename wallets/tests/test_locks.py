@@ -1,0 +1,84 @@
+"""The per-balance Redis locks: all tried at once, kept only in sorted order, released at once."""
+
+import threading
+import time
+
+import pytest
+import redis
+from django.conf import settings
+
+from wallets import locks
+
+A, B = "wallet:balance:00000000-0000-0000-0000-00000000000a", "wallet:balance:00000000-0000-0000-0000-00000000000b"
+
+
+@pytest.fixture
+def backend():
+    backend = locks.get_backend()
+    assert isinstance(backend, locks.RedisLocks)
+    return backend
+
+
+@pytest.fixture
+def raw():
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield client
+    client.close()
+
+
+def test_uncontended_locks_are_taken_and_released_together(backend, raw):
+    held = backend.acquire_all([A, B], time.monotonic() + 5)
+
+    assert [lock._name for lock in held] == [f"lock:{A}", f"lock:{B}"]
+    assert raw.exists(f"lock:{A}", f"lock:{B}") == 2
+    backend.release_all(held)
+    assert raw.exists(f"lock:{A}", f"lock:{B}") == 0
+
+
+def test_a_lock_taken_after_a_busy_one_is_given_back_while_waiting(backend, raw):
+    """Holding B while waiting for A would be holding out of order: A→B and B→A could deadlock."""
+    blocker = backend.acquire(A, time.monotonic() + 5)
+    outcome = {}
+
+    def take_both():
+        outcome["held"] = backend.acquire_all([A, B], time.monotonic() + 5)
+
+    taker = threading.Thread(target=take_both)
+    taker.start()
+    time.sleep(0.3)
+    assert raw.get(f"lock:{B}") is None  # B was given back; the taker waits for A holding nothing
+
+    backend.release(blocker)
+    taker.join(timeout=5)
+    assert not taker.is_alive()
+    assert raw.exists(f"lock:{A}", f"lock:{B}") == 2
+    backend.release_all(outcome["held"])
+
+
+def test_the_prefix_taken_is_kept_while_waiting_for_the_rest(backend, raw):
+    blocker = backend.acquire(B, time.monotonic() + 5)
+    outcome = {}
+
+    def take_both():
+        outcome["held"] = backend.acquire_all([A, B], time.monotonic() + 5)
+
+    taker = threading.Thread(target=take_both)
+    taker.start()
+    time.sleep(0.3)
+    assert raw.get(f"lock:{A}") is not None  # A, first in order, is held while waiting for B
+
+    backend.release(blocker)
+    taker.join(timeout=5)
+    assert not taker.is_alive()
+    backend.release_all(outcome["held"])
+    assert raw.exists(f"lock:{A}", f"lock:{B}") == 0
+
+
+def test_a_wait_that_runs_out_gives_back_what_it_took(backend, raw):
+    blocker = backend.acquire(B, time.monotonic() + 5)
+
+    with pytest.raises(locks.LockTimeout):
+        backend.acquire_all([A, B], time.monotonic() + 0.3)
+
+    assert raw.get(f"lock:{A}") is None
+    backend.release(blocker)
