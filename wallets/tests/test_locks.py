@@ -26,6 +26,25 @@ def raw():
     client.close()
 
 
+def _take_in_background(backend, names):
+    """Start acquire_all(names) in a thread; returns the thread and where its locks will be."""
+    outcome = {}
+
+    def take():
+        outcome["held"] = backend.acquire_all(names, time.monotonic() + 5)
+
+    taker = threading.Thread(target=take)
+    taker.start()
+    time.sleep(0.3)  # long enough for its first attempt and the start of its wait
+    return taker, outcome
+
+
+def _finish(taker, outcome, backend):
+    taker.join(timeout=5)
+    assert not taker.is_alive()
+    backend.release_all(outcome["held"])
+
+
 def test_uncontended_locks_are_taken_and_released_together(backend, raw):
     held = backend.acquire_all([A, B], time.monotonic() + 5)
 
@@ -38,39 +57,22 @@ def test_uncontended_locks_are_taken_and_released_together(backend, raw):
 def test_a_lock_taken_after_a_busy_one_is_given_back_while_waiting(backend, raw):
     """Holding B while waiting for A would be holding out of order: A→B and B→A could deadlock."""
     blocker = backend.acquire(A, time.monotonic() + 5)
-    outcome = {}
+    taker, outcome = _take_in_background(backend, [A, B])
 
-    def take_both():
-        outcome["held"] = backend.acquire_all([A, B], time.monotonic() + 5)
-
-    taker = threading.Thread(target=take_both)
-    taker.start()
-    time.sleep(0.3)
     assert raw.get(f"lock:{B}") is None  # B was given back; the taker waits for A holding nothing
-
     backend.release(blocker)
     taker.join(timeout=5)
-    assert not taker.is_alive()
     assert raw.exists(f"lock:{A}", f"lock:{B}") == 2
-    backend.release_all(outcome["held"])
+    _finish(taker, outcome, backend)
 
 
 def test_the_prefix_taken_is_kept_while_waiting_for_the_rest(backend, raw):
     blocker = backend.acquire(B, time.monotonic() + 5)
-    outcome = {}
+    taker, outcome = _take_in_background(backend, [A, B])
 
-    def take_both():
-        outcome["held"] = backend.acquire_all([A, B], time.monotonic() + 5)
-
-    taker = threading.Thread(target=take_both)
-    taker.start()
-    time.sleep(0.3)
     assert raw.get(f"lock:{A}") is not None  # A, first in order, is held while waiting for B
-
     backend.release(blocker)
-    taker.join(timeout=5)
-    assert not taker.is_alive()
-    backend.release_all(outcome["held"])
+    _finish(taker, outcome, backend)
     assert raw.exists(f"lock:{A}", f"lock:{B}") == 0
 
 
