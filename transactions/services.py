@@ -267,22 +267,29 @@ def _write(balances: Sequence[WalletBalance], entries: Sequence[Transaction]) ->
 
 
 def _audit(entries: Sequence[Transaction]) -> None:
-    for entry in entries:
-        audit_logger.info(
-            "money movement",
-            extra={
-                "entry_id": str(entry.pk),
-                "reference": str(entry.reference),
-                "type": entry.type,
-                "wallet_balance_id": str(entry.wallet_balance_id),
-                "amount": format_amount(entry.amount, minor_unit_of(entry.currency_id)),
-                "currency": entry.currency_id,
-                "balance_after": format_amount(entry.balance_after, minor_unit_of(entry.currency_id)),
-                "sequence": entry.sequence,
-                "source": entry.source,
-                "created_by": str(entry.created_by_id) if entry.created_by_id else None,
-            },
-        )
+    """One audit line per money movement, after its commit, with every entry it wrote."""
+    first = entries[0]
+    audit_logger.info(
+        "money movement",
+        extra={
+            "reference": str(first.reference),
+            "type": first.type,
+            "source": first.source,
+            "created_by": str(first.created_by_id) if first.created_by_id else None,
+            "entries": [
+                {
+                    "entry_id": str(entry.pk),
+                    "type": entry.type,
+                    "wallet_balance_id": str(entry.wallet_balance_id),
+                    "amount": format_amount(entry.amount, minor_unit_of(entry.currency_id)),
+                    "currency": entry.currency_id,
+                    "balance_after": format_amount(entry.balance_after, minor_unit_of(entry.currency_id)),
+                    "sequence": entry.sequence,
+                }
+                for entry in entries
+            ],
+        },
+    )
 
 
 # --- the movements -----------------------------------------------------------------------
