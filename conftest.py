@@ -11,6 +11,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from tests.admin_support import logged_in, staff_in, superuser
 from tests.factories import UserFactory
 from wallets import locks
 
@@ -120,3 +121,26 @@ def other_api(other_user):
 @pytest.fixture
 def staff_api(staff_user):
     return client_for(staff_user)
+
+
+# --- the back office: admin clients of each kind of staff ---------------------------------
+
+
+@pytest.fixture
+def support(db):
+    return logged_in(staff_in("Support"))
+
+
+@pytest.fixture
+def finance_user(db):
+    return staff_in("Finance")
+
+
+@pytest.fixture
+def finance(finance_user):
+    return logged_in(finance_user)
+
+
+@pytest.fixture
+def root(db):
+    return logged_in(superuser())

@@ -23,7 +23,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -31,7 +30,13 @@ from django.utils.safestring import mark_safe
 from accounts.models import User
 from transactions.models import Transaction, TransactionSource, TransactionType
 from transactions.services import refund_create, refunded_amount
-from wallet_project.admin_helpers import admin_change_url, admin_changelist_url, admin_link, uuid_or_none
+from wallet_project.admin_helpers import (
+    ObjectPageAdminMixin,
+    admin_change_url,
+    admin_changelist_url,
+    admin_link,
+    uuid_or_none,
+)
 from wallet_project.errors import DomainError
 from wallet_project.money import AmountError, format_amount, parse_amount
 from wallets.models import Wallet, WalletBalance
@@ -117,7 +122,8 @@ class RefundForm(forms.Form):
 
 
 @admin.register(Transaction)
-class TransactionAdmin(admin.ModelAdmin):
+class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
+    object_page = "refund"  # refund_view, has_refund_permission
     list_display = (
         "short_id",
         "created_at",
@@ -205,22 +211,6 @@ class TransactionAdmin(admin.ModelAdmin):
         return response
 
     # --- refund ---------------------------------------------------------------------------
-
-    def get_urls(self) -> list[URLPattern]:
-        info = self.opts.app_label, self.opts.model_name
-        refund = path(
-            "<path:object_id>/refund/",
-            self.admin_site.admin_view(self.refund_view),
-            name="{}_{}_refund".format(*info),
-        )
-        # Before the default patterns, whose "<path:object_id>/" would swallow ".../refund/".
-        return [refund, *super().get_urls()]
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        extra_context = {**(extra_context or {}), "can_refund": self.has_refund_permission(request)}
-        return super().change_view(request, object_id, form_url, extra_context)
 
     def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Refund a payment, in full or in part, through refund_create (source ADMIN, created_by the staff user)."""

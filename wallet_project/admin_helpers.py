@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 from uuid import UUID
 
 from django.db.models import Model
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
@@ -38,3 +40,33 @@ def uuid_or_none(term: str) -> UUID | None:
         return uuid.UUID(term.strip())
     except ValueError:
         return None
+
+
+class ObjectPageAdminMixin:
+    """A ModelAdmin with one page of its own per object, at `<object_id>/<object_page>/`.
+
+    The subclass names the page (`object_page = "refund"`) and defines
+    `<object_page>_view(request, object_id)` and `has_<object_page>_permission(request)`;
+    the change form gets `can_<object_page>` to show or hide its button.
+    """
+
+    object_page: str
+
+    def _page_permission(self, request: HttpRequest) -> bool:
+        return getattr(self, f"has_{self.object_page}_permission")(request)
+
+    def get_urls(self) -> list[URLPattern]:
+        opts = self.model._meta  # type: ignore[attr-defined]
+        page = path(
+            f"<path:object_id>/{self.object_page}/",
+            self.admin_site.admin_view(getattr(self, f"{self.object_page}_view")),  # type: ignore[attr-defined]
+            name=f"{opts.app_label}_{opts.model_name}_{self.object_page}",
+        )
+        # Before the default patterns, whose "<path:object_id>/" would swallow ".../<page>/".
+        return [page, *super().get_urls()]  # type: ignore[misc]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), f"can_{self.object_page}": self._page_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]

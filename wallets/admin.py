@@ -19,13 +19,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
 from django.utils.html import format_html
 
 from accounts.models import User
 from transactions.models import Transaction, TransactionSource
 from transactions.services import deposit_create, withdrawal_create
-from wallet_project.admin_helpers import admin_change_url, admin_changelist_url, admin_link, uuid_or_none
+from wallet_project.admin_helpers import (
+    ObjectPageAdminMixin,
+    admin_change_url,
+    admin_changelist_url,
+    admin_link,
+    uuid_or_none,
+)
 from wallet_project.errors import DomainError
 from wallet_project.money import AmountError, format_amount, parse_amount
 from wallets.models import Currency, ExchangeRate, Wallet, WalletBalance
@@ -271,8 +276,10 @@ class BalanceAdjustmentForm(forms.Form):
 
 
 @admin.register(WalletBalance)
-class WalletBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WalletBalanceAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Balances are read-only; an adjustment is a DEPOSIT or WITHDRAWAL entry booked by the services."""
+
+    object_page = "adjust"  # adjust_view, has_adjust_permission
 
     list_display = ("__str__", "owner_link", "wallet_link", "currency", "amount_display", "last_sequence", "updated_at")
     list_filter = ("currency",)
@@ -305,22 +312,6 @@ class WalletBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_adjust_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wallets.adjust_balance")
-
-    def get_urls(self) -> list[URLPattern]:
-        info = self.opts.app_label, self.opts.model_name
-        adjust = path(
-            "<path:object_id>/adjust/",
-            self.admin_site.admin_view(self.adjust_view),
-            name="{}_{}_adjust".format(*info),
-        )
-        # Before the default patterns, whose "<path:object_id>/" would swallow ".../adjust/".
-        return [adjust, *super().get_urls()]
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        extra_context = {**(extra_context or {}), "can_adjust": self.has_adjust_permission(request)}
-        return super().change_view(request, object_id, form_url, extra_context)
 
     def adjust_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Book a DEPOSIT or WITHDRAWAL entry (source ADMIN, created_by the staff user) with a reason."""

@@ -14,7 +14,7 @@ from django.http import StreamingHttpResponse
 from django.test import RequestFactory
 from django.urls import reverse
 
-from tests.admin_support import logged_in, round_trips, staff_in, superuser
+from tests.admin_support import round_trips
 from tests.factories import funded_balance
 from transactions.admin import TransactionAdmin
 from transactions.models import Transaction, TransactionSource, TransactionType
@@ -45,26 +45,6 @@ def pay(balance, amount: str = "40.00", merchant: str = "Coffee Shop") -> Transa
 def deposits(balance, count: int) -> None:
     for _ in range(count):
         deposit_create(wallet_balance_id=balance.pk, amount=Decimal("1.50"), owner=None, created_by=None)
-
-
-@pytest.fixture
-def support():
-    return logged_in(staff_in("Support"))
-
-
-@pytest.fixture
-def finance_user():
-    return staff_in("Finance")
-
-
-@pytest.fixture
-def finance(finance_user):
-    return logged_in(finance_user)
-
-
-@pytest.fixture
-def root():
-    return logged_in(superuser())
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
-from tests.admin_support import logged_in, round_trips, staff_in, superuser
+from tests.admin_support import round_trips
 from tests.factories import BalanceFactory, WalletFactory, funded_balance
 from transactions.models import Transaction, TransactionSource, TransactionType
 from wallets.models import Currency, ExchangeRate, Wallet, WalletBalance
@@ -39,26 +39,6 @@ def wallet_url(wallet: Wallet) -> str:
 
 def freeze(client, *wallets: Wallet, action: str = "freeze_wallets"):
     return client.post(WALLETS, {"action": action, "_selected_action": [str(wallet.pk) for wallet in wallets]})
-
-
-@pytest.fixture
-def support():
-    return logged_in(staff_in("Support"))
-
-
-@pytest.fixture
-def finance_user():
-    return staff_in("Finance")
-
-
-@pytest.fixture
-def finance(finance_user):
-    return logged_in(finance_user)
-
-
-@pytest.fixture
-def root():
-    return logged_in(superuser())
 
 
 # --- balance adjustments ----------------------------------------------------------------------
