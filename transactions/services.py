@@ -87,13 +87,30 @@ _RATE_TO_OTHER = """,
               AND rate.base_id = balance.currency_id AND rate.valid_to IS NULL) AS rate_to_other"""
 
 
-def _balances(balance_ids: Sequence[UUID], *, lock: bool = False, with_rate: bool = False) -> dict[UUID, WalletBalance]:
-    """The balances with what the rules need (minor_unit, owner_id, owner_is_active, is_frozen,
-    and rate_to_other), in one statement; with `lock`, `FOR NO KEY UPDATE` of the balance rows in id order.
+@dataclass(slots=True)
+class BalanceRow:
+    """A balance as the money rules see it: the row, its currency's minor unit, its wallet's owner and state.
 
-    Plain SQL rather than select_related and a subquery annotation: building those
-    queries was a quarter of a transfer's Python time (docs/PERFORMANCE.md).
+    Read by one plain statement (`_balances`). Not a model instance: building
+    those through a RawQuerySet was a fifth of a transfer's Python time
+    (docs/PERFORMANCE.md).
     """
+
+    pk: UUID
+    wallet_id: UUID
+    currency_id: str
+    amount: Decimal
+    last_sequence: int
+    minor_unit: int
+    owner_id: UUID
+    is_frozen: bool
+    owner_is_active: bool
+    rate_to_other: Decimal | None = None
+
+
+def _balances(balance_ids: Sequence[UUID], *, lock: bool = False, with_rate: bool = False) -> dict[UUID, BalanceRow]:
+    """The balances with what the rules need, in one statement; with `lock`, `FOR NO KEY UPDATE` of the
+    balance rows in id order. Ids that do not exist are missing from the answer."""
     sqlite = connection.vendor == "sqlite"  # single-process development mode: ids are stored as hex
     ids = [balance_id.hex if sqlite else balance_id for balance_id in balance_ids]
     placeholders = ", ".join(["%s"] * len(ids))
@@ -102,16 +119,32 @@ def _balances(balance_ids: Sequence[UUID], *, lock: bool = False, with_rate: boo
         rate=_RATE_TO_OTHER.format(ids=placeholders) if with_rate else "",
         lock=" FOR NO KEY UPDATE OF balance" if lock and not sqlite else "",
     )
-    rows = WalletBalance.objects.raw(sql, [*ids, *ids] if with_rate else ids)
-    found = {}
-    for balance in rows:
-        if with_rate and balance.rate_to_other is not None and not isinstance(balance.rate_to_other, Decimal):
-            balance.rate_to_other = Decimal(str(balance.rate_to_other))  # SQLite returns floats
-        found[balance.pk] = balance
-    return found
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*ids, *ids] if with_rate else ids)
+        rows = cursor.fetchall()
+    if sqlite:
+        rows = [_from_sqlite(row) for row in rows]
+    return {row[0]: BalanceRow(*row) for row in rows}
 
 
-def _visible_balance(*, balance_id: UUID, owner: User | None) -> WalletBalance:
+def _from_sqlite(row: tuple) -> tuple:
+    """SQLite returns ids as hex text, amounts and rates as floats or text, booleans as integers."""
+    pk, wallet_id, currency_id, amount, last_sequence, minor_unit, owner_id, is_frozen, active, *rate = row
+    return (
+        UUID(pk),
+        UUID(wallet_id),
+        currency_id,
+        Decimal(str(amount)),
+        last_sequence,
+        minor_unit,
+        UUID(owner_id),
+        bool(is_frozen),
+        bool(active),
+        *[None if value is None else Decimal(str(value)) for value in rate],
+    )
+
+
+def _visible_balance(*, balance_id: UUID, owner: User | None) -> BalanceRow:
     """The balance, if `owner` is None (staff and system) or owns it and is active; else NotFound."""
     balance_id = UUID(str(balance_id))  # callers outside the API may pass the id as text
     balance = _balances([balance_id]).get(balance_id)
@@ -120,7 +153,7 @@ def _visible_balance(*, balance_id: UUID, owner: User | None) -> WalletBalance:
     return balance
 
 
-def _is_visible(balance: WalletBalance, owner: User | None) -> bool:
+def _is_visible(balance: BalanceRow, owner: User | None) -> bool:
     return owner is None or (balance.owner_id == owner.pk and balance.owner_is_active)
 
 
@@ -135,7 +168,7 @@ def _book(
     merchant: str = "",
     created_by: User | None,
     reference: UUID | None = None,
-    settle_under_lock: Callable[[dict[UUID, WalletBalance]], Sequence[_Leg]] | None = None,
+    settle_under_lock: Callable[[dict[UUID, BalanceRow]], Sequence[_Leg]] | None = None,
     create_balance: Callable[[], object] | None = None,
     on_booked: OnBooked | None = None,
 ) -> list[Transaction]:
@@ -213,7 +246,9 @@ def _book(
         _write([locked[balance_id] for balance_id in balance_ids], entries)
         if on_booked is not None:
             on_booked(entries[0])
-        transaction.on_commit(lambda: _audit(entries))
+    # Committed and released: the audit line is written outside the locks, so
+    # that the next movement of these balances does not wait for it.
+    _audit(entries)
     return entries
 
 
@@ -237,28 +272,33 @@ _UPDATE_BALANCES = (
 _BALANCE_ROW = "(%s::uuid, %s::numeric, %s::bigint)"
 
 
-def _write(balances: Sequence[WalletBalance], entries: Sequence[Transaction]) -> None:
+def _write(balances: Sequence[BalanceRow], entries: Sequence[Transaction]) -> None:
     """One UPDATE of every balance of the movement, then one INSERT of all its entries.
 
-    Plain SQL on PostgreSQL: the ORM's bulk_update and bulk_create took a third
-    of a transfer's Python time (docs/PERFORMANCE.md). The entries get their
-    `created_at` from the database.
+    Plain SQL on PostgreSQL (the ORM's bulk_update and bulk_create took a third
+    of a transfer's Python time), sent together in one pipeline: one round trip
+    to the database for both, while the balances are locked (docs/PERFORMANCE.md).
+    If the UPDATE fails, PostgreSQL skips the INSERT and the error is raised
+    here, as Django's own. The entries get their `created_at` from the database.
     """
     if connection.vendor != "postgresql":  # single-process development mode (SQLite)
         for balance in balances:
-            balance.updated_at = ClockTimestamp()
-        WalletBalance.objects.bulk_update(balances, ["amount", "last_sequence", "updated_at"])
+            WalletBalance.objects.filter(pk=balance.pk).update(
+                amount=balance.amount, last_sequence=balance.last_sequence, updated_at=ClockTimestamp()
+            )
         Transaction.objects.bulk_create(entries)
         return
     with connection.cursor() as cursor:
-        cursor.execute(
-            _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))),
-            [value for balance in balances for value in (balance.pk, balance.amount, balance.last_sequence)],
-        )
-        cursor.execute(
-            _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
-            [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
-        )
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            cursor.execute(
+                _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))),
+                [value for balance in balances for value in (balance.pk, balance.amount, balance.last_sequence)],
+            )
+            cursor.execute(
+                _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
+                [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
+            )
+        # The pipeline's sync has brought both results back; the cursor holds the INSERT's.
         created = dict(cursor.fetchall())
     for entry in entries:
         entry.created_at = created[entry.pk]
@@ -511,7 +551,7 @@ def refund_create(
 
     minor_unit = payment.currency.minor_unit
 
-    def settle_refund(locked: dict[UUID, WalletBalance]) -> list[_Leg]:
+    def settle_refund(locked: dict[UUID, BalanceRow]) -> list[_Leg]:
         # Under the balance's locks, so that two refunds cannot both take the last of a payment.
         left = payment.amount - refunded_amount(payment=payment)
         asked = left if amount is None else amount

@@ -9,16 +9,17 @@ under a slow worker the database still serialises the writers.
 How we use python-redis-lock 4.0.1 (see the pitfalls in DESIGN.md):
 
 * Its `acquire(timeout=...)` counts whole seconds and restarts the wait after
-  each wake-up that loses the race, so we keep our own deadline: one
-  `SET NX EX` (the same command its acquire sends), then `BLPOP` on its signal
-  list in slices of at most a second, retrying the `SET` after each. A lock
-  whose holder died frees itself after `LOCK_EXPIRE_SECONDS`, and the next
-  slice picks it up.
+  each wake-up that loses the race, so we keep our own deadline: `SET NX EX`
+  (the same command its acquire sends), then `BLPOP` on its signal list in
+  slices of at most a second, retrying the `SET` after each. A lock whose
+  holder died frees itself after `LOCK_EXPIRE_SECONDS`, and the next slice
+  picks it up.
 * Release is its own Lua script (`Lock.release`), which also wakes one waiter.
-* The locks of a movement are first tried all at once (one pipeline of
-  `SET NX EX`), and released all at once (one pipeline of that script): an
-  uncontended transfer costs two round trips for its two locks, not four.
-  Only the longest prefix taken in sorted order is kept; see `acquire_all`.
+* The locks of a movement are tried all at once (one pipeline of `SET NX EX`,
+  again after each wake-up), and released all at once (one pipeline of that
+  script): an uncontended transfer costs two round trips for its two locks,
+  not four, and a waiter that is woken needs one more, not two. Only the
+  longest prefix taken in sorted order is kept; see `acquire_all`.
 * The client has a short connect timeout, a short socket timeout and no
   retries, so that with Redis down, or up but hung, a movement answers 503 at
   once. The `BLPOP` waits go through a second client whose socket timeout is
@@ -78,50 +79,47 @@ class RedisLocks:
         self.expire = settings.LOCK_EXPIRE_SECONDS
 
     def acquire_all(self, names: Sequence[str], deadline: float) -> list[redis_lock.Lock]:
-        """The locks of `names`, taken in that order; one round trip for all of them when none is busy.
+        """The locks of `names`, taken in that order, within `deadline`.
 
-        All are first tried at once in one pipeline. The longest prefix taken is
-        kept, as taking them one by one would have; any taken after the first
-        busy one is given back at once, so that no lock is held out of order
-        while waiting (that is what keeps A→B and B→A from deadlocking). The
-        rest are then waited for one by one.
+        Every attempt tries all the locks not yet held at once, in one pipeline
+        of `SET NX EX`: one round trip when none is busy, and one after each
+        wake-up. Only the longest prefix taken is kept, as taking them one by
+        one would have; any taken after the first busy one is given back at
+        once, so that no lock is held out of order while waiting (that is what
+        keeps A→B and B→A from deadlocking). Then it waits on the first busy
+        lock's signal list, at most a second at a time: a lock freed by expiry
+        signals nobody.
         """
         locks = [redis_lock.Lock(self.client, name, expire=self.expire) for name in names]
         held: list[redis_lock.Lock] = []
-        if len(locks) > 1:
-            try:
+        try:
+            while True:
+                wanted = locks[len(held) :]
                 pipe = self.client.pipeline(transaction=False)
-                for lock in locks:
+                for lock in wanted:
                     pipe.set(lock._name, lock._id, nx=True, ex=self.expire)
                 taken = pipe.execute()
-            except redis.RedisError as exc:
-                raise ServiceUnavailable("The lock service is unavailable; nothing was written.") from exc
-            while len(held) < len(locks) and taken[len(held)]:
-                held.append(locks[len(held)])
-            self.release_all([lock for lock, ok in zip(locks, taken, strict=True) if ok and lock not in held])
-        try:
-            for lock in locks[len(held) :]:
-                self._wait_for(lock, deadline)
-                held.append(lock)
-        except BaseException:
-            self.release_all(held)
-            raise
-        return held
-
-    def acquire(self, name: str, deadline: float) -> redis_lock.Lock:
-        return self.acquire_all([name], deadline)[0]
-
-    def _wait_for(self, lock: redis_lock.Lock, deadline: float) -> None:
-        try:
-            while not self.client.set(lock._name, lock._id, nx=True, ex=self.expire):
+                kept = 0
+                while kept < len(wanted) and taken[kept]:
+                    kept += 1
+                held.extend(wanted[:kept])
+                self.release_all([lock for lock, ok in zip(wanted[kept:], taken[kept:], strict=True) if ok])
+                if len(held) == len(locks):
+                    return held
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise LockTimeout(details={"retry_after_seconds": LockTimeout.retry_after_seconds})
-                # A float BLPOP timeout needs Redis 6+; at most a second, so that
-                # a lock freed by expiry (which signals nobody) is seen soon.
-                self.waiter.blpop([lock._signal], timeout=min(remaining, 1.0))
-        except redis.RedisError as exc:
-            raise ServiceUnavailable("The lock service is unavailable; nothing was written.") from exc
+                # A float BLPOP timeout needs Redis 6+. A release between our SET
+                # and this BLPOP left its signal in the list: no wake-up is lost.
+                self.waiter.blpop([locks[len(held)]._signal], timeout=min(remaining, 1.0))
+        except BaseException as exc:
+            self.release_all(held)
+            if isinstance(exc, redis.RedisError):
+                raise ServiceUnavailable("The lock service is unavailable; nothing was written.") from exc
+            raise
+
+    def acquire(self, name: str, deadline: float) -> redis_lock.Lock:
+        return self.acquire_all([name], deadline)[0]
 
     def try_acquire(self, name: str) -> redis_lock.Lock | None:
         lock = redis_lock.Lock(self.client, name, expire=self.expire)

@@ -84,3 +84,37 @@ def test_a_wait_that_runs_out_gives_back_what_it_took(backend, raw):
 
     assert raw.get(f"lock:{A}") is None
     backend.release(blocker)
+
+
+def test_a_woken_waiter_takes_all_it_still_needs_in_one_round_trip(backend, raw, monkeypatch):
+    """One pipeline before the wait and one after the wake-up; no lock is asked for on its own."""
+    raw.delete(f"lock-signal:{A}", f"lock-signal:{B}")  # no stale wake-up from an earlier release
+    blocker = backend.acquire_all([A, B], time.monotonic() + 5)
+    round_trips = []
+    pipeline, single_set = backend.client.pipeline, backend.client.set
+
+    def counted_pipeline(*args, **kwargs):
+        pipe = pipeline(*args, **kwargs)
+        execute = pipe.execute
+
+        def counted_execute(*a, **kw):
+            round_trips.append([str(command[0][0]) for command in pipe.command_stack])
+            return execute(*a, **kw)
+
+        pipe.execute = counted_execute
+        return pipe
+
+    def counted_set(*args, **kwargs):
+        round_trips.append(["SET"])
+        return single_set(*args, **kwargs)
+
+    monkeypatch.setattr(backend.client, "pipeline", counted_pipeline)
+    monkeypatch.setattr(backend.client, "set", counted_set)
+    taker, outcome = _take_in_background(backend, [A, B])
+    backend.release_all(blocker)
+    taker.join(timeout=5)
+
+    assert [lock._name for lock in outcome["held"]] == [f"lock:{A}", f"lock:{B}"]
+    # The taker's try, the blocker's release (it wakes the taker), the taker's second try.
+    assert round_trips == [["SET", "SET"], ["EVALSHA", "EVALSHA"], ["SET", "SET"]]
+    _finish(taker, outcome, backend)
