@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from http import HTTPStatus
 
 import pytest
@@ -401,6 +401,43 @@ def test_an_access_token_of_a_deleted_user_answers_401(user):
     client = client_for(user)
     user.delete()
 
+    response = client.get(ME)
+
+    assert response.status_code == HTTPStatus.UNAUTHORIZED
+    assert error_code(response) == "authentication_failed"
+
+
+@pytest.mark.django_db
+def test_a_remembered_access_token_is_refused_once_it_expires(user, monkeypatch):
+    """Workers remember validated access tokens; `exp` is still checked on every request."""
+    from datetime import datetime
+
+    from wallet_project import authentication
+
+    access = AccessToken.for_user(user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert client.get(ME).status_code == HTTPStatus.OK  # validated, and now remembered
+
+    later = datetime.fromtimestamp(access["exp"] + 1, tz=UTC)
+    monkeypatch.setattr(authentication, "_now", later.timestamp)
+    monkeypatch.setattr("rest_framework_simplejwt.tokens.aware_utcnow", lambda: later)
+    response = client.get(ME)
+
+    assert response.status_code == HTTPStatus.UNAUTHORIZED
+    assert error_code(response) == "authentication_failed"
+
+
+@pytest.mark.django_db
+def test_a_remembered_access_token_changed_in_one_byte_is_refused(user):
+    token = str(AccessToken.for_user(user))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get(ME).status_code == HTTPStatus.OK
+
+    header, payload, signature = token.split(".")
+    tampered = ".".join([header, payload, signature[:10] + ("A" if signature[10] != "A" else "B") + signature[11:]])
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tampered}")
     response = client.get(ME)
 
     assert response.status_code == HTTPStatus.UNAUTHORIZED
