@@ -127,11 +127,12 @@ MIDDLEWARE = [
     "wallet_project.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # The admin's middleware, stepped around for /api/ (wallet_project/middleware.py).
+    "wallet_project.middleware.SiteSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "wallet_project.middleware.SiteAuthenticationMiddleware",
+    "wallet_project.middleware.SiteMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

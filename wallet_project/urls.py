@@ -4,10 +4,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from wallet_project import views
 
+# Money movements first: Django tries the patterns in order, on every request.
 api_v1 = [
-    path("", include("accounts.urls")),
-    path("", include("wallets.urls")),
     path("", include("transactions.urls")),
+    path("", include("wallets.urls")),
+    path("", include("accounts.urls")),
 ]
 
 urlpatterns = [
