@@ -1,7 +1,7 @@
 """DRF throttles kept in Redis: anonymous callers, each user, and failed logins.
 
-A fixed-window counter (`INCR` + `EXPIRE` in one pipeline, one round trip)
-rather than DRF's `SimpleRateThrottle`, which stores every request's
+A fixed-window counter (`INCR`, and `EXPIRE` on the window's first request,
+in one script call: one command, one round trip) rather than DRF's `SimpleRateThrottle`, which stores every request's
 timestamp per key and raises when Redis is down.
 
 If Redis is down the throttles let requests through (and say so in the log,
@@ -31,6 +31,23 @@ _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # After Redis fails, skip it for this many seconds (fail open without waiting on it).
 _BACKOFF_SECONDS = 2.0
 _state = {"down_until": 0.0, "last_warning": 0.0}
+
+# KEYS[1]: the window's counter; ARGV[1]: seconds until the window ends, plus one.
+_COUNT_SCRIPT = """
+local count = redis.call("incr", KEYS[1])
+if count == 1 then
+    redis.call("expire", KEYS[1], ARGV[1])
+end
+return count
+"""
+_count_script: Any = None  # redis-py's Script: EVALSHA, and SCRIPT LOAD first if Redis lost it
+
+
+def _count(client: redis.Redis, key: str, ttl: int) -> int:
+    global _count_script
+    if _count_script is None:
+        _count_script = client.register_script(_COUNT_SCRIPT)
+    return int(_count_script(keys=[key], args=[ttl], client=client))
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -80,11 +97,7 @@ class RedisRateThrottle(BaseThrottle):
             client = get_redis_connection("default")
             if not increment:
                 return int(client.get(key) or 0)
-            pipe = client.pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, remaining + 1)
-            count, _ = pipe.execute()
-            return int(count)
+            return _count(client, key, remaining + 1)
         except redis.RedisError as exc:
             _redis_unavailable(exc)
             return None

@@ -105,3 +105,20 @@ def test_throttling_lets_requests_through_when_redis_is_unreachable(user, settin
 
     assert statuses == [HTTPStatus.OK] * 3
     assert throttling._state["down_until"] > 0
+
+
+@pytest.mark.django_db
+@override_settings(THROTTLE_USER_RATE="100/minute")
+def test_a_window_counter_expires_with_its_window(user):
+    """The counter gets its expiry on the window's first request, and keeps it."""
+    from django_redis import get_redis_connection
+
+    client = client_for(user)
+    client.get("/api/v1/auth/me/")
+    redis = get_redis_connection("default")
+    (key,) = redis.keys(f"*:throttle:user:{user.pk}:*")
+    first_ttl = redis.ttl(key)
+    client.get("/api/v1/auth/me/")
+
+    assert int(redis.get(key)) == 2
+    assert 0 < redis.ttl(key) <= first_ttl <= 61

@@ -1,4 +1,4 @@
-"""The per-balance Redis locks: all tried at once, kept only in sorted order, released at once."""
+"""The per-balance Redis locks: tried together in sorted order, never held out of order, released together."""
 
 import threading
 import time
@@ -54,12 +54,12 @@ def test_uncontended_locks_are_taken_and_released_together(backend, raw):
     assert raw.exists(f"lock:{A}", f"lock:{B}") == 0
 
 
-def test_a_lock_taken_after_a_busy_one_is_given_back_while_waiting(backend, raw):
+def test_a_lock_after_a_busy_one_is_not_held_while_waiting(backend, raw):
     """Holding B while waiting for A would be holding out of order: A→B and B→A could deadlock."""
     blocker = backend.acquire(A, time.monotonic() + 5)
     taker, outcome = _take_in_background(backend, [A, B])
 
-    assert raw.get(f"lock:{B}") is None  # B was given back; the taker waits for A holding nothing
+    assert raw.get(f"lock:{B}") is None  # the taker waits for A holding nothing
     backend.release(blocker)
     taker.join(timeout=5)
     assert raw.exists(f"lock:{A}", f"lock:{B}") == 2
@@ -87,34 +87,36 @@ def test_a_wait_that_runs_out_gives_back_what_it_took(backend, raw):
 
 
 def test_a_woken_waiter_takes_all_it_still_needs_in_one_round_trip(backend, raw, monkeypatch):
-    """One pipeline before the wait and one after the wake-up; no lock is asked for on its own."""
+    """One script call before the wait and one after the wake-up; no lock is asked for on its own."""
     raw.delete(f"lock-signal:{A}", f"lock-signal:{B}")  # no stale wake-up from an earlier release
     blocker = backend.acquire_all([A, B], time.monotonic() + 5)
-    round_trips = []
-    pipeline, single_set = backend.client.pipeline, backend.client.set
+    scripts = {backend.acquire_prefix.sha: "acquire", backend.release_many.sha: "release"}
+    commands = []
+    execute_command = backend.client.execute_command
 
-    def counted_pipeline(*args, **kwargs):
-        pipe = pipeline(*args, **kwargs)
-        execute = pipe.execute
+    def counted(*args, **kwargs):
+        commands.append(scripts.get(args[1], args[1]) if args[0] == "EVALSHA" else args[0])
+        return execute_command(*args, **kwargs)
 
-        def counted_execute(*a, **kw):
-            round_trips.append([str(command[0][0]) for command in pipe.command_stack])
-            return execute(*a, **kw)
-
-        pipe.execute = counted_execute
-        return pipe
-
-    def counted_set(*args, **kwargs):
-        round_trips.append(["SET"])
-        return single_set(*args, **kwargs)
-
-    monkeypatch.setattr(backend.client, "pipeline", counted_pipeline)
-    monkeypatch.setattr(backend.client, "set", counted_set)
+    monkeypatch.setattr(backend.client, "execute_command", counted)
     taker, outcome = _take_in_background(backend, [A, B])
     backend.release_all(blocker)
     taker.join(timeout=5)
 
     assert [lock._name for lock in outcome["held"]] == [f"lock:{A}", f"lock:{B}"]
     # The taker's try, the blocker's release (it wakes the taker), the taker's second try.
-    assert round_trips == [["SET", "SET"], ["EVALSHA", "EVALSHA"], ["SET", "SET"]]
+    assert commands == ["acquire", "release", "acquire"]
     _finish(taker, outcome, backend)
+
+
+def test_a_lock_that_expired_under_its_holder_is_not_released_by_it(backend, raw, caplog):
+    """The release script, like the library's, only deletes a lock that is still ours."""
+    held = backend.acquire_all([A, B], time.monotonic() + 5)
+    raw.set(f"lock:{A}", "someone-else")  # ours expired and another took it
+
+    backend.release_all(held)
+
+    assert raw.get(f"lock:{A}") == b"someone-else"
+    assert raw.get(f"lock:{B}") is None
+    assert "balance lock expired before release" in caplog.text
+    raw.delete(f"lock:{A}")
