@@ -11,6 +11,7 @@ from rest_framework import serializers
 from transactions.models import Transaction, TransactionType
 from wallet_project.fields import AmountField
 from wallet_project.money import format_amount
+from wallet_project.quick_input import QuickSerializer
 from wallets.selectors import minor_unit_of
 
 _TIMESTAMP = serializers.DateTimeField()
@@ -85,7 +86,7 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
         return dict(super().to_representation(entry))
 
 
-class _MovementInputSerializer(serializers.Serializer):
+class _MovementInputSerializer(QuickSerializer):
     amount = AmountField()
     description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
@@ -103,7 +104,7 @@ class TransferInputSerializer(_MovementInputSerializer):
     to_wallet_balance_id = serializers.UUIDField()
 
 
-class RefundInputSerializer(serializers.Serializer):
+class RefundInputSerializer(QuickSerializer):
     # Omitted or null: refund what is left (refund_create needs the argument either way).
     amount = AmountField(required=False, allow_null=True, default=None)
     description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")

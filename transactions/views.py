@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import permissions, serializers, viewsets
+from rest_framework import permissions, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,6 +27,7 @@ from transactions.serializers import (
     TransferInputSerializer,
 )
 from wallet_project.pagination import HistoryCursorPagination
+from wallet_project.quick_input import QuickSerializer, validated
 from wallet_project.schema import error_responses, request_example, response_example
 from wallets.views import UUID_LOOKUP
 
@@ -153,13 +154,11 @@ class TransactionViewSet(viewsets.GenericViewSet):
         self,
         request: Request,
         endpoint: str,
-        input_serializer: type[serializers.Serializer],
+        input_serializer: type[QuickSerializer],
         service: Any,
         **fixed: Any,
     ) -> Response:
-        serializer = input_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = validated(input_serializer, request.data)
         return idempotency.respond(
             request=request,
             endpoint=endpoint,
