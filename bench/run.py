@@ -295,6 +295,18 @@ def vacuum_balances(dbname: str) -> None:
         conn.execute("VACUUM wallets_walletbalance")
 
 
+def analyze_ledger(dbname: str) -> None:
+    """ANALYZE the ledger before each scenario, as autovacuum would have after the last one's writes.
+
+    The transfer sweeps add a few hundred thousand entries. With autovacuum off
+    and statistics from before them, a history query by balance went from
+    ~410 to ~150 requests a second in the mixed scenario, for HTTP and raw SQL
+    alike: a test of the machine's settings, not of the service.
+    """
+    with pg_connect(dbname) as conn:
+        conn.execute("ANALYZE transactions_transaction")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -1151,6 +1163,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.warmup:
                 run_wrk(scenario, server, levels[len(levels) // 2], args.warmup, args, workdir)
             results["scenarios"][name] = {}
+            analyze_ledger(args.database)
             for connections in levels:
                 background = wait_for_quiet(args.quiet_wait)
                 vacuum_balances(args.database)

@@ -41,7 +41,15 @@ from wallet_project.errors import (
     SameBalance,
     WalletFrozen,
 )
-from wallet_project.money import EXACT, MAX_BALANCE, check_precision, convert, format_amount, round_down
+from wallet_project.money import (
+    AMOUNT_DECIMAL_PLACES,
+    EXACT,
+    MAX_BALANCE,
+    check_precision,
+    convert,
+    format_amount,
+    round_down,
+)
 from wallets.locks import balance_locks
 from wallets.models import WalletBalance
 from wallets.selectors import minor_unit_of
@@ -127,6 +135,9 @@ def _balances(balance_ids: Sequence[UUID], *, lock: bool = False, with_rate: boo
     return {row[0]: BalanceRow(*row) for row in rows}
 
 
+_STORED_QUANTUM = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
+
+
 def _from_sqlite(row: tuple) -> tuple:
     """SQLite returns ids as hex text, amounts and rates as floats or text, booleans as integers."""
     pk, wallet_id, currency_id, amount, last_sequence, minor_unit, owner_id, is_frozen, active, *rate = row
@@ -134,7 +145,7 @@ def _from_sqlite(row: tuple) -> tuple:
         UUID(pk),
         UUID(wallet_id),
         currency_id,
-        Decimal(str(amount)),
+        Decimal(str(amount)).quantize(_STORED_QUANTUM),  # as Django's own converter does
         last_sequence,
         minor_unit,
         UUID(owner_id),

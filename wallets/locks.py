@@ -24,7 +24,8 @@ How we use python-redis-lock 4.0.1 (see the pitfalls in DESIGN.md):
   cheaper in redis-py: the locks were an eighth of a transfer's Python
   instructions (docs/PERFORMANCE.md). The keys, ids, signal lists and
   semantics are the library's, so its own `Lock` (used by `exclusive`)
-  interoperates. One Redis (no cluster): the keys of a call share no slot.
+  interoperates. It needs one Redis server, not a cluster (the keys of one
+  call are not in one hash slot).
 * The client has a short connect timeout, a short socket timeout and no
   retries, so that with Redis down, or up but hung, a movement answers 503 at
   once. The `BLPOP` waits go through a second client whose socket timeout is
