@@ -1,8 +1,9 @@
 """DRF throttles kept in Redis: anonymous callers, each user, and failed logins.
 
 A fixed-window counter (`INCR`, and `EXPIRE` on the window's first request,
-in one script call: one command, one round trip) rather than DRF's `SimpleRateThrottle`, which stores every request's
-timestamp per key and raises when Redis is down.
+in one script call: one command, one round trip) rather than DRF's
+`SimpleRateThrottle`, which stores every request's timestamp per key and
+raises when Redis is down.
 
 If Redis is down the throttles let requests through (and say so in the log,
 at most once every few seconds), so that reads and logins keep working while
