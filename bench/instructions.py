@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -35,20 +34,12 @@ KINDS = ("transfer", "deposit", "history")
 
 
 def _env() -> dict[str, str]:
-    from bench.run import PG, SECRET_KEY
+    from bench.run import service_env
 
-    return dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="wallet_project.settings",
-        DEBUG="false",
-        SECRET_KEY=SECRET_KEY,
-        DATABASE_URL=f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{DATABASE}",
-        REDIS_URL="redis://127.0.0.1:6379/6",
-        CACHE_KEY_PREFIX="walletinstr",
-        ALLOWED_HOSTS="testserver",
-        THROTTLE_ANON_RATE="1000000/second",
-        THROTTLE_USER_RATE="1000000/second",
-        JWT_ACCESS_LIFETIME_SECONDS="86400",
+    return service_env(
+        database=DATABASE,
+        redis_url="redis://127.0.0.1:6379/6",
+        cache_prefix="walletinstr",
         LOG_LEVEL="INFO",  # the access and audit lines are part of a request's cost
         PYTHONHASHSEED="0",
     )

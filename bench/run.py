@@ -187,6 +187,28 @@ def rss_mb(pid: int) -> float:
 SERVE_VENV = ROOT / ".venv-bench-serve"
 
 
+def service_env(*, database: str, redis_url: str, cache_prefix: str, **extra: str) -> dict[str, str]:
+    """The environment the service runs with under measurement: production settings on our own
+    database and Redis keys, throttles out of the way, access tokens valid for a day."""
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="wallet_project.settings",
+        DEBUG="false",
+        SECRET_KEY=SECRET_KEY,
+        DATABASE_URL=f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{database}",
+        REDIS_URL=redis_url,
+        CACHE_KEY_PREFIX=cache_prefix,
+        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+        THROTTLE_ANON_RATE="1000000/second",
+        THROTTLE_USER_RATE="1000000/second",
+        THROTTLE_LOGIN_RATE="1000000/second",
+        JWT_ACCESS_LIFETIME_SECONDS="86400",
+        **extra,
+    )
+    env.pop("JWT_SIGNING_KEY", None)
+    return env
+
+
 def serving_python(choice: str | None) -> str:
     """The Python that runs gunicorn: by default a virtualenv with requirements.txt alone.
 
@@ -1079,22 +1101,9 @@ def main(argv: list[str] | None = None) -> int:
     stamp = started_at.replace(":", "").replace("-", "")
     workdir = Path(tempfile.mkdtemp(prefix="wallet-bench-"))
     cache_prefix = "walletbench"
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="wallet_project.settings",
-        DEBUG="false",
-        SECRET_KEY=SECRET_KEY,
-        DATABASE_URL=f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{args.database}",
-        REDIS_URL=args.redis_url,
-        CACHE_KEY_PREFIX=cache_prefix,
-        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
-        THROTTLE_ANON_RATE="1000000/second",
-        THROTTLE_USER_RATE="1000000/second",
-        THROTTLE_LOGIN_RATE="1000000/second",
-        JWT_ACCESS_LIFETIME_SECONDS="86400",
-        GUNICORN_LOG_LEVEL="warning",
+    env = service_env(
+        database=args.database, redis_url=args.redis_url, cache_prefix=cache_prefix, GUNICORN_LOG_LEVEL="warning"
     )
-    env.pop("JWT_SIGNING_KEY", None)
     server = Gunicorn(env, workdir, args.workers, serving_python(args.serve_python))
     results: dict = {
         "started_at": started_at,

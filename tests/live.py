@@ -9,7 +9,6 @@ worker process killed. Everything started here is stopped in a `finally`.
 from __future__ import annotations
 
 import http.client
-import importlib
 import json
 import os
 import signal
@@ -27,7 +26,6 @@ from urllib.parse import quote
 
 import psycopg
 import redis
-from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -124,17 +122,6 @@ def backend_alive(pid: int) -> bool:
 def terminate_backend(pid: int) -> None:
     with sql_connection() as observer:
         observer.execute("SELECT pg_terminate_backend(%s)", [pid])
-
-
-def seed_reference_data() -> None:
-    """Put back the currencies and rates of the seed migration.
-
-    A `transaction=True` test ends with a flush that empties every table,
-    migration data included; with `--reuse-db` the next session would start
-    without currencies, so the live tests put them back before and after.
-    """
-    seed = importlib.import_module("wallets.migrations.0002_seed_currencies_and_rates")
-    seed.forwards(apps, None)
 
 
 # --- tokens and HTTP --------------------------------------------------------------------------

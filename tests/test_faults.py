@@ -34,7 +34,6 @@ from tests.live import (
     live_gunicorn,
     private_redis,
     row_lock_held,
-    seed_reference_data,
     service_environment,
     sql_connection,
     stop_process_group,
@@ -48,19 +47,6 @@ from wallets.models import WalletBalance
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 API = "/api/v1"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _reference_data_after_flush(django_db_setup, django_db_blocker):
-    """The last test's flush empties the currencies; put them back for the next session (--reuse-db)."""
-    yield
-    with django_db_blocker.unblock():
-        seed_reference_data()
-
-
-@pytest.fixture(autouse=True)
-def _reference_data(transactional_db):
-    seed_reference_data()
 
 
 def ledger_state(*balances: WalletBalance) -> dict[Any, Any]:

@@ -21,7 +21,7 @@ from uuid import UUID
 import pytest
 
 from tests.factories import UserFactory, WalletFactory, funded_balance
-from tests.live import Http, access_token, live_gunicorns, seed_reference_data
+from tests.live import Http, access_token, live_gunicorns
 from transactions.models import CREDIT_TYPES, Transaction, TransactionType
 from wallets.models import WalletBalance
 
@@ -31,19 +31,6 @@ API = "/api/v1/transactions"
 THREADS = 16
 REQUESTS_PER_THREAD = 32
 CENT = Decimal("0.01")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _reference_data_after_flush(django_db_setup, django_db_blocker):
-    """The last test's flush empties the currencies; put them back for the next session (--reuse-db)."""
-    yield
-    with django_db_blocker.unblock():
-        seed_reference_data()
-
-
-@pytest.fixture(autouse=True)
-def _reference_data(transactional_db):
-    seed_reference_data()
 
 
 @dataclass(frozen=True)
