@@ -1,8 +1,21 @@
+from django.urls import URLPattern
 from rest_framework.routers import SimpleRouter
 
 from transactions import views
+from transactions.fast_path import fast_movement_view
 
 router = SimpleRouter()
 router.register("transactions", views.TransactionViewSet, basename="transaction")
 
-urlpatterns = router.urls
+
+def _with_fast_path(pattern: URLPattern) -> URLPattern:
+    """The four movements' routes answer their plain case without DRF's machinery (transactions/fast_path.py)."""
+    endpoint = (pattern.name or "").removeprefix("transaction-")
+    if endpoint not in views.MOVEMENTS:
+        return pattern
+    return URLPattern(
+        pattern.pattern, fast_movement_view(pattern.callback, endpoint), pattern.default_args, pattern.name
+    )
+
+
+urlpatterns = [_with_fast_path(pattern) for pattern in router.urls]

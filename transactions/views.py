@@ -7,6 +7,8 @@ money (through `idempotency.respond`, which stores the answer when an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -108,6 +110,23 @@ def _render(entry: Transaction) -> dict[str, Any]:
     return TransactionOutputSerializer(entry).data
 
 
+@dataclass(frozen=True)
+class Movement:
+    """A movement on the caller's own balances: its input, and the service that books it."""
+
+    input_serializer: type[QuickSerializer]
+    service: Callable[..., Transaction]
+
+
+# The four movements of a caller on their own balances, by endpoint; refunds are staff's and apart.
+MOVEMENTS: dict[str, Movement] = {
+    "deposit": Movement(BalanceMovementInputSerializer, services.deposit_create),
+    "withdraw": Movement(BalanceMovementInputSerializer, services.withdrawal_create),
+    "payment": Movement(PaymentInputSerializer, services.payment_create),
+    "transfer": Movement(TransferInputSerializer, services.transfer_create),
+}
+
+
 @extend_schema(tags=["transactions"])
 @extend_schema_view(
     list=extend_schema(
@@ -169,6 +188,11 @@ class TransactionViewSet(viewsets.GenericViewSet):
             render=_render,
         )
 
+    def _move_own(self, request: Request, endpoint: str) -> Response:
+        """One of the four movements on the caller's own balances (MOVEMENTS)."""
+        movement = MOVEMENTS[endpoint]
+        return self._move(request, endpoint, movement.input_serializer, movement.service, owner=request.user)
+
     @movement_schema(
         summary="Deposit",
         description="Credits one of your balances (a DEPOSIT entry).",
@@ -179,9 +203,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["post"])
     def deposit(self, request: Request) -> Response:
-        return self._move(
-            request, "deposit", BalanceMovementInputSerializer, services.deposit_create, owner=request.user
-        )
+        return self._move_own(request, "deposit")
 
     @movement_schema(
         summary="Withdraw",
@@ -193,9 +215,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["post"])
     def withdraw(self, request: Request) -> Response:
-        return self._move(
-            request, "withdraw", BalanceMovementInputSerializer, services.withdrawal_create, owner=request.user
-        )
+        return self._move_own(request, "withdraw")
 
     @movement_schema(
         summary="Pay a merchant",
@@ -211,7 +231,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["post"])
     def payment(self, request: Request) -> Response:
-        return self._move(request, "payment", PaymentInputSerializer, services.payment_create, owner=request.user)
+        return self._move_own(request, "payment")
 
     @movement_schema(
         summary="Transfer",
@@ -231,7 +251,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["post"])
     def transfer(self, request: Request) -> Response:
-        return self._move(request, "transfer", TransferInputSerializer, services.transfer_create, owner=request.user)
+        return self._move_own(request, "transfer")
 
     @extend_schema(
         summary="Refund a payment (staff)",

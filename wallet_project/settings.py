@@ -184,6 +184,11 @@ if LOCK_EXPIRE_SECONDS <= LOCK_WAIT_SECONDS:
 if LOCK_WAIT_SECONDS <= 0:
     raise ImproperlyConfigured("LOCK_WAIT_SECONDS must be positive.")
 
+# The four movements' plain requests are served without DRF's request and
+# response machinery, to the same bytes (transactions/fast_path.py); false
+# sends every request through DRF.
+MOVEMENTS_FAST_PATH = env_bool("MOVEMENTS_FAST_PATH", True)
+
 # How long an Idempotency-Key and its stored answer are kept.
 IDEMPOTENCY_TTL_SECONDS = env_int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
 
