@@ -5,8 +5,12 @@ import os
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # Sync workers: one request per process at a time, which is what the money
 # services (Redis lock outside, database transaction inside) are written for.
-# With 2 cores, 4 workers beat 6 or 8 (DESIGN.md).
-workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
+# One per core the process may use, at least two: on 2 cores shared with
+# PostgreSQL and Redis, 2 workers moved the hot pair 15-40 % faster than 3 or 4
+# (the locked work of one balance runs on a less crowded CPU) and the cold
+# transfers as fast (docs/PERFORMANCE.md, change 21). With the database on
+# other machines the workers wait longer per request: measure, and set it.
+workers = int(os.environ.get("GUNICORN_WORKERS") or max(2, len(os.sched_getaffinity(0))))
 worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20

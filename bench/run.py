@@ -8,8 +8,8 @@ What it does (docs/PERFORMANCE.md says why):
 
 1. Drops and recreates the database `wallet_bench` (only databases named
    wallet_bench*), migrates it, and deletes its own keys in Redis db 6.
-2. Starts gunicorn with gunicorn.conf.py (4 sync workers unless
-   GUNICORN_WORKERS says otherwise), DEBUG off, throttles out of the way.
+2. Starts gunicorn with gunicorn.conf.py (one sync worker per core, at least 2,
+   unless --workers says otherwise), DEBUG off, throttles out of the way.
 3. Seeds users, wallets and balances through the API (register, token,
    wallets, balances with initial_amount), and, for the history scenarios, a
    ledger of 10,000 and one of 1,000,000 entries by bulk SQL with the ledger
