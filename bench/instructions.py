@@ -7,8 +7,8 @@ CPU time of a request, in process or over HTTP, moves by ±10 % from one run to
 the next on a shared machine; a change worth 3 % cannot be seen that way.
 valgrind's callgrind counts the instructions the Python process executes, and
 gives the same count again to a few hundredths of a percent. For each kind of
-request this runs the whole Django stack through the test client (as
-`bench.inprocess` does) twice under callgrind, with N and 3N requests after the
+request this calls the WSGI application as gunicorn does (Django's handler
+and request signals, every middleware, the view) twice under callgrind, with N and 3N requests after the
 same warm-up, and reports (count(3N) − count(N)) / 2N: the instructions of one
 request, with start-up and warm-up taken out. It counts our process only, not
 PostgreSQL, Redis or the kernel; `make bench` remains the judge of throughput.
@@ -86,32 +86,59 @@ def _child_seed() -> None:
 
 
 def _child_run(kind: str, count: int, seed: dict[str, str]) -> None:
+    import io
+
     import django
 
     django.setup()
-    from django.test import Client
+    from wallet_project.wsgi import application
 
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {seed['token']}")
+    def environ(method: str, path: str, body: bytes = b"") -> dict:
+        """What gunicorn hands the WSGI application for this request."""
+        return {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_AUTHORIZATION": f"Bearer {seed['token']}",
+            "REMOTE_ADDR": "127.0.0.1",
+            "CONTENT_TYPE": "application/json" if body else "",
+            "CONTENT_LENGTH": str(len(body)) if body else "",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.url_scheme": "http",
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
+
     if kind == "transfer":
         transfer = {"from_wallet_balance_id": seed["src"], "to_wallet_balance_id": seed["dst"], "amount": "0.01"}
         body = json.dumps(transfer)
-
-        def one() -> int:
-            return client.post("/api/v1/transactions/transfer/", body, content_type="application/json").status_code
+        request = ("POST", "/api/v1/transactions/transfer/", body.encode())
     elif kind == "deposit":
         body = json.dumps({"wallet_balance_id": seed["src"], "amount": "0.01"})
-
-        def one() -> int:
-            return client.post("/api/v1/transactions/deposit/", body, content_type="application/json").status_code
+        request = ("POST", "/api/v1/transactions/deposit/", body.encode())
     else:
+        request = ("GET", "/api/v1/transactions/", b"")
 
-        def one() -> int:
-            return client.get("/api/v1/transactions/").status_code
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list, exc_info: object = None) -> None:
+        statuses.append(status)
 
     for _ in range(20 + count):
-        status = one()
-        if status >= 300:
-            raise SystemExit(f"{kind} answered {status}")
+        # As gunicorn does: call, read the body, close (which sends request_finished).
+        answer = application(environ(*request), start_response)
+        b"".join(answer)
+        answer.close()
+        if not statuses[-1].startswith("2"):
+            raise SystemExit(f"{kind} answered {statuses[-1]}")
 
 
 def _count(kind: str, count: int, seed: dict[str, str]) -> int:
