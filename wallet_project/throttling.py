@@ -26,6 +26,8 @@ from django_redis import get_redis_connection
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from wallet_project.redis_scripts import DirectScript, ScriptRunner
+
 logger = logging.getLogger("wallet.throttling")
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -41,14 +43,17 @@ if count == 1 then
 end
 return count
 """
-_count_script: Any = None  # redis-py's Script: EVALSHA, and SCRIPT LOAD first if Redis lost it
+# The script, bound to the client it was made for (django-redis hands out one client per cache).
+_count_script: tuple[redis.Redis, DirectScript] | None = None
 
 
 def _count(client: redis.Redis, key: str, ttl: int) -> int:
+    """One script call on this thread's own connection (`wallet_project.redis_scripts`; EVALSHA, and
+    SCRIPT LOAD then again if Redis lost it)."""
     global _count_script
-    if _count_script is None:
-        _count_script = client.register_script(_COUNT_SCRIPT)
-    return int(_count_script(keys=[key], args=[ttl], client=client))
+    if _count_script is None or _count_script[0] is not client:
+        _count_script = (client, DirectScript(ScriptRunner(client), _COUNT_SCRIPT))
+    return int(_count_script[1](keys=[key], args=[ttl]))
 
 
 def parse_rate(rate: str) -> tuple[int, int]:

@@ -20,8 +20,9 @@ How we use python-redis-lock 4.0.1 (see the pitfalls in DESIGN.md):
   its `SET NX EX` for each lock in sorted order and stops at the first busy
   one; `RELEASE_ALL_SCRIPT` runs its unlock script for each. An uncontended
   transfer costs two round trips for its two locks, not four, and a woken
-  waiter one. One script call instead of a pipeline of commands is also
-  cheaper in redis-py: the locks were an eighth of a transfer's Python
+  waiter one. The scripts are called on a connection of the thread's own
+  (`wallet_project.redis_scripts`), without redis-py's per-call pool and
+  retry machinery: the locks were an eighth of a transfer's Python
   instructions (docs/PERFORMANCE.md). The keys, ids, signal lists and
   semantics are the library's, so its own `Lock` (used by `exclusive`)
   interoperates. It needs one Redis server, not a cluster (the keys of one
@@ -54,6 +55,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from wallet_project.errors import LockTimeout, ServiceUnavailable
+from wallet_project.redis_scripts import DirectScript, ScriptRunner
 
 logger = logging.getLogger("wallet.locks")
 
@@ -115,9 +117,10 @@ class RedisLocks:
         self.client = redis.Redis.from_url(url, socket_timeout=settings.REDIS_SOCKET_TIMEOUT, **options)
         self.waiter = redis.Redis.from_url(url, socket_timeout=settings.LOCK_WAIT_SECONDS + 2, **options)
         self.expire = settings.LOCK_EXPIRE_SECONDS
-        # redis-py's Script: EVALSHA, and SCRIPT LOAD then again if Redis lost it (a restart).
-        self.acquire_prefix = self.client.register_script(ACQUIRE_PREFIX_SCRIPT)
-        self.release_many = self.client.register_script(RELEASE_ALL_SCRIPT)
+        # EVALSHA on this thread's own connection, and SCRIPT LOAD then again if Redis lost it (a restart).
+        scripts = ScriptRunner(self.client)
+        self.acquire_prefix = DirectScript(scripts, ACQUIRE_PREFIX_SCRIPT)
+        self.release_many = DirectScript(scripts, RELEASE_ALL_SCRIPT)
 
     def acquire_all(self, names: Sequence[str], deadline: float) -> list[redis_lock.Lock]:
         """The locks of `names`, taken in that order, within `deadline`.

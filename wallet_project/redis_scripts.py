@@ -1,0 +1,78 @@
+"""Lua scripts called on a Redis connection the calling thread keeps, without redis-py's per-call machinery.
+
+A money movement makes three Redis calls, each one script: the throttle's
+count, the lock acquire and the lock release. Through redis-py's `Script`, a
+call goes through the client's `execute_command`, its retry wrapper, and the
+connection pool's checkout and return (a poll of the socket, events, a
+lock), about 178,000 instructions; sending the same `EVALSHA` on a connection
+and reading its answer is about 50,000 (counted with callgrind,
+docs/PERFORMANCE.md, change 23). That was a tenth of a transfer's Python.
+
+`ScriptRunner` keeps one connection per thread and process, made with the
+client's own pool settings (address, database, timeouts). Errors are
+redis-py's own: a connection that fails while sending or reading is
+disconnected by redis-py and made again on the next call, so a timed-out
+reply can never be read as the answer to a later command. A script that Redis
+has lost (a restart, `SCRIPT FLUSH`) is loaded again and the call repeated,
+as redis-py's `Script` does. There are no retries: a failed call raises at
+once, which is what the callers want (503 for the locks, fail-open for the
+throttle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from redis.exceptions import NoScriptError
+
+Arg = str | bytes | int | float
+
+
+class ScriptRunner:
+    """Calls scripts on one Redis connection per thread (and per process, after a fork)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._pool = client.connection_pool
+        self._local = threading.local()
+
+    def connection(self) -> Any:
+        local = self._local
+        connection = getattr(local, "connection", None)
+        if connection is None or local.pid != os.getpid():
+            pool = self._pool
+            connection = local.connection = pool.connection_class(**pool.connection_kwargs)
+            local.pid = os.getpid()
+        return connection
+
+    def close(self) -> None:
+        """Close this thread's connection (tests, shutdown); the next call opens a new one."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.disconnect()
+            self._local.connection = None
+
+
+class DirectScript:
+    """A Lua script, called as redis-py's `Script` is: `script(keys=[...], args=[...])`."""
+
+    def __init__(self, runner: ScriptRunner, source: str) -> None:
+        self.runner = runner
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    def __call__(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        connection = self.runner.connection()
+        command = ("EVALSHA", self.sha, len(keys), *keys, *args)
+        connection.send_command(*command)
+        try:
+            return connection.read_response()
+        except NoScriptError:
+            connection.send_command("SCRIPT", "LOAD", self.source)
+            connection.read_response()
+            connection.send_command(*command)
+            return connection.read_response()
