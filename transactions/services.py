@@ -1,15 +1,22 @@
 """Every money movement, through one road (DESIGN.md, "One road for money").
 
 1. Validate before any lock: amount, visibility (404), currency precision,
-   destination, rate.
+   destination, rate. When this process already knows the facts a movement
+   needs (`BalanceFacts`: wallet, owner, currency and minor unit, which do not
+   change once a balance exists, kept while the owner is active) and no rate
+   is needed, it validates from them and skips the pre-lock read: one round
+   trip and one statement fewer per movement. A refusal is never decided from
+   those facts (the fresh read decides it), and step 4 checks them again on
+   the locked rows.
 2. Take the Redis locks of every balance touched, in sorted id order, within
    one bounded wait (`wallets.locks.balance_locks`).
 3. `transaction.atomic(durable=True)`; `SELECT ... FOR NO KEY UPDATE` of the
    same balances in the same order: the row lock is the fence if a Redis lock
    ever expires under a slow worker.
-4. Check the rules on the locked rows (frozen, funds, refundable), update the
-   balances, insert the ledger entries with `balance_after` and `sequence`,
-   and store the idempotency answer, all in that one transaction.
+4. Check the rules on the locked rows (the known facts step 1 used still
+   hold, else step 1 again from a fresh read; frozen, funds, refundable),
+   update the balances, insert the ledger entries with `balance_after` and
+   `sequence`, and store the idempotency answer, all in that one transaction.
 5. Commit, then release the locks.
 
 Nothing else in the code base writes a balance amount or a ledger entry.
@@ -19,10 +26,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from django.db import connection, transaction
@@ -32,13 +39,16 @@ from transactions.models import CREDIT_TYPES, Transaction, TransactionSource, Tr
 from wallet_project.db import ClockTimestamp
 from wallet_project.errors import (
     AmountTooSmall,
+    DomainError,
     InsufficientFunds,
     InvalidInput,
+    LockTimeout,
     NotFound,
     NotRefundable,
     RateUnavailable,
     RefundExceedsPayment,
     SameBalance,
+    ServiceUnavailable,
     WalletFrozen,
 )
 from wallet_project.money import (
@@ -116,9 +126,14 @@ class BalanceRow:
     rate_to_other: Decimal | None = None
 
 
-def _balances(balance_ids: Sequence[UUID], *, lock: bool = False, with_rate: bool = False) -> dict[UUID, BalanceRow]:
+def _balances(
+    balance_ids: Sequence[UUID], *, lock: bool = False, with_rate: bool = False, remember: bool = True
+) -> dict[UUID, BalanceRow]:
     """The balances with what the rules need, in one statement; with `lock`, `FOR NO KEY UPDATE` of the
-    balance rows in id order. Ids that do not exist are missing from the answer."""
+    balance rows in id order. Ids that do not exist are missing from the answer.
+
+    With `remember`, the facts of the rows read are kept for the next movement (`_remember`).
+    """
     sqlite = connection.vendor == "sqlite"  # single-process development mode: ids are stored as hex
     ids = [balance_id.hex if sqlite else balance_id for balance_id in balance_ids]
     placeholders = ", ".join(["%s"] * len(ids))
@@ -132,7 +147,10 @@ def _balances(balance_ids: Sequence[UUID], *, lock: bool = False, with_rate: boo
         rows = cursor.fetchall()
     if sqlite:
         rows = [_from_sqlite(row) for row in rows]
-    return {row[0]: BalanceRow(*row) for row in rows}
+    balances = {row[0]: BalanceRow(*row) for row in rows}
+    if remember:
+        _remember(balances.values())
+    return balances
 
 
 _STORED_QUANTUM = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
@@ -155,17 +173,120 @@ def _from_sqlite(row: tuple) -> tuple:
     )
 
 
-def _visible_balance(*, balance_id: UUID, owner: User | None) -> BalanceRow:
+@dataclass(frozen=True, slots=True)
+class BalanceFacts:
+    """What never changes once a balance exists: enough to validate a movement on it before the locks.
+
+    Never its amount or its wallet's state: those are read under the lock only.
+    """
+
+    pk: UUID
+    wallet_id: UUID
+    currency_id: str
+    minor_unit: int
+    owner_id: UUID
+    # Facts are kept only while the owner is active; `_book` checks it again on the locked row.
+    owner_is_active: ClassVar[bool] = True
+
+    @classmethod
+    def of(cls, balance: BalanceRow) -> BalanceFacts:
+        return cls(balance.pk, balance.wallet_id, balance.currency_id, balance.minor_unit, balance.owner_id)
+
+
+# The facts of the balances this process has read lately, oldest first. No lock: each step is one
+# dict operation under the GIL, and none of them raises when another thread got there first.
+_BALANCE_FACTS_MAX = 2_048
+_balance_facts: dict[UUID, BalanceFacts] = {}
+
+
+def _remember(balances: Iterable[BalanceRow]) -> None:
+    """Keep the facts of these balances, or forget them where the owner is not active; when full, drop the oldest."""
+    for balance in balances:
+        if not balance.owner_is_active:
+            _balance_facts.pop(balance.pk, None)
+            continue
+        while len(_balance_facts) >= _BALANCE_FACTS_MAX and balance.pk not in _balance_facts:
+            try:
+                _balance_facts.pop(next(iter(_balance_facts)), None)
+            except (StopIteration, RuntimeError):  # another thread emptied or changed it meanwhile
+                break
+        _balance_facts[balance.pk] = BalanceFacts.of(balance)
+
+
+def _known_facts(balance_ids: Sequence[UUID]) -> dict[UUID, BalanceFacts] | None:
+    """The facts of every one of these balances, if all are known and share one currency; else None.
+
+    Two currencies mean a conversion, and the current rate is never kept: it needs the fresh read.
+    """
+    known = {}
+    for balance_id in balance_ids:
+        facts = _balance_facts.get(balance_id)
+        if facts is None:
+            return None
+        known[balance_id] = facts
+    if len({facts.currency_id for facts in known.values()}) > 1:
+        return None
+    return known
+
+
+def _facts_hold(locked: Mapping[UUID, BalanceRow], validated: Mapping[UUID, BalanceFacts]) -> bool:
+    """Whether the locked rows still show the facts a movement was validated from, with their owners active."""
+    return all(
+        balance.owner_is_active and BalanceFacts.of(balance) == validated[balance_id]
+        for balance_id, balance in locked.items()
+    )
+
+
+def _visible_balance(
+    found: Mapping[UUID, BalanceRow | BalanceFacts], balance_id: UUID, owner: User | None
+) -> BalanceRow | BalanceFacts:
     """The balance, if `owner` is None (staff and system) or owns it and is active; else NotFound."""
-    balance_id = UUID(str(balance_id))  # callers outside the API may pass the id as text
-    balance = _balances([balance_id]).get(balance_id)
+    balance = found.get(balance_id)
     if balance is None or not _is_visible(balance, owner):
         raise NotFound("No such wallet balance.")
     return balance
 
 
-def _is_visible(balance: BalanceRow, owner: User | None) -> bool:
+def _is_visible(balance: BalanceRow | BalanceFacts, owner: User | None) -> bool:
     return owner is None or (balance.owner_id == owner.pk and balance.owner_is_active)
+
+
+class _FactsChanged(Exception):
+    """Under the lock, a balance no longer shows the facts its movement was validated from."""
+
+
+# Validates a movement on its balances (a fresh read, or the known facts) and returns its legs.
+_Plan = Callable[[Mapping[UUID, BalanceRow | BalanceFacts]], Sequence[_Leg]]
+
+
+def _validated_and_booked(
+    balance_ids: Sequence[UUID], plan: _Plan, *, with_rate: bool = False, **booking: Any
+) -> list[Transaction]:
+    """Validate a movement with `plan`, then book its legs (`_book(**booking)`).
+
+    When every balance's facts are known and no rate is needed, `plan` runs
+    on them and the pre-lock read is skipped: `_book` reads the same rows
+    under the lock anyway, and checks there that the facts still hold. A
+    refusal is never decided from the known facts: when `plan` refuses on
+    them, when they no longer hold under the lock, or when the locks cannot
+    be had (the fresh read's refusal came first before there was a cache),
+    the fresh read decides, as it did before.
+    """
+    known = _known_facts(balance_ids)
+    if known is not None:
+        try:
+            legs = plan(known)
+        except DomainError:
+            pass  # decided below, from the fresh read
+        else:
+            try:
+                return _book(legs=legs, validated_facts=known, **booking)
+            except _FactsChanged:
+                pass  # nothing was written; decided below, from the fresh read
+            except (LockTimeout, ServiceUnavailable):
+                plan(_balances(balance_ids, with_rate=with_rate))
+                raise
+    return _book(legs=plan(_balances(balance_ids, with_rate=with_rate)), **booking)
 
 
 # --- the booking itself ------------------------------------------------------------------
@@ -182,15 +303,20 @@ def _book(
     settle_under_lock: Callable[[dict[UUID, BalanceRow]], Sequence[_Leg]] | None = None,
     create_balance: Callable[[], object] | None = None,
     on_booked: OnBooked | None = None,
+    validated_facts: Mapping[UUID, BalanceFacts] | None = None,
 ) -> list[Transaction]:
     """Lock, check, write and commit the legs of one movement; returns the entries in leg order.
 
     `settle_under_lock`, if given, checks a rule that needs the locks and
     returns the final legs (same balances). `create_balance`, if given,
     inserts the (locked) balance of an opening deposit in the same database
-    transaction, so a refused opening leaves no balance behind. Raises WalletFrozen,
-    InsufficientFunds (and what `settle_under_lock` raises), LockTimeout,
-    ServiceUnavailable.
+    transaction, so a refused opening leaves no balance behind.
+    `validated_facts`, if given, are the known facts the legs were validated
+    from instead of a fresh read: the locked rows must still show them, with
+    their owners active, or nothing is written and `_FactsChanged` is raised
+    (before any other rule, as the fresh read's refusals came first). Raises
+    WalletFrozen, InsufficientFunds (and what `settle_under_lock` raises),
+    LockTimeout, ServiceUnavailable.
     """
     reference = reference or uuid.uuid4()
     balance_ids = sorted({leg.balance_id for leg in legs})
@@ -198,9 +324,12 @@ def _book(
         if create_balance is not None:
             create_balance()
         # Same order as the Redis locks: no deadlock between A→B and B→A.
-        locked = _balances(balance_ids, lock=True)
+        # An opening's own new row is not a fact until the commit: it is not remembered.
+        locked = _balances(balance_ids, lock=True, remember=create_balance is None)
         if len(locked) != len(balance_ids):  # it vanished between the look-up and the lock
             raise NotFound("No such wallet balance.")
+        if validated_facts is not None and not _facts_hold(locked, validated_facts):
+            raise _FactsChanged()
         for balance in locked.values():
             if balance.is_frozen:
                 raise WalletFrozen(f"Wallet {balance.wallet_id} is frozen; no money may move into or out of it.")
@@ -358,11 +487,18 @@ def _single_balance_movement(
     merchant: str = "",
     on_booked: OnBooked | None,
 ) -> Transaction:
-    """One entry on one balance (deposit, withdrawal, payment), validated before the locks."""
-    balance = _visible_balance(balance_id=wallet_balance_id, owner=owner)
-    check_precision(amount, balance.minor_unit, balance.currency_id)
-    (entry,) = _book(
-        legs=[_Leg(balance.pk, type_, amount)],
+    """One entry on one balance (deposit, withdrawal, payment), validated before the locks
+    (from the known facts of the balance when there are, `_validated_and_booked`)."""
+    balance_id = UUID(str(wallet_balance_id))  # callers outside the API may pass the id as text
+
+    def plan(found: Mapping[UUID, BalanceRow | BalanceFacts]) -> list[_Leg]:
+        balance = _visible_balance(found, balance_id, owner)
+        check_precision(amount, balance.minor_unit, balance.currency_id)
+        return [_Leg(balance.pk, type_, amount)]
+
+    (entry,) = _validated_and_booked(
+        [balance_id],
+        plan,
         source=source,
         description=description,
         merchant=merchant,
@@ -480,48 +616,53 @@ def transfer_create(
     on_booked: OnBooked | None = None,
 ) -> Transaction:
     """Move money between two balances, converting at the current rate when their currencies differ;
-    returns the TRANSFER_OUT entry.
+    returns the TRANSFER_OUT entry. Validated before the locks, from the known facts of both balances
+    when there are and they share one currency (`_validated_and_booked`).
 
     Raises NotFound, InvalidInput, SameBalance, RateUnavailable, AmountTooSmall, WalletFrozen,
     InsufficientFunds, LockTimeout, ServiceUnavailable.
     """
     from_wallet_balance_id = UUID(str(from_wallet_balance_id))
     to_wallet_balance_id = UUID(str(to_wallet_balance_id))
-    # One statement reads both balances, who owns them, and the current rate
-    # from each one's currency to the other's.
-    found = _balances([from_wallet_balance_id, to_wallet_balance_id], with_rate=True)
-    source_balance = found.get(from_wallet_balance_id)
-    if source_balance is None or not _is_visible(source_balance, owner):
-        raise NotFound("No such wallet balance.")
-    check_precision(amount, source_balance.minor_unit, source_balance.currency_id)
-    # The destination may be anyone's (API.md); it only has to exist.
-    destination = found.get(to_wallet_balance_id)
-    if destination is None:
-        raise NotFound("No such wallet balance.")
-    if destination.pk == source_balance.pk:
-        raise SameBalance()
 
-    if destination.currency_id == source_balance.currency_id:
-        rate = None
-        credit = amount
-    else:
-        rate = source_balance.rate_to_other
-        if rate is None:
-            raise RateUnavailable(
-                f"There is no current exchange rate from {source_balance.currency_id} to {destination.currency_id}."
-            )
-        credit = round_down(convert(amount, rate), destination.minor_unit)
-        if credit <= 0:
-            raise AmountTooSmall(
-                f"{format_amount(amount, source_balance.minor_unit)} {source_balance.currency_id} "
-                f"converts to less than one minor unit of {destination.currency_id}.",
-                details={"amount": [f"Converted at {rate.normalize():f}, it rounds down to zero."]},
-            )
-    entries = _book(
-        legs=[
+    def plan(found: Mapping[UUID, BalanceRow | BalanceFacts]) -> list[_Leg]:
+        source_balance = _visible_balance(found, from_wallet_balance_id, owner)
+        check_precision(amount, source_balance.minor_unit, source_balance.currency_id)
+        # The destination may be anyone's (API.md); it only has to exist.
+        destination = found.get(to_wallet_balance_id)
+        if destination is None:
+            raise NotFound("No such wallet balance.")
+        if destination.pk == source_balance.pk:
+            raise SameBalance()
+
+        if destination.currency_id == source_balance.currency_id:
+            rate = None
+            credit = amount
+        else:
+            # Only a fresh read (a BalanceRow, with the rate) gets here: known facts serve one currency only.
+            rate = source_balance.rate_to_other
+            if rate is None:
+                raise RateUnavailable(
+                    f"There is no current exchange rate from {source_balance.currency_id} to {destination.currency_id}."
+                )
+            credit = round_down(convert(amount, rate), destination.minor_unit)
+            if credit <= 0:
+                raise AmountTooSmall(
+                    f"{format_amount(amount, source_balance.minor_unit)} {source_balance.currency_id} "
+                    f"converts to less than one minor unit of {destination.currency_id}.",
+                    details={"amount": [f"Converted at {rate.normalize():f}, it rounds down to zero."]},
+                )
+        return [
             _Leg(source_balance.pk, TransactionType.TRANSFER_OUT, amount, destination.pk, rate),
             _Leg(destination.pk, TransactionType.TRANSFER_IN, credit, source_balance.pk, rate),
-        ],
+        ]
+
+    # The fresh read is one statement: both balances, who owns them, and the
+    # current rate from each one's currency to the other's.
+    entries = _validated_and_booked(
+        [from_wallet_balance_id, to_wallet_balance_id],
+        plan,
+        with_rate=True,
         source=source,
         description=description,
         created_by=created_by,
