@@ -27,6 +27,7 @@ from transactions.serializers import (
     RefundInputSerializer,
     TransactionOutputSerializer,
     TransferInputSerializer,
+    entry_representation,
 )
 from wallet_project.pagination import HistoryCursorPagination
 from wallet_project.quick_input import QuickSerializer, validated
@@ -107,7 +108,7 @@ def movement_schema(
 
 
 def _render(entry: Transaction) -> dict[str, Any]:
-    return TransactionOutputSerializer(entry).data
+    return entry_representation(entry)  # TransactionOutputSerializer's, without building one
 
 
 @dataclass(frozen=True)
