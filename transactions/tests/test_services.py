@@ -529,3 +529,48 @@ def test_a_factory_balance_starts_empty_and_unnumbered():
     assert balance.amount == 0
     assert balance.last_sequence == 0
     assert assert_chain(balance) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("with_creator", [True, False], ids=["created-by-a-user", "by-the-system"])
+def test_a_new_entry_is_built_as_the_model_builds_it(user, other_user, django_assert_num_queries, with_creator):
+    from django.db.models import signals
+
+    from transactions.services import _new_entry
+
+    creator = user if with_creator else None
+    values = {
+        "wallet_balance_id": uuid.uuid4(),
+        "wallet_id": uuid.uuid4(),
+        "owner_id": other_user.pk,
+        "currency_id": "USD",
+        "type": TransactionType.TRANSFER_OUT,
+        "amount": Decimal("1.2300"),
+        "balance_after": Decimal("8.7700"),
+        "sequence": 7,
+        "related_wallet_balance_id": uuid.uuid4(),
+        "exchange_rate": Decimal("1.5"),
+        "reference": uuid.uuid4(),
+        "source": TransactionSource.ADMIN,
+        "description": "d",
+        "merchant": "",
+    }
+    # Skipping the model's pre_init and post_init signals changes nothing only while nobody listens.
+    assert not signals.pre_init.has_listeners(Transaction)
+    assert not signals.post_init.has_listeners(Transaction)
+
+    built = Transaction(**values, created_by=creator)
+    fast = _new_entry(**values, created_by=creator)
+
+    fields = Transaction._meta.concrete_fields
+    assert sorted(fast.__dict__) == sorted(built.__dict__)
+    for field in fields:
+        if field.name in ("id", "created_at"):
+            continue
+        assert getattr(fast, field.attname) == getattr(built, field.attname), field.name
+    assert isinstance(fast.id, uuid.UUID) and fast.id != built.id
+    assert type(fast.created_at) is type(built.created_at)  # the database's default, for bulk_create too
+    assert (fast._state.adding, fast._state.db) == (built._state.adding, built._state.db)
+    assert fast._state.adding
+    with django_assert_num_queries(0):
+        assert fast.created_by is creator
