@@ -95,5 +95,10 @@ def test_a_call_that_fails_raises_at_once_and_the_next_one_reconnects():
             script(keys=["d"], args=[4])
         server.start()
         assert script(keys=["e"], args=[5]) == [b"e", b"5"]  # and loaded again on the new server
+
+        # A restart while the connection is idle is noticed before the next call, which succeeds.
+        server.stop()
+        server.start()
+        assert script(keys=["f"], args=[6]) == [b"f", b"6"]
         runner.close()
         client.close()

@@ -9,8 +9,11 @@ and reading its answer is about 50,000 (counted with callgrind,
 docs/PERFORMANCE.md, change 23). That was a tenth of a transfer's Python.
 
 `ScriptRunner` keeps one connection per thread and process, made with the
-client's own pool settings (address, database, timeouts). Errors are
-redis-py's own: a connection that fails while sending or reading is
+client's own pool settings (address, database, timeouts). Before each call
+it checks, without waiting, that the idle connection has nothing to read, as
+redis-py's pool does when it hands one out: a server that restarted or
+dropped the connection is noticed there, and the call goes to a new
+connection instead of failing. Errors are redis-py's own: a connection that fails while sending or reading is
 disconnected by redis-py and made again on the next call, so a timed-out
 reply can never be read as the answer to a later command. A script that Redis
 has lost (a restart, `SCRIPT FLUSH`) is loaded again and the call repeated,
@@ -47,6 +50,16 @@ class ScriptRunner:
             pool = self._pool
             connection = local.connection = pool.connection_class(**pool.connection_kwargs)
             local.pid = os.getpid()
+        elif connection.is_connected:
+            # An idle connection has nothing to read, unless the server has closed it (a restart, a
+            # failover, its idle timeout): then start afresh, as redis-py's pool does on checkout,
+            # rather than fail the next call.
+            try:
+                stale = connection.can_read()
+            except redis.ConnectionError:  # the server's end of the socket is closed
+                stale = True
+            if stale:
+                connection.disconnect()  # the call connects again
         return connection
 
     def close(self) -> None:
