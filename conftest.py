@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
 
 import pytest
 import redis
@@ -144,3 +149,20 @@ def finance(finance_user):
 @pytest.fixture
 def root(db):
     return logged_in(superuser())
+
+
+@pytest.fixture
+def short_lock_wait(settings: Any) -> None:
+    settings.LOCK_WAIT_SECONDS = 1
+    locks.reset_backend()  # the backend sizes its socket timeout from the wait
+
+
+@contextmanager
+def held_in_redis(balance_id: UUID) -> Iterator[None]:
+    """Hold a balance's lock as another worker would, through the same backend."""
+    backend = locks.get_backend()
+    handle = backend.acquire(locks.lock_name(balance_id), time.monotonic() + 1)
+    try:
+        yield
+    finally:
+        backend.release(handle)

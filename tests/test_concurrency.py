@@ -27,6 +27,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
+from conftest import held_in_redis
 from tests.factories import UserFactory, WalletFactory, funded_balance
 from tests.invariants import assert_ledger_invariants, totals_by_currency
 from transactions import services
@@ -459,23 +460,6 @@ def test_concurrent_refunds_of_one_payment_refund_it_once() -> None:
 
 
 # --- 5. a lock wait that runs out ---------------------------------------------------------
-
-
-@pytest.fixture
-def short_lock_wait(settings: Any) -> None:
-    settings.LOCK_WAIT_SECONDS = 1
-    locks.reset_backend()  # the backend sizes its socket timeout from the wait
-
-
-@contextmanager
-def held_in_redis(balance_id: UUID) -> Iterator[None]:
-    """Hold a balance's lock as another worker would, through the same backend."""
-    backend = locks.get_backend()
-    handle = backend.acquire(locks.lock_name(balance_id), time.monotonic() + 1)
-    try:
-        yield
-    finally:
-        backend.release(handle)
 
 
 def _ledger_snapshot() -> list[tuple[Any, ...]]:

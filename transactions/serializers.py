@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from django.utils.dateparse import parse_date, parse_datetime
@@ -55,7 +56,7 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_exchange_rate(self, entry: Transaction) -> str | None:
-        return None if entry.exchange_rate is None else format(entry.exchange_rate.normalize(), "f")
+        return _rate_text(entry.exchange_rate)
 
     def to_representation(self, entry: Transaction) -> dict[str, Any]:
         """The declared fields, written out by hand (`entry_representation`)."""
@@ -64,6 +65,10 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
     def generic_representation(self, entry: Transaction) -> dict[str, Any]:
         """DRF's own rendering of the declared fields (what `to_representation` must equal)."""
         return dict(super().to_representation(entry))
+
+
+def _rate_text(rate: Decimal | None) -> str | None:
+    return None if rate is None else format(rate.normalize(), "f")
 
 
 def entry_representation(entry: Transaction) -> dict[str, Any]:
@@ -75,7 +80,6 @@ def entry_representation(entry: Transaction) -> dict[str, Any]:
     it with DRF's own rendering on every type of entry.
     """
     minor_unit = minor_unit_of(entry.currency_id)
-    exchange_rate = entry.exchange_rate
     return {
         "id": str(entry.pk),
         "wallet_balance_id": str(entry.wallet_balance_id),
@@ -88,7 +92,7 @@ def entry_representation(entry: Transaction) -> dict[str, Any]:
         "related_wallet_balance_id": (
             None if entry.related_wallet_balance_id is None else str(entry.related_wallet_balance_id)
         ),
-        "exchange_rate": None if exchange_rate is None else format(exchange_rate.normalize(), "f"),
+        "exchange_rate": _rate_text(entry.exchange_rate),
         "reference": str(entry.reference),
         "source": entry.source,
         "description": entry.description,

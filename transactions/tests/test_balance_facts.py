@@ -6,20 +6,18 @@ The facts live in the process across tests: each test makes its own balances and
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
-from conftest import client_for, error_code
+from conftest import client_for, error_code, held_in_redis
 from tests.factories import BalanceFactory, WalletFactory, funded_balance
 from transactions import services
 from transactions.models import Transaction
@@ -32,7 +30,6 @@ from transactions.services import (
     withdrawal_create,
 )
 from wallet_project.errors import InvalidInput, LockTimeout, NotFound, WalletFrozen
-from wallets import locks
 from wallets.models import Currency, Wallet, WalletBalance
 from wallets.services import wallet_set_frozen
 
@@ -233,23 +230,6 @@ def test_staff_still_move_money_of_a_deactivated_owner_whose_facts_were_known(us
     move(owner=None)
 
     assert ledger_state() != before
-
-
-@contextmanager
-def held_in_redis(balance_id: UUID) -> Iterator[None]:
-    """Hold a balance's lock as another worker would, through the same backend."""
-    backend = locks.get_backend()
-    handle = backend.acquire(locks.lock_name(balance_id), time.monotonic() + 1)
-    try:
-        yield
-    finally:
-        backend.release(handle)
-
-
-@pytest.fixture
-def short_lock_wait(settings: Any) -> None:
-    settings.LOCK_WAIT_SECONDS = 1
-    locks.reset_backend()  # the backend sizes its socket timeout from the wait
 
 
 @pytest.mark.django_db
