@@ -20,3 +20,17 @@ max_requests_jitter = 50
 accesslog = None  # the app writes one JSON line per request
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Once the application is loaded in a worker (wallet_project/gc_tuning.py)."""
+    from wallet_project import gc_tuning
+
+    gc_tuning.after_start()
+
+
+def post_request(worker, req, environ, resp):  # type: ignore[no-untyped-def]
+    """After each response: collect the request's cycles while they are young (wallet_project/gc_tuning.py)."""
+    from wallet_project import gc_tuning
+
+    gc_tuning.after_request()
