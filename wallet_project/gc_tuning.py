@@ -5,18 +5,18 @@ response point at each other; a list serializer and its data do too), so
 they are freed by the cyclic collector, not by reference counting. A request
 that allocates a few thousand objects (a history page: fifty ledger rows,
 their UUIDs, decimals and rendered dicts) sets off young collections while it
-runs, and what is still alive then is promoted; left to Python's schedule, a
-tenth of those promotions reach the oldest generation, which is collected only
-when it has grown by a quarter of everything start-up left there (about
-100,000 objects), and then takes 40 ms. Between those collections several MB
-of finished requests wait, and the arenas they fill stay mapped afterwards:
+runs, and what is still alive then is promoted; left to Python's schedule,
+many of them reach the oldest generation, which is collected only when it
+has grown by a quarter of everything start-up left there (about 100,000
+objects), and then takes 35-65 ms. Between those collections several MB of
+finished requests wait, and the arenas they fill stay mapped afterwards:
 worker memory grew by 8-10 MB under the history pages, and stayed there.
 
 Two gunicorn hooks (gunicorn.conf.py) change that:
 
 - `after_start`, once the application is loaded: start-up's objects are moved
   out of the collector's sight (`gc.freeze`), so a full collection looks only
-  at what requests left, and costs about 0.1 ms instead of 40;
+  at what requests left, and costs 0.1-5 ms instead of 35-65;
 - `after_request`, after each response: when a young collection has run since
   the last one (it promoted whatever the request still held), the two young
   generations are collected now, while the request's cycles are garbage and
