@@ -165,7 +165,9 @@ class TransactionViewSet(viewsets.GenericViewSet):
             owner=request.user, filters=selectors.HistoryFilters(**query.validated_data)
         )
         page = self.paginate_queryset(entries)
-        return self.get_paginated_response(TransactionOutputSerializer(page, many=True).data)
+        # TransactionOutputSerializer(page, many=True).data, without the list serializer: it and
+        # its data hold each other, so the page's entries waited for the cyclic collector.
+        return self.get_paginated_response([_render(entry) for entry in page])
 
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(_render(selectors.transaction_get(owner=request.user, entry_id=pk)))
