@@ -1132,6 +1132,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if migrate.returncode != 0:
             raise RuntimeError(f"migrate failed:\n{migrate.stderr[-3000:]}")
+        with pg_connect(args.database) as conn:
+            conn.execute(sql.CREATE_UUID7)  # the raw-SQL baseline writes the service's kind of ids
         server.start()
         with pg_connect(args.database) as conn:
             pg_version = conn.execute("SHOW server_version").fetchone()[0]

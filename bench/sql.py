@@ -23,10 +23,24 @@ class Balance:
     owner_id: str
 
 
+# The ids the service writes: time-ordered UUIDs (version 7, wallet_project/ids.py). PostgreSQL 15 has no
+# uuidv7(): this function, created in the bench database (CREATE_UUID7), sets the first 48 bits of a random
+# UUID to the Unix time in milliseconds and its version to 7.
+UUID7 = "bench_uuid7()"
+CREATE_UUID7 = """
+CREATE OR REPLACE FUNCTION bench_uuid7() RETURNS uuid LANGUAGE sql VOLATILE AS $$
+    SELECT encode(
+        set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+            PLACING substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+            FROM 1 FOR 6), 52, 1), 53, 1),
+        'hex')::uuid
+$$
+"""
+
 _INSERT = (
     "INSERT INTO transactions_transaction (id, type, amount, balance_after, sequence, related_wallet_balance_id, "
     "exchange_rate, reference, source, description, merchant, created_at, created_by_id, currency_id, owner_id, "
-    "wallet_id, wallet_balance_id) VALUES (gen_random_uuid(), '{type}', {amount}, :{var}_amount, :{var}_seq, "
+    "wallet_id, wallet_balance_id) VALUES (" + UUID7 + ", '{type}', {amount}, :{var}_amount, :{var}_seq, "
     "{related}, NULL, {reference}, 'API', '', '', clock_timestamp(), '{owner}', 'USD', '{owner}', '{wallet}', '{id}')"
 )
 
@@ -46,7 +60,7 @@ def transfer(src: Balance, dst: Balance, amount: str = "0.01") -> str:
         amount=amount,
         var="s",
         related=f"'{dst.id}'",
-        reference="gen_random_uuid()",
+        reference=UUID7,
         owner=src.owner_id,
         wallet=src.wallet_id,
         id=src.id,
@@ -86,7 +100,7 @@ def deposit(balance: Balance, amount: str = "0.01") -> str:
                 amount=amount,
                 var="b",
                 related="NULL",
-                reference="gen_random_uuid()",
+                reference=UUID7,
                 owner=balance.owner_id,
                 wallet=balance.wallet_id,
                 id=balance.id,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from wallet_project.db import ClockTimestamp
+from wallet_project.ids import uuid7
 from wallet_project.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, RATE_DECIMAL_PLACES, RATE_MAX_DIGITS
 
 
@@ -51,7 +50,7 @@ class Transaction(models.Model):
     history of a user is one index scan (entries never move between balances).
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)  # time-ordered: wallet_project/ids.py
     # No single-column indexes on these three: the history indexes below start with them
     # and serve the foreign-key look-ups too; each index is one more write per entry.
     wallet_balance = models.ForeignKey(

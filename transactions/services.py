@@ -25,7 +25,6 @@ Nothing else in the code base writes a balance amount or a ledger entry.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -52,6 +51,7 @@ from wallet_project.errors import (
     ServiceUnavailable,
     WalletFrozen,
 )
+from wallet_project.ids import uuid7
 from wallet_project.money import (
     AMOUNT_DECIMAL_PLACES,
     EXACT,
@@ -319,7 +319,7 @@ def _book(
     WalletFrozen, InsufficientFunds (and what `settle_under_lock` raises),
     LockTimeout, ServiceUnavailable.
     """
-    reference = reference or uuid.uuid4()
+    reference = reference or uuid7()
     balance_ids = sorted({leg.balance_id for leg in legs})
     with balance_locks(balance_ids), transaction.atomic(durable=True):
         if create_balance is not None:
@@ -412,7 +412,7 @@ def _new_entry(*, created_by: User | None, **values: Any) -> Transaction:
     entry._state = ModelState()
     entry.__dict__.update(
         values,
-        id=uuid.uuid4(),
+        id=uuid7(),
         created_at=_CREATED_AT.get_default(),
         created_by_id=None if created_by is None else created_by.pk,
     )
