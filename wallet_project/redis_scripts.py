@@ -13,9 +13,10 @@ client's own pool settings (address, database, timeouts). Before each call
 it checks, without waiting, that the idle connection has nothing to read, as
 redis-py's pool does when it hands one out: a server that restarted or
 dropped the connection is noticed there, and the call goes to a new
-connection instead of failing. Errors are redis-py's own: a connection that fails while sending or reading is
-disconnected by redis-py and made again on the next call, so a timed-out
-reply can never be read as the answer to a later command. A script that Redis
+connection instead of failing. Errors are redis-py's own: a connection that
+fails while sending or reading is disconnected by redis-py and made again on
+the next call, so a timed-out reply can never be read as the answer to a
+later command. A script that Redis
 has lost (a restart, `SCRIPT FLUSH`) is loaded again and the call repeated,
 as redis-py's `Script` does. There are no retries: a failed call raises at
 once, which is what the callers want (503 for the locks, fail-open for the
