@@ -11,16 +11,20 @@ How we use python-redis-lock 4.0.1 (see the pitfalls in DESIGN.md):
 * Its `acquire(timeout=...)` counts whole seconds and restarts the wait after
   each wake-up that loses the race, so we keep our own deadline: `SET NX EX`
   (the same command its acquire sends), then `BLPOP` on its signal list in
-  slices of at most a second, retrying the `SET` after each. A lock whose
-  holder died frees itself after `LOCK_EXPIRE_SECONDS`, and the next slice
-  picks it up.
+  slices of at most a second, retrying the `SET` after each. The retry is
+  sent with the `BLPOP`, in one pipeline, so Redis runs it the moment the
+  wait ends: a released lock passes to the woken waiter inside Redis, one
+  round trip sooner than if the waiter woke and asked again (the hand-over
+  is the rhythm of a busy balance, docs/PERFORMANCE.md, change 30). A lock
+  whose holder died frees itself after `LOCK_EXPIRE_SECONDS`, and the next
+  slice picks it up.
 * Release is its own Lua script (`UNLOCK_SCRIPT`), which also wakes one waiter.
 * The locks of a movement are taken and released together, each in one
   script call (one command, one round trip): `ACQUIRE_PREFIX_SCRIPT` sends
   its `SET NX EX` for each lock in sorted order and stops at the first busy
   one; `RELEASE_ALL_SCRIPT` runs its unlock script for each. An uncontended
   transfer costs two round trips for its two locks, not four, and a woken
-  waiter one. The scripts are called on a connection of the thread's own
+  waiter none of its own. The scripts are called on a connection of the thread's own
   (`wallet_project.redis_scripts`), without redis-py's per-call pool and
   retry machinery: the locks were an eighth of a transfer's Python
   instructions (docs/PERFORMANCE.md). The keys, ids, signal lists and
@@ -52,6 +56,7 @@ import redis
 import redis_lock
 from django.conf import settings
 from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from wallet_project.errors import LockTimeout, ServiceUnavailable
@@ -127,33 +132,58 @@ class RedisLocks:
 
         Every attempt tries all the locks not yet held in one script call
         (`ACQUIRE_PREFIX_SCRIPT`), which stops at the first busy one: one round
-        trip when none is busy, and one after each wake-up. Then it waits on
-        that busy lock's signal list, at most a second at a time: a lock freed
-        by expiry signals nobody. Nothing is held out of order while waiting
-        (that is what keeps A→B and B→A from deadlocking).
+        trip when none is busy. Then it waits on that busy lock's signal list,
+        at most a second at a time (a lock freed by expiry signals nobody), and
+        each wait carries the next attempt (`_wait_then_acquire`). Nothing is
+        held out of order while waiting (that is what keeps A→B and B→A from
+        deadlocking).
         """
         locks = [redis_lock.Lock(self.client, name, expire=self.expire) for name in names]
         held: list[redis_lock.Lock] = []
         try:
+            wanted = locks
+            taken = self.acquire_prefix(keys=[lock._name for lock in wanted], args=self._acquire_args(wanted))
             while True:
-                wanted = locks[len(held) :]
-                taken = self.acquire_prefix(
-                    keys=[lock._name for lock in wanted], args=[self.expire, *(lock._id for lock in wanted)]
-                )
                 held.extend(wanted[:taken])
                 if len(held) == len(locks):
                     return held
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise LockTimeout(details={"retry_after_seconds": LockTimeout.retry_after_seconds})
-                # A float BLPOP timeout needs Redis 6+. A release between our SET
-                # and this BLPOP left its signal in the list: no wake-up is lost.
-                self.waiter.blpop([locks[len(held)]._signal], timeout=min(remaining, 1.0))
+                wanted = locks[len(held) :]
+                taken = self._wait_then_acquire(wanted, timeout=min(remaining, 1.0))
         except BaseException as exc:
             self.release_all(held)
             if isinstance(exc, redis.RedisError):
                 raise ServiceUnavailable("The lock service is unavailable; nothing was written.") from exc
             raise
+
+    def _acquire_args(self, wanted: Sequence[redis_lock.Lock]) -> list[Any]:
+        return [self.expire, *(lock._id for lock in wanted)]
+
+    def _wait_then_acquire(self, wanted: Sequence[redis_lock.Lock], timeout: float) -> int:
+        """Wait on the first wanted lock's signal list, then try the wanted locks again: one round trip.
+
+        The `BLPOP` and the acquire script go in one pipeline on the waiting
+        connection, so Redis runs the script as soon as the `BLPOP` returns (a
+        release woke us, or the slice ended): the lock is taken the moment it is
+        handed on, not after this process has woken and asked again. On a
+        contended balance that is one round trip less in every hand-over, which
+        is the whole rhythm of a busy pair. A float BLPOP timeout needs Redis 6+.
+        A release between our last attempt and this BLPOP left its signal in the
+        list: no wake-up is lost.
+        """
+        keys = [lock._name for lock in wanted]
+        args = self._acquire_args(wanted)
+        pipe = self.waiter.pipeline(transaction=False)
+        pipe.blpop([wanted[0]._signal], timeout=timeout)
+        pipe.evalsha(self.acquire_prefix.sha, len(keys), *keys, *args)
+        _, taken = pipe.execute(raise_on_error=False)
+        if isinstance(taken, NoScriptError):  # Redis lost the script (a restart): load it and try again
+            return self.acquire_prefix(keys=keys, args=args)
+        if isinstance(taken, Exception):
+            raise taken
+        return int(taken)
 
     def acquire(self, name: str, deadline: float) -> redis_lock.Lock:
         return self.acquire_all([name], deadline)[0]

@@ -7,6 +7,7 @@ import pytest
 import redis
 from django.conf import settings
 
+from tests.live import private_redis
 from wallets import locks
 
 A, B = "wallet:balance:00000000-0000-0000-0000-00000000000a", "wallet:balance:00000000-0000-0000-0000-00000000000b"
@@ -87,28 +88,61 @@ def test_a_wait_that_runs_out_gives_back_what_it_took(backend, raw):
 
 
 def test_a_woken_waiter_takes_all_it_still_needs_in_one_round_trip(backend, raw, monkeypatch):
-    """One script call before the wait and one after the wake-up; no lock is asked for on its own."""
+    """One script call before the wait; the wait and the next try go together, in one pipeline.
+
+    Redis runs the try as soon as the release wakes the wait, before the
+    waiter's process has even read the signal: the lock is handed on within
+    Redis. No lock is asked for on its own.
+    """
     raw.delete(f"lock-signal:{A}", f"lock-signal:{B}")  # no stale wake-up from an earlier release
     blocker = backend.acquire_all([A, B], time.monotonic() + 5)
     scripts = {backend.acquire_prefix.sha: "acquire", backend.release_many.sha: "release"}
-    commands = []
+    calls = []
+
+    def name(args):
+        return scripts.get(args[1], args[1]) if args[0] == "EVALSHA" else args[0]
+
     send_command = redis.connection.AbstractConnection.send_command
+    execute = redis.client.Pipeline.execute
 
     def counted(connection, *args, **kwargs):
-        # Not the wait itself (on the waiting client), nor a new connection's handshake.
-        if args[0] not in ("BLPOP", "HELLO", "CLIENT", "SELECT"):
-            commands.append(scripts.get(args[1], args[1]) if args[0] == "EVALSHA" else args[0])
+        if args[0] not in ("HELLO", "CLIENT", "SELECT"):  # not a new connection's handshake
+            calls.append(name(args))
         return send_command(connection, *args, **kwargs)
 
+    def counted_pipeline(pipe, *args, **kwargs):
+        calls.append(tuple(name(command) for command, _ in pipe.command_stack))
+        return execute(pipe, *args, **kwargs)
+
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", counted)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counted_pipeline)
     taker, outcome = _take_in_background(backend, [A, B])
     backend.release_all(blocker)
     taker.join(timeout=5)
 
     assert [lock._name for lock in outcome["held"]] == [f"lock:{A}", f"lock:{B}"]
-    # The taker's try, the blocker's release (it wakes the taker), the taker's second try.
-    assert commands == ["acquire", "release", "acquire"]
+    # The taker's try, its wait with the next try (one round trip), the blocker's release that ends the wait.
+    assert calls == ["acquire", ("BLPOP", "acquire"), "release"]
     _finish(taker, outcome, backend)
+
+
+def test_a_waiter_whose_script_redis_lost_loads_it_and_still_takes_the_lock():
+    """Redis restarted or flushed its scripts while a waiter waited: its try after the wake-up is loaded again."""
+    with private_redis() as server:
+        backend = locks.RedisLocks(server.url(0))
+        raw = redis.Redis.from_url(server.url(0))
+        blocker = backend.acquire_all([A], time.monotonic() + 5)
+        taker, outcome = _take_in_background(backend, [A])
+
+        raw.script_flush()  # the waiter's try is already queued behind its BLPOP, as an EVALSHA
+        backend.release_all(blocker)  # loads the release script again, and wakes the waiter
+        taker.join(timeout=5)
+
+        assert [lock._name for lock in outcome["held"]] == [f"lock:{A}"]
+        assert raw.get(f"lock:{A}") is not None
+        _finish(taker, outcome, backend)
+        assert raw.get(f"lock:{A}") is None
+        raw.close()
 
 
 def test_a_lock_that_expired_under_its_holder_is_not_released_by_it(backend, raw, caplog):
