@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -66,6 +67,8 @@ from wallets.models import WalletBalance
 from wallets.selectors import minor_unit_of
 
 if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
+
     from accounts.models import User
 
 audit_logger = logging.getLogger("wallet.audit")
@@ -128,12 +131,18 @@ class BalanceRow:
 
 
 def _balances(
-    balance_ids: Sequence[UUID], *, lock: bool = False, with_rate: bool = False, remember: bool = True
+    balance_ids: Sequence[UUID],
+    *,
+    lock: bool = False,
+    with_rate: bool = False,
+    remember: bool = True,
+    cursor: CursorWrapper | None = None,
 ) -> dict[UUID, BalanceRow]:
     """The balances with what the rules need, in one statement; with `lock`, `FOR NO KEY UPDATE` of the
     balance rows in id order. Ids that do not exist are missing from the answer.
 
     With `remember`, the facts of the rows read are kept for the next movement (`_remember`).
+    On `cursor` if given (`_book`'s, made before the locks), else on a cursor of its own.
     """
     sqlite = connection.vendor == "sqlite"  # single-process development mode: ids are stored as hex
     ids = [balance_id.hex if sqlite else balance_id for balance_id in balance_ids]
@@ -143,7 +152,7 @@ def _balances(
         rate=_RATE_TO_OTHER.format(ids=placeholders) if with_rate else "",
         lock=" FOR NO KEY UPDATE OF balance" if lock and not sqlite else "",
     )
-    with connection.cursor() as cursor:
+    with connection.cursor() if cursor is None else nullcontext(cursor) as cursor:
         cursor.execute(sql, [*ids, *ids] if with_rate else ids)
         rows = cursor.fetchall()
     if sqlite:
@@ -321,72 +330,78 @@ def _book(
     """
     reference = reference or uuid7()
     balance_ids = sorted({leg.balance_id for leg in legs})
-    with balance_locks(balance_ids), transaction.atomic(durable=True):
-        if create_balance is not None:
-            create_balance()
-        # Same order as the Redis locks: no deadlock between A→B and B→A.
-        # An opening's own new row is not a fact until the commit: it is not remembered.
-        locked = _balances(balance_ids, lock=True, remember=create_balance is None)
-        if len(locked) != len(balance_ids):  # it vanished between the look-up and the lock
-            raise NotFound("No such wallet balance.")
-        if validated_facts is not None and not _facts_hold(locked, validated_facts):
-            raise _FactsChanged()
-        for balance in locked.values():
-            if balance.is_frozen:
-                raise WalletFrozen(f"Wallet {balance.wallet_id} is frozen; no money may move into or out of it.")
-        if settle_under_lock is not None:
-            legs = settle_under_lock(locked)
+    # One cursor for the locked read and the writes, made before the locks are taken and read again
+    # after they are released: what the locks hold is the rhythm of a busy balance (PERFORMANCE.md, change 31).
+    with connection.cursor() as cursor:
+        with balance_locks(balance_ids), transaction.atomic(durable=True):
+            if create_balance is not None:
+                create_balance()
+            # Same order as the Redis locks: no deadlock between A→B and B→A.
+            # An opening's own new row is not a fact until the commit: it is not remembered.
+            locked = _balances(balance_ids, lock=True, remember=create_balance is None, cursor=cursor)
+            if len(locked) != len(balance_ids):  # it vanished between the look-up and the lock
+                raise NotFound("No such wallet balance.")
+            if validated_facts is not None and not _facts_hold(locked, validated_facts):
+                raise _FactsChanged()
+            for balance in locked.values():
+                if balance.is_frozen:
+                    raise WalletFrozen(f"Wallet {balance.wallet_id} is frozen; no money may move into or out of it.")
+            if settle_under_lock is not None:
+                legs = settle_under_lock(locked)
 
-        entries = []
-        for leg in legs:
-            balance = locked[leg.balance_id]
-            # Computed from the locked row, never from a value read before the lock.
-            if leg.type in CREDIT_TYPES:
-                new_amount = EXACT.add(balance.amount, leg.amount)
-                if new_amount > MAX_BALANCE:
-                    raise InvalidInput(
-                        "The balance would exceed the largest amount it can hold.",
-                        details={"amount": ["The balance would exceed the largest amount it can hold."]},
+            entries = []
+            for leg in legs:
+                balance = locked[leg.balance_id]
+                # Computed from the locked row, never from a value read before the lock.
+                if leg.type in CREDIT_TYPES:
+                    new_amount = EXACT.add(balance.amount, leg.amount)
+                    if new_amount > MAX_BALANCE:
+                        raise InvalidInput(
+                            "The balance would exceed the largest amount it can hold.",
+                            details={"amount": ["The balance would exceed the largest amount it can hold."]},
+                        )
+                else:
+                    new_amount = EXACT.subtract(balance.amount, leg.amount)
+                    if new_amount < 0:
+                        minor_unit = balance.minor_unit
+                        raise InsufficientFunds(
+                            f"Balance {balance.pk} holds {format_amount(balance.amount, minor_unit)} "
+                            f"{balance.currency_id}; {format_amount(leg.amount, minor_unit)} "
+                            f"{balance.currency_id} was asked.",
+                            details={
+                                "wallet_balance_id": str(balance.pk),
+                                "available": format_amount(balance.amount, minor_unit),
+                                "requested": format_amount(leg.amount, minor_unit),
+                                "currency": balance.currency_id,
+                            },
+                        )
+                balance.amount = new_amount
+                balance.last_sequence += 1
+                entries.append(
+                    _new_entry(
+                        wallet_balance_id=balance.pk,
+                        wallet_id=balance.wallet_id,
+                        owner_id=balance.owner_id,
+                        currency_id=balance.currency_id,
+                        type=leg.type,
+                        amount=leg.amount,
+                        balance_after=new_amount,
+                        sequence=balance.last_sequence,
+                        related_wallet_balance_id=leg.related_balance_id,
+                        exchange_rate=leg.exchange_rate,
+                        reference=reference,
+                        source=source,
+                        description=description,
+                        merchant=merchant,
+                        created_by=created_by,
                     )
-            else:
-                new_amount = EXACT.subtract(balance.amount, leg.amount)
-                if new_amount < 0:
-                    minor_unit = balance.minor_unit
-                    raise InsufficientFunds(
-                        f"Balance {balance.pk} holds {format_amount(balance.amount, minor_unit)} "
-                        f"{balance.currency_id}; {format_amount(leg.amount, minor_unit)} "
-                        f"{balance.currency_id} was asked.",
-                        details={
-                            "wallet_balance_id": str(balance.pk),
-                            "available": format_amount(balance.amount, minor_unit),
-                            "requested": format_amount(leg.amount, minor_unit),
-                            "currency": balance.currency_id,
-                        },
-                    )
-            balance.amount = new_amount
-            balance.last_sequence += 1
-            entries.append(
-                _new_entry(
-                    wallet_balance_id=balance.pk,
-                    wallet_id=balance.wallet_id,
-                    owner_id=balance.owner_id,
-                    currency_id=balance.currency_id,
-                    type=leg.type,
-                    amount=leg.amount,
-                    balance_after=new_amount,
-                    sequence=balance.last_sequence,
-                    related_wallet_balance_id=leg.related_balance_id,
-                    exchange_rate=leg.exchange_rate,
-                    reference=reference,
-                    source=source,
-                    description=description,
-                    merchant=merchant,
-                    created_by=created_by,
                 )
-            )
-        _write([locked[balance_id] for balance_id in balance_ids], entries)
-        if on_booked is not None:
-            on_booked(entries[0])
+            _write([locked[balance_id] for balance_id in balance_ids], entries, cursor)
+            if on_booked is not None:
+                _read_created_at(cursor, entries)
+                on_booked(entries[0])
+        if on_booked is None:
+            _read_created_at(cursor, entries)
     # Committed and released: the audit line is written outside the locks, so
     # that the next movement of these balances does not wait for it.
     _audit(entries)
@@ -442,14 +457,16 @@ _UPDATE_BALANCES = (
 _BALANCE_ROW = "(%s::uuid, %s::numeric, %s::bigint)"
 
 
-def _write(balances: Sequence[BalanceRow], entries: Sequence[Transaction]) -> None:
+def _write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor: CursorWrapper) -> None:
     """One UPDATE of every balance of the movement, then one INSERT of all its entries.
 
     Plain SQL on PostgreSQL (the ORM's bulk_update and bulk_create took a third
     of a transfer's Python time), sent together in one pipeline: one round trip
     to the database for both, while the balances are locked (docs/PERFORMANCE.md).
     If the UPDATE fails, PostgreSQL skips the INSERT and the error is raised
-    here, as Django's own. The entries get their `created_at` from the database.
+    here, as Django's own. The entries get their `created_at` from the database:
+    the INSERT's `RETURNING` stays on `cursor` for `_read_created_at`, which
+    `_book` calls after the commit and the release when it can.
     """
     if connection.vendor != "postgresql":  # single-process development mode (SQLite)
         for balance in balances:
@@ -458,18 +475,26 @@ def _write(balances: Sequence[BalanceRow], entries: Sequence[Transaction]) -> No
             )
         Transaction.objects.bulk_create(entries)
         return
-    with connection.cursor() as cursor:
-        with connection.wrap_database_errors, connection.connection.pipeline():
-            cursor.execute(
-                _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))),
-                [value for balance in balances for value in (balance.pk, balance.amount, balance.last_sequence)],
-            )
-            cursor.execute(
-                _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
-                [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
-            )
-        # The pipeline's sync has brought both results back; the cursor holds the INSERT's.
-        created = dict(cursor.fetchall())
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        cursor.execute(
+            _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))),
+            [value for balance in balances for value in (balance.pk, balance.amount, balance.last_sequence)],
+        )
+        cursor.execute(
+            _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
+            [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
+        )
+
+
+def _read_created_at(cursor: CursorWrapper, entries: Sequence[Transaction]) -> None:
+    """Give the entries `_write` inserted their `created_at`, from the INSERT's `RETURNING` on `cursor`.
+
+    The pipeline's sync brought the rows back before the commit; reading them
+    is Python's work only, so `_book` does it once the locks are released.
+    """
+    if connection.vendor != "postgresql":  # bulk_create has set them already
+        return
+    created = dict(cursor.fetchall())
     for entry in entries:
         entry.created_at = created[entry.pk]
         entry._state.adding = False
