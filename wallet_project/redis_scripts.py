@@ -16,11 +16,10 @@ dropped the connection is noticed there, and the call goes to a new
 connection instead of failing. Errors are redis-py's own: a connection that
 fails while sending or reading is disconnected by redis-py and made again on
 the next call, so a timed-out reply can never be read as the answer to a
-later command. A script that Redis
-has lost (a restart, `SCRIPT FLUSH`) is loaded again and the call repeated,
-as redis-py's `Script` does. There are no retries: a failed call raises at
-once, which is what the callers want (503 for the locks, fail-open for the
-throttle).
+later command. A script that Redis has lost (a restart, `SCRIPT FLUSH`) is
+loaded again and the call repeated, as redis-py's `Script` does. There are
+no retries: a failed call raises at once, which is what the callers want
+(503 for the locks, fail-open for the throttle).
 """
 
 from __future__ import annotations
