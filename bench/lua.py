@@ -4,6 +4,11 @@ Every script shares the same bookkeeping: `response()` counts each non-2xx
 answer by status and the `error.code` of its body, and `done()` prints one line
 `BENCH_JSON {...}` with the request count, the latency distribution (wrk's own
 histogram, microseconds) and those error counts, summed over wrk's threads.
+The distribution also goes out as `quantiles_us`, `[percentile, band width,
+latency]` triples that cover it (half-percent bands up to the 95th, then
+finer ones into the tail), so that the slices of one measured point can be
+pooled into one distribution (`bench.run.pooled_latency`): wrk's Lua cannot
+read its histogram's buckets.
 """
 
 from __future__ import annotations
@@ -68,6 +73,20 @@ local function random_pair(list)
   return src, dst
 end
 
+local function quantiles(latency)
+  local out = {}
+  local function band(from, to, width)
+    for k = 0, math.floor((to - from) / width + 0.5) - 1 do
+      local p = from + (k + 0.5) * width
+      table.insert(out, string.format("[%.3f, %.3f, %d]", p, width, latency:percentile(p)))
+    end
+  end
+  band(0, 95, 0.5)
+  band(95, 99.9, 0.05)
+  band(99.9, 100, 0.01)
+  return table.concat(out, ", ")
+end
+
 function done(summary, latency, requests)
   local agg = {}
   for _, t in ipairs(threads) do
@@ -85,13 +104,13 @@ function done(summary, latency, requests)
     'BENCH_JSON {"requests": %d, "duration_us": %d, "bytes": %d, ' ..
     '"socket_errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d}, "status_errors": %d, ' ..
     '"latency_us": {"min": %d, "mean": %.1f, "max": %d, "stdev": %.1f, ' ..
-    '"p50": %d, "p90": %d, "p95": %d, "p99": %d, "p999": %d}, "codes": {%s}}\n',
+    '"p50": %d, "p90": %d, "p95": %d, "p99": %d, "p999": %d}, "quantiles_us": [%s], "codes": {%s}}\n',
     summary.requests, summary.duration, summary.bytes,
     e.connect, e.read, e.write, e.timeout, e.status,
     latency.min, latency.mean, latency.max, latency.stdev,
     latency:percentile(50), latency:percentile(90), latency:percentile(95),
     latency:percentile(99), latency:percentile(99.9),
-    table.concat(parts, ", ")))
+    quantiles(latency), table.concat(parts, ", ")))
 end
 """
 

@@ -16,8 +16,9 @@ What it does (docs/PERFORMANCE.md says why):
    triggers disabled for that one transaction (balances kept consistent).
 4. Measures single requests in-process (SQL statements, Redis round trips,
    profile), and Redis commands per transfer over HTTP (MONITOR, our db only).
-5. For each scenario and concurrency: wrk with a generated Lua script, then
-   pgbench with the same work in raw SQL, same server, same balances.
+5. For each scenario and concurrency: wrk with a generated Lua script and
+   pgbench with the same work in raw SQL, same server, same balances, in
+   interleaved slices (H S S H with the default --rounds 2), pooled per side.
 6. Writes bench/results/<stamp>.json, bench/results/<stamp>.png, and the
    generated section of docs/PERFORMANCE.md; prints PASS/FAIL per target.
 """
@@ -86,6 +87,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma list of {', '.join(SCENARIOS)}")
     parser.add_argument("--duration", type=int, default=None, help="seconds per measured point (20; quick 5)")
     parser.add_argument("--warmup", type=int, default=None, help="seconds of HTTP warm-up per scenario (3; quick 1)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="slices of each side of a point, HTTP and raw SQL interleaved H S S H … (2; 1 = one of each)",
+    )
     parser.add_argument("--concurrency", default="1,2,4,8,16,32,64", help="connection counts of the sweep")
     parser.add_argument(
         "--sweep", default=None, help=f"scenarios run at every concurrency ({SWEEP_DEFAULT}; quick cold)"
@@ -114,6 +121,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep-db", action="store_true", help="keep the bench database after the run (to inspect it)")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temporary folder (Lua, logs)")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.duration is None:
         args.duration = 5 if args.quick else 20
     if args.warmup is None:
@@ -697,9 +706,63 @@ def cpu_cost(usage: dict, count: int) -> dict:
     }
 
 
-def run_wrk(
+def abba(rounds: int) -> list[str]:
+    """The order of one point's slices: HTTP and raw SQL alternating, each pair mirroring the last
+    (H S, S H, H S, …), so that a drift of the machine's speed over the point falls on both sides."""
+    order: list[str] = []
+    for index in range(rounds):
+        order += ["http", "sql"] if index % 2 == 0 else ["sql", "http"]
+    return order
+
+
+def measure_point(
+    scenario: Scenario, server: Gunicorn, connections: int, args: argparse.Namespace, workdir: Path
+) -> tuple[dict, dict]:
+    """One point: `args.rounds` slices of wrk and as many of pgbench, interleaved (`abba`), each of
+    `args.duration / args.rounds` seconds and after a VACUUM of the balances; pooled per side."""
+    seconds = max(1, round(args.duration / args.rounds))
+    slices: dict[str, list[dict]] = {"http": [], "sql": []}
+    for side in abba(args.rounds):
+        vacuum_balances(args.database)
+        if side == "http":
+            slices["http"].append(wrk_slice(scenario, server, connections, seconds, args, workdir))
+        else:
+            slices["sql"].append(pgbench_slice(scenario, args.database, connections, seconds, workdir))
+    return http_summary(slices["http"], server), sql_summary(slices["sql"])
+
+
+def pooled_latency(slices: list[tuple[int, list[list[float]]]]) -> dict[str, float]:
+    """Percentiles (µs) of several slices' latencies taken together. Each slice is its request count
+    and its `quantiles_us` (`bench.lua`): [percentile, band width, latency] triples, each standing for
+    `width` % of the slice's requests; the pooled percentile is where their weights add up to it."""
+    points = sorted((value, requests * width / 100) for requests, triples in slices for _, width, value in triples)
+    total = sum(weight for _, weight in points)
+    pooled = {}
+    for name, percentile in (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p999", 99.9)):
+        rank, running = total * percentile / 100, 0.0
+        for value, weight in points:
+            running += weight
+            if running >= rank * (1 - 1e-9):
+                pooled[name] = value
+                break
+    return pooled
+
+
+def merged_usage(usages: list[dict]) -> dict:
+    """`CpuWatch.result`s of several slices as one: seconds added, the machine's busy share weighted by time."""
+    wall = sum(u["wall_s"] for u in usages)
+    merged = {
+        key: round(sum(u[key] for u in usages), 2)
+        for key in ("gunicorn_cpu_s", "postgres_cpu_s", "redis_cpu_s", "other_processes_cpu_s", "wall_s")
+    }
+    merged["machine_busy_pct"] = round(sum(u["machine_busy_pct"] * u["wall_s"] for u in usages) / max(wall, 1e-9), 1)
+    return merged
+
+
+def wrk_slice(
     scenario: Scenario, server: Gunicorn, connections: int, duration: int, args: argparse.Namespace, workdir: Path
 ) -> dict:
+    """One run of wrk: its BENCH_JSON line, its own CPU seconds and the server side's (`CpuWatch`)."""
     script = workdir / f"{scenario.name}.lua"
     script.write_text(lua.render(scenario.lua_kind, scenario.lua_data))
     threads = max(1, min(args.wrk_threads, connections))
@@ -710,31 +773,67 @@ def run_wrk(
     match = re.search(r"^BENCH_JSON (.*)$", output, re.M)
     if code != 0 or not match:
         raise RuntimeError(f"wrk failed ({code}):\n{output}\n{server.tail()}")
-    raw = json.loads(match.group(1))
-    seconds = raw["duration_us"] / 1e6
-    non_2xx = sum(raw["codes"].values())
-    socket_errors = sum(raw["socket_errors"].values())
-    usage = watch.result(cpu)
-    requests = max(1, raw["requests"])
-    lat = raw["latency_us"]
+    return {"raw": json.loads(match.group(1)), "cpu_s": cpu, "usage": watch.result(cpu)}
+
+
+def http_summary(slices: list[dict], server: Gunicorn) -> dict:
+    """The figures of one HTTP point from its wrk slices (one slice: wrk's own percentiles)."""
+    raws = [s["raw"] for s in slices]
+    requests = sum(raw["requests"] for raw in raws)
+    seconds = sum(raw["duration_us"] for raw in raws) / 1e6
+    codes: dict[str, int] = {}
+    socket_errors: dict[str, int] = {}
+    for raw in raws:
+        for code, count in raw["codes"].items():
+            codes[code] = codes.get(code, 0) + count
+        for kind, count in raw["socket_errors"].items():
+            socket_errors[kind] = socket_errors.get(kind, 0) + count
+    non_2xx = sum(codes.values())
+    cpu = sum(s["cpu_s"] for s in slices)
+    usage = merged_usage([s["usage"] for s in slices])
+    count = max(1, requests)
+    lats = [raw["latency_us"] for raw in raws]
+    mean = sum(lat["mean"] * raw["requests"] for lat, raw in zip(lats, raws, strict=True)) / count
+    second_moment = sum(
+        (lat["stdev"] ** 2 + lat["mean"] ** 2) * raw["requests"] for lat, raw in zip(lats, raws, strict=True)
+    )
+    latency: dict[str, float]
+    if len(raws) == 1:
+        latency = dict(lats[0])
+    else:
+        latency = pooled_latency([(raw["requests"], raw["quantiles_us"]) for raw in raws])
+    latency.update(
+        mean=mean,
+        max=max(lat["max"] for lat in lats),
+        stdev=max(0.0, second_moment / count - mean**2) ** 0.5,
+    )
     return {
-        "requests": raw["requests"],
-        "rps": round(raw["requests"] / seconds, 1),
-        "ok_rps": round((raw["requests"] - non_2xx) / seconds, 1),
-        "latency_ms": {k: round(lat[k] / 1000, 2) for k in ("p50", "p90", "p95", "p99", "p999", "mean", "max")},
+        "requests": requests,
+        "slices": len(slices),
+        "slice_rps": [round(raw["requests"] / (raw["duration_us"] / 1e6), 1) for raw in raws],
+        "rps": round(requests / seconds, 1),
+        "ok_rps": round((requests - non_2xx) / seconds, 1),
+        "latency_ms": {k: round(latency[k] / 1000, 2) for k in ("p50", "p90", "p95", "p99", "p999", "mean", "max")},
         "non_2xx": non_2xx,
-        "errors_by_code": raw["codes"],
-        "socket_errors": raw["socket_errors"],
-        "errors": non_2xx + socket_errors,
+        "errors_by_code": codes,
+        "socket_errors": socket_errors,
+        "errors": non_2xx + sum(socket_errors.values()),
         "load_generator_cpu_s": round(cpu, 2),
         "load_generator_cpu_pct_of_one_core": round(100 * cpu / seconds, 1),
         **usage,
-        **cpu_cost(usage, requests),
+        **cpu_cost(usage, count),
         "worker_rss_mb": [round(rss_mb(p), 1) for p in server.worker_pids()],
     }
 
 
-def run_pgbench(scenario: Scenario, dbname: str, connections: int, duration: int, workdir: Path) -> dict:
+def run_wrk(
+    scenario: Scenario, server: Gunicorn, connections: int, duration: int, args: argparse.Namespace, workdir: Path
+) -> dict:
+    """One wrk run on its own (the warm-up)."""
+    return http_summary([wrk_slice(scenario, server, connections, duration, args, workdir)], server)
+
+
+def pgbench_slice(scenario: Scenario, dbname: str, connections: int, duration: int, workdir: Path) -> dict:
     """pgbench with the scenario's scripts; CPU of its PostgreSQL backends counted as for HTTP."""
     script_dir = workdir / f"sql-{scenario.name}"
     shutil.rmtree(script_dir, ignore_errors=True)
@@ -761,20 +860,38 @@ def run_pgbench(scenario: Scenario, dbname: str, connections: int, duration: int
                 parts = line.split()
                 if len(parts) >= 3 and parts[2].isdigit():
                     latencies.append(int(parts[2]))
-    latencies.sort()
+    return {
+        "tps": float(tps.group(1)),
+        "transactions": int(done.group(1)) if done else 0,
+        "failed": int(failed.group(1)) if failed else 0,
+        "latencies_us": latencies,
+        "duration_s": duration,
+        "cpu_s": cpu,
+        "usage": watch.result(cpu),
+    }
+
+
+def sql_summary(slices: list[dict]) -> dict:
+    """The figures of one raw-SQL point from its pgbench slices. The rate is the transactions over
+    the time pgbench measured them in (each slice's count ÷ its tps: connection time left out)."""
+    processed = sum(s["transactions"] for s in slices)
+    measured_s = sum(s["transactions"] / s["tps"] for s in slices if s["tps"])
+    latencies = sorted(value for s in slices for value in s["latencies_us"])
 
     def pct(p: float) -> float:
         return round(latencies[min(len(latencies) - 1, int(len(latencies) * p / 100))] / 1000, 2) if latencies else 0.0
 
-    processed = int(done.group(1)) if done else 0
-    usage = watch.result(cpu)
+    cpu = sum(s["cpu_s"] for s in slices)
+    usage = merged_usage([s["usage"] for s in slices])
     return {
-        "tps": round(float(tps.group(1)), 1),
+        "tps": round(processed / measured_s, 1) if measured_s else 0.0,
         "transactions": processed,
-        "failed": int(failed.group(1)) if failed else 0,
+        "slices": len(slices),
+        "slice_tps": [s["tps"] for s in slices],
+        "failed": sum(s["failed"] for s in slices),
         "latency_ms": {"p50": pct(50), "p95": pct(95), "p99": pct(99)},
         "load_generator_cpu_s": round(cpu, 2),
-        "load_generator_cpu_pct_of_one_core": round(100 * cpu / max(1, duration), 1),
+        "load_generator_cpu_pct_of_one_core": round(100 * cpu / max(1, sum(s["duration_s"] for s in slices)), 1),
         **usage,
         **cpu_cost(usage, processed),
     }
@@ -909,6 +1026,14 @@ def target_rows(results: dict, args: argparse.Namespace) -> list[dict]:
             }
         )
     add(f"p99 cold transfers ({c} conn.)", cold and cold["http"]["latency_ms"]["p99"], "≤", 50, " ms")
+    rows.append(
+        {  # an absolute limit: what the database alone gives at that concurrency on this machine, beside it
+            "target": f"(info) p99 of the raw-SQL cold transfers ({c} conn.)",
+            "value": cold and cold["sql"]["latency_ms"]["p99"],
+            "limit": "",
+            "verdict": "info",
+        }
+    )
     errors = [p["http"]["errors"] for s in points.values() for cc, p in s.items() if cc == c]
     add(f"errors at {c} connections (all scenarios)", sum(errors) if errors else None, "≤", 0)
     transfer = results.get("in_process", {}).get("requests", {}).get("transfer")
@@ -976,7 +1101,9 @@ def markdown(results: dict, rows: list[dict], chart_rel: str | None) -> str:
     m = results["machine"]
     lines.append(
         f"Run of {results['started_at']} ({'quick' if results['options']['quick'] else 'full'}: "
-        f"{results['options']['duration']} s per point), {m['cpus']} CPUs, gunicorn {m['gunicorn_workers']} sync "
+        f"{results['options']['duration']} s per point and side, in {results['options'].get('rounds', 1)} "
+        "interleaved slices each), "
+        f"{m['cpus']} CPUs, gunicorn {m['gunicorn_workers']} sync "
         f"workers (Python of `{m.get('serve_python', '?')}`), PostgreSQL {m['postgres']}, "
         f"wrk with {results['options']['wrk_threads']} thread, "
         f"code at {m.get('git_commit') or '?'}, load average {' '.join(m.get('loadavg_at_start', []))} at the start. "
@@ -1110,6 +1237,7 @@ def main(argv: list[str] | None = None) -> int:
         "options": {
             "quick": args.quick,
             "duration": args.duration,
+            "rounds": args.rounds,
             "warmup": args.warmup,
             "connections": args.connections,
             "concurrency": args.concurrency,
@@ -1177,10 +1305,7 @@ def main(argv: list[str] | None = None) -> int:
             analyze_ledger(args.database)
             for connections in levels:
                 background = wait_for_quiet(args.quiet_wait)
-                vacuum_balances(args.database)
-                http = run_wrk(scenario, server, connections, args.duration, args, workdir)
-                vacuum_balances(args.database)
-                baseline = run_pgbench(scenario, args.database, connections, args.duration, workdir)
+                http, baseline = measure_point(scenario, server, connections, args, workdir)
                 ratio = round(http["ok_rps"] / baseline["tps"], 3) if baseline["tps"] else None
                 # The same comparison from CPU cost alone: far less sensitive to other programs on the machine.
                 ok_share = (http["requests"] - http["non_2xx"]) / max(1, http["requests"])
