@@ -1096,13 +1096,17 @@ def cpu_split(point: dict) -> str:
     return f"{c['gunicorn']} + {c['postgres']} + {c['redis']}"
 
 
+def slicing(rounds: int) -> str:
+    return "one run each, HTTP first" if rounds == 1 else f"in {rounds} interleaved slices each"
+
+
 def markdown(results: dict, rows: list[dict], chart_rel: str | None) -> str:
     lines = [BEGIN_MARK, ""]
     m = results["machine"]
     lines.append(
         f"Run of {results['started_at']} ({'quick' if results['options']['quick'] else 'full'}: "
-        f"{results['options']['duration']} s per point and side, in {results['options'].get('rounds', 1)} "
-        "interleaved slices each), "
+        f"{results['options']['duration']} s per point and side, "
+        f"{slicing(results['options'].get('rounds', 1))}), "
         f"{m['cpus']} CPUs, gunicorn {m['gunicorn_workers']} sync "
         f"workers (Python of `{m.get('serve_python', '?')}`), PostgreSQL {m['postgres']}, "
         f"wrk with {results['options']['wrk_threads']} thread, "
