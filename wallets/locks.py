@@ -24,9 +24,9 @@ How we use python-redis-lock 4.0.1 (see the pitfalls in DESIGN.md):
   its `SET NX EX` for each lock in sorted order and stops at the first busy
   one; `RELEASE_ALL_SCRIPT` runs its unlock script for each. An uncontended
   transfer costs two round trips for its two locks, not four, and a woken
-  waiter none of its own. The scripts are called on a connection of the thread's own
-  (`wallet_project.redis_scripts`), without redis-py's per-call pool and
-  retry machinery: the locks were an eighth of a transfer's Python
+  waiter none of its own. The scripts are called on a connection of the
+  thread's own (`wallet_project.redis_scripts`), without redis-py's per-call
+  pool and retry machinery: the locks were an eighth of a transfer's Python
   instructions (docs/PERFORMANCE.md). The keys, ids, signal lists and
   semantics are the library's, so its own `Lock` (used by `exclusive`)
   interoperates. It needs one Redis server, not a cluster (the keys of one
