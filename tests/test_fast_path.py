@@ -11,6 +11,7 @@ when the fast path is on, the others must.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -203,6 +204,9 @@ def _send(case: Case, setup: Setup, *, fast: bool) -> dict[str, Any]:
     }
 
 
+_WAIT_IN_MESSAGE = re.compile(r"available in (\d+) seconds?")
+
+
 @pytest.fixture
 def short_lock_wait(settings: Any) -> Iterator[None]:
     settings.LOCK_WAIT_SECONDS = 0.3
@@ -226,9 +230,15 @@ def test_the_fast_path_answers_what_drf_answers(case: Case, short_lock_wait: Non
     assert on["through_drf"] is not case.fast, "the request took the wrong road"
     assert off["through_drf"], "with the fast path off, every request goes through DRF"
     if case.prepare is _spend_the_throttle:
-        # The wait is what is left of the window: the two runs may straddle a second.
+        # The wait is what is left of the window, in the header and in the message: the two runs may
+        # straddle a second.
         waits = [int(answer["headers"].pop("Retry-After")) for answer in answers]
         assert abs(waits[0] - waits[1]) <= 1
+        in_messages = [_WAIT_IN_MESSAGE.search(answer["body"]) for answer in answers]
+        assert all(in_messages), "the throttled message says when to come back"
+        assert abs(int(in_messages[0][1]) - int(in_messages[1][1])) <= 1
+        for answer in answers:
+            answer["body"] = _WAIT_IN_MESSAGE.sub("available in <wait> seconds", answer["body"])
     assert on == {**off, "through_drf": on["through_drf"]}
     if case.fast and on["status"] == HTTPStatus.CREATED:
         assert on["entries"] > 0
