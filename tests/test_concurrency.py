@@ -23,6 +23,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+import redis
 from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
@@ -45,6 +46,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 JOIN_TIMEOUT_SECONDS = 60
 WITHDRAW_URL = "/api/v1/transactions/withdraw/"
+DEPOSIT_URL = "/api/v1/transactions/deposit/"
 
 
 @pytest.fixture(autouse=True)
@@ -96,7 +98,7 @@ def unexpected(outcomes: list[Outcome], *allowed: type[BaseException]) -> list[B
 
 
 @contextmanager
-def _no_redis_locks(balance_ids: Any) -> Iterator[None]:
+def _no_redis_locks(balance_ids: Any, admission: Any = None) -> Iterator[None]:
     yield
 
 
@@ -188,6 +190,37 @@ def test_concurrent_withdrawals_through_the_api_never_overdraw_the_balance() -> 
     ]
     assert sorted(body["sequence"] for body in created) == list(range(2, len(created) + 2))
     assert len(withdrawal_entries(balance)) == len(created)
+    assert_ledger_invariants([balance.pk])
+
+
+def test_concurrent_movements_of_one_user_beyond_the_throttle_book_only_what_it_allows(settings: Any) -> None:
+    """The fast path counts a movement against its user's throttle in the script that takes its locks
+    (wallets.locks): under a burst, exactly the limit is booked, the rest is refused holding nothing."""
+    settings.THROTTLE_USER_RATE = "20/day"
+    user = UserFactory()
+    balance = funded_balance(amount=INITIAL, wallet=WalletFactory(owner=user))
+    authorization = bearer(user)
+
+    def deposit(_: int) -> Any:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=authorization)
+        return client.post(DEPOSIT_URL, {"wallet_balance_id": str(balance.pk), "amount": "1.00"}, format="json")
+
+    outcomes = run_in_threads(deposit, 30)
+
+    assert unexpected(outcomes) == []
+    responses = [o.result for o in outcomes]
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses == {HTTPStatus.CREATED: 20, HTTPStatus.TOO_MANY_REQUESTS: 10}, statuses
+    throttled = [r for r in responses if r.status_code == HTTPStatus.TOO_MANY_REQUESTS]
+    assert {r.json()["error"]["code"] for r in throttled} == {"throttled"}
+    assert all(int(r["Retry-After"]) > 0 for r in throttled)
+    balance.refresh_from_db()
+    assert balance.amount == INITIAL + 20
+    assert Transaction.objects.filter(wallet_balance=balance, type=TransactionType.DEPOSIT).count() == 21
+    lock_store = redis.Redis.from_url(settings.REDIS_URL)
+    assert not lock_store.exists(redis_lock_key(balance.pk)), "a refused movement left its lock behind"
+    lock_store.close()
     assert_ledger_invariants([balance.pk])
 
 

@@ -5,7 +5,9 @@ with the fast path on and once with it off (`MOVEMENTS_FAST_PATH`), and
 compares the status, every header and the body (ids, references and times
 replaced by the role they play), and the ledger each run left. It also checks
 which road each request took: the plain ones must not reach DRF's dispatch
-when the fast path is on, the others must.
+when the fast path is on, the others must; and that each request counted
+once against the user's throttle either way (the fast path makes that count
+with the balance locks, or on the way out of a movement refused before them).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from unittest import mock
 
 import pytest
 from django.test import Client, override_settings
+from django_redis import get_redis_connection
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.factories import UserFactory, WalletFactory, funded_balance
 from transactions.fast_path import fast_movement_view
 from transactions.models import Transaction
 from transactions.views import TransactionViewSet
+from wallet_project import throttling
 from wallets import locks
 from wallets.services import exchange_rate_create, wallet_set_frozen
 
@@ -105,7 +109,7 @@ def _hold(role: str) -> Callable[[Setup], None]:
 
 
 def _spend_the_throttle(setup: Setup) -> None:
-    # THROTTLE_USER_RATE is 1/minute in that case: one request spends it.
+    # THROTTLE_USER_RATE is 1/day in that case: one request spends it.
     response = Client().get(BASE, headers={"Authorization": f"Bearer {setup.token}"})
     assert response.status_code == HTTPStatus.OK
 
@@ -134,6 +138,29 @@ CASES = [
     Case("more decimals than the currency has", "deposit", _body(wallet_balance_id="@own", amount="1.001"), True),
     Case("Accept: application/json", "deposit", ONE_ON_OWN, True, headers={"Accept": "application/json"}),
     Case("throttled", "deposit", ONE_ON_OWN, True, prepare=_spend_the_throttle),
+    # Refused by the service before its locks, where the fast path's throttle count is made: counted on the way out.
+    Case(
+        "throttled, for an unknown balance",
+        "withdraw",
+        _body(wallet_balance_id="@user", amount="1"),
+        True,
+        prepare=_spend_the_throttle,
+    ),
+    Case(
+        "throttled, to the same balance",
+        "transfer",
+        _body(**{**TRANSFER, "to_wallet_balance_id": "@own"}),
+        True,
+        prepare=_spend_the_throttle,
+    ),
+    Case(
+        "throttled, with too many decimals",
+        "deposit",
+        _body(wallet_balance_id="@own", amount="1.001"),
+        True,
+        prepare=_spend_the_throttle,
+    ),
+    Case("throttled, and its body refused", "deposit", _raw('{"amount": '), False, prepare=_spend_the_throttle),
     Case("lock timeout", "withdraw", ONE_ON_OWN, True, prepare=_hold("own")),
     # Handed to DRF.
     Case("no credentials", "deposit", ONE_ON_OWN, False, authorization=lambda setup: None),
@@ -181,6 +208,14 @@ def _normalised(text: str, setup: Setup) -> str:
     return text
 
 
+def _user_throttle_count(setup: Setup) -> int:
+    """The user's count in the current window of the user throttle (the window of a day: the runs
+    of a case do not straddle one)."""
+    throttle = throttling.UserThrottle()
+    key, _ = throttling._window_key(throttle.scope, setup.roles["user"], throttle.period)
+    return int(get_redis_connection("default").get(key) or 0)
+
+
 def _send(case: Case, setup: Setup, *, fast: bool) -> dict[str, Any]:
     body = case.body(setup)
     headers = {"X-Request-ID": REQUEST_ID, **case.headers}
@@ -188,6 +223,7 @@ def _send(case: Case, setup: Setup, *, fast: bool) -> dict[str, Any]:
     if authorization is not None:
         headers["Authorization"] = authorization
     before = Transaction.objects.count()
+    counted_before = _user_throttle_count(setup)
     dispatch = mock.patch.object(TransactionViewSet, "dispatch", autospec=True, side_effect=TransactionViewSet.dispatch)
     with override_settings(MOVEMENTS_FAST_PATH=fast), _lock_held(setup), dispatch as spy:
         response = Client().generic(
@@ -200,6 +236,7 @@ def _send(case: Case, setup: Setup, *, fast: bool) -> dict[str, Any]:
         "headers": header_items,
         "body": _normalised(response.content.decode(), setup),
         "entries": Transaction.objects.count() - before,
+        "throttle_counts": _user_throttle_count(setup) - counted_before,
         "through_drf": spy.called,
     }
 
@@ -218,7 +255,7 @@ def short_lock_wait(settings: Any) -> Iterator[None]:
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_the_fast_path_answers_what_drf_answers(case: Case, short_lock_wait: None) -> None:
     exchange_rate_create(base="USD", quote="EUR", rate=Decimal("0.9"), created_by=None)
-    rate = "1/minute" if case.prepare is _spend_the_throttle else "1000/minute"
+    rate = "1/day" if case.prepare is _spend_the_throttle else "1000/day"
     answers = []
     with override_settings(THROTTLE_USER_RATE=rate):
         for fast in (True, False):
@@ -240,6 +277,8 @@ def test_the_fast_path_answers_what_drf_answers(case: Case, short_lock_wait: Non
         for answer in answers:
             answer["body"] = _WAIT_IN_MESSAGE.sub("available in <wait> seconds", answer["body"])
     assert on == {**off, "through_drf": on["through_drf"]}
+    if case.fast:
+        assert on["throttle_counts"] == 1, "a movement counts once against its user's throttle"
     if case.fast and on["status"] == HTTPStatus.CREATED:
         assert on["entries"] > 0
 

@@ -1,4 +1,4 @@
-"""SQL statements per money movement request, authentication included (issue: Performance).
+"""SQL statements and Redis round trips per money movement request, authentication included (issue: Performance).
 
 BEGIN, COMMIT, SAVEPOINT and RELEASE are not counted (Django 4.2+ captures
 them; the budget is about the work). The budget is held here so that a change
@@ -8,6 +8,7 @@ that adds a round trip to the hot path fails a test, not only a benchmark.
 from http import HTTPStatus
 
 import pytest
+import redis
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -71,3 +72,29 @@ def test_a_single_balance_movement_runs_at_most_six_sql_statements(user, two_bal
     assert response.status_code == HTTPStatus.CREATED, response.json()
     statements = _statements(captured)
     assert len(statements) <= BUDGET, "\n".join(statements)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("cross_currency", [False, True], ids=["same-currency", "cross-currency"])
+def test_a_plain_transfer_makes_two_redis_round_trips(user, two_balances, cross_currency, monkeypatch):
+    """The lock acquire, which also makes the throttle's count (wallets.locks), and the release.
+
+    The issue's budget is six (what two python-redis-lock locks need); this
+    holds the two, so that a change that adds one fails here first.
+    """
+    source, same_currency, other_currency = two_balances
+    destination = other_currency if cross_currency else same_currency
+    client = client_for(user)
+    assert _transfer(client, source, destination).status_code == HTTPStatus.CREATED  # scripts loaded, connections made
+    sent = []
+    send_command = redis.connection.AbstractConnection.send_command
+
+    def counted(connection, *args, **kwargs):
+        sent.append(args[0])
+        return send_command(connection, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", counted)
+    response = _transfer(client, source, destination)
+
+    assert response.status_code == HTTPStatus.CREATED, response.json()
+    assert sent == ["EVALSHA", "EVALSHA"]

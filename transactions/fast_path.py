@@ -24,6 +24,13 @@ effect** (the throttle's count is the first), so nothing is done twice:
 * no credentials, or credentials the authentication class refuses (DRF
   answers 401 with its `WWW-Authenticate`).
 
+The user's throttle is not asked on its own: its count goes with the
+movement to the call that takes the balance locks (`throttling.Admission`),
+which makes it before taking them, in the same Redis round trip. A movement
+refused before its locks (invalid input the service judges, an unknown
+balance) is counted then, on its way out, and answers 429 if that count is
+over the limit, as DRF, which counts first, would have.
+
 Django's middleware runs as for any view (host check, request id, access
 log, security headers, CSRF exemption). The answers are DRF's to the byte,
 headers included: `tests/test_fast_path.py` sends every kind of request both
@@ -48,6 +55,7 @@ from rest_framework.views import APIView
 from transactions.models import TransactionSource
 from transactions.views import MOVEMENTS, TransactionViewSet, _render
 from wallet_project.parsers import DecimalJSONParser
+from wallet_project.throttling import Admission, RedisRateThrottle
 
 _MAX_BODY = 64 * 1024
 _PLAIN_ACCEPT = frozenset({"*/*", "application/json"})
@@ -92,6 +100,11 @@ def _answer(data: Any, status: int, allow: str, headers: Any = ()) -> HttpRespon
     return response
 
 
+def _longest(waits: list[float | None]) -> float | None:
+    """DRF's wait for several refusing throttles: the longest that is known."""
+    return max((wait for wait in waits if wait is not None), default=None)
+
+
 def fast_movement_view(drf_view: Callable[..., HttpResponse], endpoint: str) -> Callable[..., HttpResponse]:
     """The DRF view of a movement endpoint, with its plain case served directly (see the module docstring)."""
     view_class: type[APIView] = drf_view.cls  # type: ignore[attr-defined]
@@ -128,22 +141,35 @@ def fast_movement_view(drf_view: Callable[..., HttpResponse], endpoint: str) -> 
         user, token = credentials
         request.user = user  # as DRF's Request does: the access log reads it
         request.auth = token  # type: ignore[attr-defined]
+        admission: Admission | None = None
+        waits: list[float | None] = []
+        for throttle in (throttle_class() for throttle_class in throttle_classes):
+            if admission is None and isinstance(throttle, RedisRateThrottle):
+                admission = throttle.admission(request)  # type: ignore[arg-type]
+                if admission is not None:
+                    continue  # counted with the locks
+            if not throttle.allow_request(request, None):  # type: ignore[arg-type]
+                waits.append(throttle.wait())
         try:
-            waits = [
-                throttle.wait()
-                for throttle in (throttle_class() for throttle_class in throttle_classes)
-                if not throttle.allow_request(request, None)  # type: ignore[arg-type]
-            ]
             if waits:
-                raise exceptions.Throttled(max((wait for wait in waits if wait is not None), default=None))
-            entry = movement.service(**data, owner=user, created_by=user, source=TransactionSource.API, on_booked=None)
+                raise exceptions.Throttled(_longest(waits))
+            entry = movement.service(
+                **data, owner=user, created_by=user, source=TransactionSource.API, on_booked=None, admission=admission
+            )
         except Exception as exc:
+            error: Exception = exc
+            if admission is not None and not admission.settle(request):  # type: ignore[arg-type]
+                # Refused before its locks, and over the limit: DRF's answer is the throttle's.
+                error = exceptions.Throttled(_longest([*waits, admission.throttle.wait()]))
             handler = view_class.settings.EXCEPTION_HANDLER
-            refusal = handler(exc, {"view": None, "args": (), "kwargs": {}, "request": request})
+            refusal = handler(error, {"view": None, "args": (), "kwargs": {}, "request": request})
             if refusal is None:
                 raise
             headers = [(name, value) for name, value in refusal.items() if name.lower() != "content-type"]
             return _answer(refusal.data, refusal.status_code, allow, headers)
+        if admission is not None:
+            # Counted by the locks, so nothing to do; a movement booked without them would be counted here.
+            admission.settle(request)  # type: ignore[arg-type]
         return _answer(_render(entry), HTTPStatus.CREATED, allow)
 
     return view

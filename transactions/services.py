@@ -9,7 +9,10 @@
    those facts (the fresh read decides it), and step 4 checks them again on
    the locked rows.
 2. Take the Redis locks of every balance touched, in sorted id order, within
-   one bounded wait (`wallets.locks.balance_locks`).
+   one bounded wait (`wallets.locks.balance_locks`). A movement served by the
+   API's fast path passes its throttle's count (`admission`) along, and the
+   same Redis call makes the count first: over the limit, no lock is taken
+   and the movement is refused (429).
 3. `transaction.atomic(durable=True)`; `SELECT ... FOR NO KEY UPDATE` of the
    same balances in the same order: the row lock is the fence if a Redis lock
    ever expires under a slow worker.
@@ -70,6 +73,7 @@ if TYPE_CHECKING:
     from django.db.backends.utils import CursorWrapper
 
     from accounts.models import User
+    from wallet_project.throttling import Admission
 
 audit_logger = logging.getLogger("wallet.audit")
 
@@ -314,6 +318,7 @@ def _book(
     create_balance: Callable[[], object] | None = None,
     on_booked: OnBooked | None = None,
     validated_facts: Mapping[UUID, BalanceFacts] | None = None,
+    admission: Admission | None = None,
 ) -> list[Transaction]:
     """Lock, check, write and commit the legs of one movement; returns the entries in leg order.
 
@@ -324,16 +329,19 @@ def _book(
     `validated_facts`, if given, are the known facts the legs were validated
     from instead of a fresh read: the locked rows must still show them, with
     their owners active, or nothing is written and `_FactsChanged` is raised
-    (before any other rule, as the fresh read's refusals came first). Raises
-    WalletFrozen, InsufficientFunds (and what `settle_under_lock` raises),
-    LockTimeout, ServiceUnavailable.
+    (before any other rule, as the fresh read's refusals came first).
+    `admission`, if given and not yet counted, is the request's throttle
+    count, made by the locks' acquire before it takes them
+    (`wallets.locks.balance_locks`). Raises WalletFrozen, InsufficientFunds
+    (and what `settle_under_lock` raises), LockTimeout, ServiceUnavailable,
+    and the admission's `Throttled`.
     """
     reference = reference or uuid7()
     balance_ids = sorted({leg.balance_id for leg in legs})
     # One cursor for the locked read and the writes, made before the locks are taken and read again
     # after they are released: what the locks hold is the rhythm of a busy balance (PERFORMANCE.md, change 31).
     with connection.cursor() as cursor:
-        with balance_locks(balance_ids), transaction.atomic(durable=True):
+        with balance_locks(balance_ids, admission), transaction.atomic(durable=True):
             if create_balance is not None:
                 create_balance()
             # Same order as the Redis locks: no deadlock between A→B and B→A.
@@ -541,6 +549,7 @@ def _single_balance_movement(
     description: str,
     merchant: str = "",
     on_booked: OnBooked | None,
+    admission: Admission | None,
 ) -> Transaction:
     """One entry on one balance (deposit, withdrawal, payment), validated before the locks
     (from the known facts of the balance when there are, `_validated_and_booked`)."""
@@ -559,6 +568,7 @@ def _single_balance_movement(
         merchant=merchant,
         created_by=created_by,
         on_booked=on_booked,
+        admission=admission,
     )
     return entry
 
@@ -572,6 +582,7 @@ def deposit_create(
     source: str = TransactionSource.API,
     description: str = "",
     on_booked: OnBooked | None = None,
+    admission: Admission | None = None,
 ) -> Transaction:
     """Credit a balance. Raises NotFound, InvalidInput, WalletFrozen, LockTimeout, ServiceUnavailable."""
     return _single_balance_movement(
@@ -583,6 +594,7 @@ def deposit_create(
         source=source,
         description=description,
         on_booked=on_booked,
+        admission=admission,
     )
 
 
@@ -618,6 +630,7 @@ def withdrawal_create(
     source: str = TransactionSource.API,
     description: str = "",
     on_booked: OnBooked | None = None,
+    admission: Admission | None = None,
 ) -> Transaction:
     """Debit a balance. Raises NotFound, InvalidInput, WalletFrozen, InsufficientFunds, LockTimeout,
     ServiceUnavailable."""
@@ -630,6 +643,7 @@ def withdrawal_create(
         source=source,
         description=description,
         on_booked=on_booked,
+        admission=admission,
     )
 
 
@@ -643,6 +657,7 @@ def payment_create(
     source: str = TransactionSource.API,
     description: str = "",
     on_booked: OnBooked | None = None,
+    admission: Admission | None = None,
 ) -> Transaction:
     """Pay a merchant from a balance. Raises NotFound, InvalidInput, WalletFrozen, InsufficientFunds,
     LockTimeout, ServiceUnavailable."""
@@ -656,6 +671,7 @@ def payment_create(
         description=description,
         merchant=merchant,
         on_booked=on_booked,
+        admission=admission,
     )
 
 
@@ -669,6 +685,7 @@ def transfer_create(
     source: str = TransactionSource.API,
     description: str = "",
     on_booked: OnBooked | None = None,
+    admission: Admission | None = None,
 ) -> Transaction:
     """Move money between two balances, converting at the current rate when their currencies differ;
     returns the TRANSFER_OUT entry. Validated before the locks, from the known facts of both balances
@@ -722,6 +739,7 @@ def transfer_create(
         description=description,
         created_by=created_by,
         on_booked=on_booked,
+        admission=admission,
     )
     return entries[0]
 

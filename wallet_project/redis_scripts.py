@@ -1,7 +1,8 @@
 """Lua scripts called on a Redis connection the calling thread keeps, without redis-py's per-call machinery.
 
-A money movement makes three Redis calls, each one script: the throttle's
-count, the lock acquire and the lock release. Through redis-py's `Script`, a
+A money movement makes two Redis calls, each one script: the lock acquire
+(which, on the API's fast path, makes the throttle's count first) and the
+lock release; through DRF, the throttle's count is a third. Through redis-py's `Script`, a
 call goes through the client's `execute_command`, its retry wrapper, and the
 connection pool's checkout and return (a poll of the socket, events, a
 lock), about 178,000 instructions; sending the same `EVALSHA` on a connection

@@ -10,6 +10,11 @@ at most once every few seconds), so that reads and logins keep working while
 money movements answer 503 on their locks. After a failure they skip Redis
 for a short while instead of paying the connect timeout on every request.
 Without `REDIS_URL` (single-process development mode) nothing is throttled.
+
+A plain money movement's count is not a call of its own: the fast path
+(transactions/fast_path.py) takes an `Admission` instead, and the script
+that takes the movement's balance locks makes the count first and takes the
+locks only within the limit (`wallets.locks`): one round trip for both.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ import hashlib
 import logging
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 from django.conf import settings
 from django_redis import get_redis_connection
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -36,7 +43,7 @@ _BACKOFF_SECONDS = 2.0
 _state = {"down_until": 0.0, "last_warning": 0.0}
 
 # KEYS[1]: the window's counter; ARGV[1]: seconds until the window ends, plus one.
-_COUNT_SCRIPT = """
+COUNT_SCRIPT = """
 local count = redis.call("incr", KEYS[1])
 if count == 1 then
     redis.call("expire", KEYS[1], ARGV[1])
@@ -52,7 +59,7 @@ def _count(client: redis.Redis, key: str, ttl: int) -> int:
     SCRIPT LOAD then again if Redis lost it)."""
     global _count_script
     if _count_script is None or _count_script[0] is not client:
-        _count_script = (client, DirectScript(ScriptRunner(client), _COUNT_SCRIPT))
+        _count_script = (client, DirectScript(ScriptRunner(client), COUNT_SCRIPT))
     return int(_count_script[1](keys=[key], args=[ttl]))
 
 
@@ -79,6 +86,37 @@ def _window_key(scope: str, ident: str, period: int) -> tuple[str, int]:
     window = int(now // period)
     remaining = math.ceil((window + 1) * period - now)
     return f"{settings.CACHES['default'].get('KEY_PREFIX', 'wallet')}:throttle:{scope}:{ident}:{window}", remaining
+
+
+@dataclass
+class Admission:
+    """A request's count against a throttle, left to the call that takes its movement's balance locks.
+
+    `wallets.locks` makes the count (`COUNT_SCRIPT` on `key`, expiring after
+    `ttl` seconds) in the script that takes the locks, before them, and takes
+    them only if the count is within `limit`; otherwise it raises `refusal()`,
+    holding nothing. It marks the admission `counted` when it sends that
+    script, whatever the answer. A movement refused before it asks for its
+    locks (invalid input, an unknown balance) has not been counted: its caller
+    then counts it with `settle()`, so every request is counted once, as by
+    DRF's own check of the throttles.
+    """
+
+    throttle: RedisRateThrottle
+    key: str
+    limit: int
+    ttl: int
+    counted: bool = False
+
+    def refusal(self) -> Throttled:
+        return Throttled(self.throttle.wait())
+
+    def settle(self, request: Request) -> bool:
+        """Count the request now if the locks did not; whether it is within the limit (after the locks: True)."""
+        if self.counted:
+            return True
+        self.counted = True
+        return self.throttle.allow_request(request, None)
 
 
 class RedisRateThrottle(BaseThrottle):
@@ -116,6 +154,17 @@ class RedisRateThrottle(BaseThrottle):
             return True
         count = self._count(ident, increment=True)
         return count is None or count <= self.limit
+
+    def admission(self, request: Request) -> Admission | None:
+        """This request's count, to be made with its movement's locks (`Admission`); None when this
+        throttle would not ask Redis now (no identity to count, or Redis failing): `allow_request`
+        then answers at once."""
+        ident = self.identity(request, None)
+        if ident is None or not _usable():
+            return None
+        key, remaining = _window_key(self.scope, ident, self.period)
+        self.wait_seconds = remaining
+        return Admission(self, key, self.limit, remaining + 1)
 
     def wait(self) -> float | None:
         return self.wait_seconds

@@ -37,6 +37,13 @@ How we use python-redis-lock 4.0.1 (see the pitfalls in DESIGN.md):
   longer than the lock wait, so that they are never cut short by the socket.
 * Locks are taken in sorted id order, the same order as the row locks, so
   A→B and B→A transfers cannot deadlock.
+* A movement served by the fast path also hands its throttle's count to the
+  first acquire (`wallet_project.throttling.Admission`): `ADMIT_THEN_ACQUIRE_SCRIPT`
+  counts first and, over the limit, takes no lock and answers -1, so the
+  movement is refused (429) holding nothing. The throttle's count and the
+  locks are one round trip, not two: a plain transfer makes two Redis calls
+  in all, the acquire and the release. The throttle's counters and the locks
+  live on the same server, `REDIS_URL` (settings.py).
 
 Without `REDIS_URL` (single-process development mode) an in-process lock
 takes the place of Redis.
@@ -61,6 +68,7 @@ from redis.retry import Retry
 
 from wallet_project.errors import LockTimeout, ServiceUnavailable
 from wallet_project.redis_scripts import DirectScript, ScriptRunner
+from wallet_project.throttling import COUNT_SCRIPT, Admission
 
 logger = logging.getLogger("wallet.locks")
 
@@ -78,6 +86,28 @@ for i, key in ipairs(KEYS) do
 end
 return #KEYS
 """
+
+# A throttle's count (`wallet_project.throttling.COUNT_SCRIPT`), then, within the
+# limit, the locks as ACQUIRE_PREFIX_SCRIPT takes them; over it, -1 and no lock.
+# KEYS: the counter, then the lock keys; ARGV: the lock expiry, the limit, the
+# counter's expiry, then each lock's id.
+ADMIT_THEN_ACQUIRE_SCRIPT = (
+    """
+local count = (function(KEYS, ARGV)
+"""
+    + COUNT_SCRIPT
+    + """
+end)({KEYS[1]}, {ARGV[3]})
+if count > tonumber(ARGV[2]) then
+    return -1
+end
+return (function(KEYS, ARGV)
+"""
+    + ACQUIRE_PREFIX_SCRIPT
+    + """
+end)({unpack(KEYS, 2)}, {ARGV[1], unpack(ARGV, 4)})
+"""
+)
 
 # python-redis-lock's own UNLOCK_SCRIPT, run for each lock of a movement in one
 # call. KEYS: lock and signal key of each lock; ARGV: the signal expiry, then
@@ -100,7 +130,9 @@ return released
 
 
 class _Backend(Protocol):
-    def acquire_all(self, names: Sequence[str], deadline: float) -> list[object]: ...
+    def acquire_all(
+        self, names: Sequence[str], deadline: float, admission: Admission | None = None
+    ) -> list[object]: ...
 
     def try_acquire(self, name: str) -> object | None: ...
 
@@ -125,9 +157,12 @@ class RedisLocks:
         # EVALSHA on this thread's own connection, and SCRIPT LOAD then again if Redis lost it (a restart).
         scripts = ScriptRunner(self.client)
         self.acquire_prefix = DirectScript(scripts, ACQUIRE_PREFIX_SCRIPT)
+        self.admit_then_acquire = DirectScript(scripts, ADMIT_THEN_ACQUIRE_SCRIPT)
         self.release_many = DirectScript(scripts, RELEASE_ALL_SCRIPT)
 
-    def acquire_all(self, names: Sequence[str], deadline: float) -> list[redis_lock.Lock]:
+    def acquire_all(
+        self, names: Sequence[str], deadline: float, admission: Admission | None = None
+    ) -> list[redis_lock.Lock]:
         """The locks of `names`, taken in that order, within `deadline`.
 
         Every attempt tries all the locks not yet held in one script call
@@ -137,12 +172,26 @@ class RedisLocks:
         each wait carries the next attempt (`_wait_then_acquire`). Nothing is
         held out of order while waiting (that is what keeps A→B and B→A from
         deadlocking).
+
+        An `admission` not yet counted is counted by the first attempt
+        (`ADMIT_THEN_ACQUIRE_SCRIPT`); over its limit, its `refusal()` is
+        raised and no lock was taken.
         """
         locks = [redis_lock.Lock(self.client, name, expire=self.expire) for name in names]
         held: list[redis_lock.Lock] = []
         try:
             wanted = locks
-            taken = self.acquire_prefix(keys=[lock._name for lock in wanted], args=self._acquire_args(wanted))
+            keys = [lock._name for lock in wanted]
+            if admission is None or admission.counted:
+                taken = self.acquire_prefix(keys=keys, args=self._acquire_args(wanted))
+            else:
+                admission.counted = True  # sent, whatever comes back: never counted twice
+                expire, *ids = self._acquire_args(wanted)
+                taken = self.admit_then_acquire(
+                    keys=[admission.key, *keys], args=[expire, admission.limit, admission.ttl, *ids]
+                )
+                if taken < 0:
+                    raise admission.refusal()
             while True:
                 held.extend(wanted[:taken])
                 if len(held) == len(locks):
@@ -234,7 +283,8 @@ class LocalLocks:
     def acquire(self, name: str, deadline: float) -> object:
         return self.acquire_all([name], deadline)[0]
 
-    def acquire_all(self, names: Sequence[str], deadline: float) -> list[object]:
+    def acquire_all(self, names: Sequence[str], deadline: float, admission: Admission | None = None) -> list[object]:
+        # Nothing is throttled without Redis; an admission is left uncounted, for its caller to settle.
         held: list[object] = []
         try:
             for name in names:
@@ -286,14 +336,17 @@ def lock_name(balance_id: UUID | str) -> str:
 
 
 @contextmanager
-def balance_locks(balance_ids: Iterable[UUID]) -> Iterator[None]:
-    """Hold the locks of these balances, taken in sorted id order within one deadline.
+def balance_locks(balance_ids: Iterable[UUID], admission: Admission | None = None) -> Iterator[None]:
+    """Hold the locks of these balances, taken in sorted id order within one deadline, after counting
+    `admission` if it is not yet counted (`RedisLocks.acquire_all`).
 
-    Raises LockTimeout when the wait runs out, ServiceUnavailable when Redis is unreachable.
+    Raises LockTimeout when the wait runs out, ServiceUnavailable when Redis is unreachable, the
+    admission's refusal (DRF's `Throttled`) when it is over its limit.
     """
     backend = get_backend()
     deadline = time.monotonic() + settings.LOCK_WAIT_SECONDS
-    held = backend.acquire_all([lock_name(balance_id) for balance_id in sorted(set(balance_ids))], deadline)
+    names = [lock_name(balance_id) for balance_id in sorted(set(balance_ids))]
+    held = backend.acquire_all(names, deadline, admission)
     try:
         yield
     finally:

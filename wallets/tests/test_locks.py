@@ -6,8 +6,10 @@ import time
 import pytest
 import redis
 from django.conf import settings
+from rest_framework.exceptions import Throttled
 
 from tests.live import private_redis
+from wallet_project.throttling import Admission, UserThrottle
 from wallets import locks
 
 A, B = "wallet:balance:00000000-0000-0000-0000-00000000000a", "wallet:balance:00000000-0000-0000-0000-00000000000b"
@@ -156,3 +158,69 @@ def test_a_lock_that_expired_under_its_holder_is_not_released_by_it(backend, raw
     assert raw.get(f"lock:{B}") is None
     assert "balance lock expired before release" in caplog.text
     raw.delete(f"lock:{A}")
+
+
+# --- a throttle's count made with the locks (wallet_project.throttling.Admission) -----------------
+
+GATE = "wallettest:throttle:gate"
+
+
+@pytest.fixture
+def admission(raw):
+    """An admission of a limit of 2 on a fresh counter, whose throttle says to come back in 42 s."""
+    raw.delete(GATE)
+    throttle = UserThrottle()
+    throttle.wait_seconds = 42
+    yield Admission(throttle, GATE, limit=2, ttl=60)
+    raw.delete(GATE)
+
+
+def test_an_admission_is_counted_by_the_acquire_once(backend, raw, admission):
+    held = backend.acquire_all([A, B], time.monotonic() + 5, admission)
+
+    assert admission.counted
+    assert int(raw.get(GATE)) == 1
+    assert 0 < raw.ttl(GATE) <= 60
+    assert raw.exists(f"lock:{A}", f"lock:{B}") == 2
+    backend.release_all(held)
+    backend.release_all(backend.acquire_all([A, B], time.monotonic() + 5, admission))  # already counted
+    assert int(raw.get(GATE)) == 1
+
+
+def test_an_admission_over_its_limit_is_refused_holding_nothing(backend, raw, admission):
+    raw.set(GATE, 2)
+
+    with pytest.raises(Throttled) as refused:
+        backend.acquire_all([A, B], time.monotonic() + 5, admission)
+
+    assert refused.value.wait == 42
+    assert int(raw.get(GATE)) == 3, "a refused request counts, as with DRF's own check"
+    assert raw.exists(f"lock:{A}", f"lock:{B}") == 0
+
+
+def test_an_admission_is_counted_once_by_a_movement_that_waits(backend, raw, admission):
+    blocker = backend.acquire(A, time.monotonic() + 5)
+    outcome = {}
+
+    def take():
+        outcome["held"] = backend.acquire_all([A, B], time.monotonic() + 5, admission)
+
+    taker = threading.Thread(target=take)
+    taker.start()
+    time.sleep(0.3)  # its first attempt counted and found A busy; it waits
+    assert int(raw.get(GATE)) == 1
+    backend.release(blocker)
+    _finish(taker, outcome, backend)
+    assert int(raw.get(GATE)) == 1
+
+
+def test_the_admission_script_is_loaded_again_if_redis_lost_it(admission):
+    with private_redis() as server:
+        backend = locks.RedisLocks(server.url(0))
+        raw = redis.Redis.from_url(server.url(0))
+        raw.script_flush()
+
+        backend.release_all(backend.acquire_all([A, B], time.monotonic() + 5, admission))
+
+        assert int(raw.get(GATE)) == 1
+        raw.close()
