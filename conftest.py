@@ -147,6 +147,12 @@ def finance(finance_user):
 
 
 @pytest.fixture
+def finance_api(finance_user):
+    """An API client of a Finance staff member: the role that may refund."""
+    return client_for(finance_user)
+
+
+@pytest.fixture
 def root(db):
     return logged_in(superuser())
 

@@ -1,8 +1,10 @@
-"""Every endpoint × {anonymous, owner, another user, staff} answers as the contract says.
+"""Every endpoint × {anonymous, owner, another user, staff, finance} answers as the contract says.
 
-The owner owns the wallet, its USD balance and a PAYMENT entry; "another user"
-and "staff" own nothing of it. Staff are not special in the API except for
-refunds: other people's money answers 404 to them as to anyone.
+The owner owns the wallet, its USD balance and a PAYMENT entry; "another user",
+"staff" (in no group) and "finance" (the Finance group) own nothing of it.
+Staff are not special in the API except for refunds, which need the refund
+permission the back office asks for (Finance): other people's money answers
+404 to them as to anyone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pytest
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from conftest import client_for
+from tests.admin_support import staff_in
 from tests.factories import PASSWORD, UserFactory, WalletFactory, funded_balance
 from transactions.services import payment_create
 
@@ -27,6 +30,7 @@ class World:
     owner: object
     other: object
     staff: object
+    finance: object
     wallet_id: str
     balance_id: str
     target_balance_id: str
@@ -44,7 +48,8 @@ def world(db) -> World:
     payment = payment_create(
         wallet_balance_id=balance.pk, amount=Decimal("20.00"), merchant="Shop", owner=owner, created_by=owner
     )
-    return World(owner, other, staff, str(wallet.pk), str(balance.pk), str(target.pk), str(payment.pk))
+    finance = staff_in("Finance")
+    return World(owner, other, staff, finance, str(wallet.pk), str(balance.pk), str(target.pk), str(payment.pk))
 
 
 def _requests(w: World, actor) -> dict[str, tuple[str, str, dict]]:
@@ -78,34 +83,40 @@ def _requests(w: World, actor) -> dict[str, tuple[str, str, dict]]:
     }
 
 
-# endpoint: (anonymous, owner, another user, staff)
+# endpoint: (anonymous, owner, another user, staff, finance)
 EXPECTED = {
-    "me": (UNAUTHORIZED, OK, OK, OK),
-    "logout owner's token": (UNAUTHORIZED, RESET, FORBIDDEN, FORBIDDEN),
-    "wallet list": (UNAUTHORIZED, OK, OK, OK),
-    "wallet create": (UNAUTHORIZED, CREATED, CREATED, CREATED),
-    "wallet detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND),
-    "balance open": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND),
-    "total balance": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND),
-    "balance detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND),
-    "currencies": (UNAUTHORIZED, OK, OK, OK),
-    "rates": (UNAUTHORIZED, OK, OK, OK),
-    "deposit": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND),
-    "withdraw": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND),
-    "payment": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND),
-    "transfer": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND),
-    "history": (UNAUTHORIZED, OK, OK, OK),
-    "entry detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND),
-    "refund": (UNAUTHORIZED, FORBIDDEN, FORBIDDEN, CREATED),
+    "me": (UNAUTHORIZED, OK, OK, OK, OK),
+    "logout owner's token": (UNAUTHORIZED, RESET, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "wallet list": (UNAUTHORIZED, OK, OK, OK, OK),
+    "wallet create": (UNAUTHORIZED, CREATED, CREATED, CREATED, CREATED),
+    "wallet detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "balance open": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "total balance": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "balance detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "currencies": (UNAUTHORIZED, OK, OK, OK, OK),
+    "rates": (UNAUTHORIZED, OK, OK, OK, OK),
+    "deposit": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "withdraw": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "payment": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "transfer": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "history": (UNAUTHORIZED, OK, OK, OK, OK),
+    "entry detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "refund": (UNAUTHORIZED, FORBIDDEN, FORBIDDEN, FORBIDDEN, CREATED),
 }
-ACTORS = ("anonymous", "owner", "other", "staff")
+ACTORS = ("anonymous", "owner", "other", "staff", "finance")
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("endpoint", sorted(EXPECTED))
 @pytest.mark.parametrize("actor", ACTORS)
 def test_endpoint_answers_each_kind_of_caller_as_the_contract_says(world, endpoint, actor):
-    user = {"anonymous": None, "owner": world.owner, "other": world.other, "staff": world.staff}[actor]
+    user = {
+        "anonymous": None,
+        "owner": world.owner,
+        "other": world.other,
+        "staff": world.staff,
+        "finance": world.finance,
+    }[actor]
     method, url, body = _requests(world, actor)[endpoint]
     client = client_for(user)
 

@@ -107,6 +107,15 @@ def movement_schema(
     )
 
 
+class CanRefundPayments(permissions.BasePermission):
+    """The permission the back office's refund asks for (`transactions.refund_payment`, Finance), held by an active
+    staff member: being staff alone is not enough, and a deactivated account has no permissions."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_staff and user.has_perm("transactions.refund_payment"))
+
+
 def _render(entry: Transaction) -> dict[str, Any]:
     return entry_representation(entry)  # TransactionOutputSerializer's, without building one
 
@@ -257,10 +266,11 @@ class TransactionViewSet(viewsets.GenericViewSet):
         return self._move_own(request, "transfer")
 
     @extend_schema(
-        summary="Refund a payment (staff)",
+        summary="Refund a payment (staff with the refund permission)",
         description="Credits the paying balance with a REFUND entry carrying the payment's reference; "
         "`amount` defaults to what is left to refund. Partial refunds add up to at most the payment. "
-        "Staff only: anyone else gets 403 whatever the id.",
+        "Only staff allowed to refund payments (the Finance group) may call it: anyone else gets 403 "
+        "whatever the id.",
         request=RefundInputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
@@ -290,7 +300,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
             ),
         ],
     )
-    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
+    @action(detail=True, methods=["post"], permission_classes=[CanRefundPayments])
     def refund(self, request: Request, pk: str) -> Response:
         payment_id = UUID(pk)
         return self._move(

@@ -105,13 +105,13 @@ def test_a_replayed_transfer_moves_no_money_on_either_side(api, user, other_user
 
 
 @pytest.mark.django_db
-def test_a_replayed_refund_refunds_once(api, user, staff_api):
+def test_a_replayed_refund_refunds_once(api, user, finance_api):
     balance = balance_of(user, amount="50.00")
     payment = api.post(PAYMENT, {"wallet_balance_id": str(balance.pk), "amount": "20", "merchant": "Shop"}).json()
     url = f"/api/v1/transactions/{payment['id']}/refund/"
 
-    first = staff_api.post(url, {"amount": "5"}, **keyed("refund-1"))
-    retry = staff_api.post(url, {"amount": "5.00"}, **keyed("refund-1"))
+    first = finance_api.post(url, {"amount": "5"}, **keyed("refund-1"))
+    retry = finance_api.post(url, {"amount": "5.00"}, **keyed("refund-1"))
 
     assert first.status_code == HTTPStatus.CREATED
     assert retry.status_code == HTTPStatus.CREATED

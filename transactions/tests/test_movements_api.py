@@ -725,11 +725,11 @@ def paid(api, balance, amount: str = "30.00") -> dict:
 
 
 @pytest.mark.django_db
-def test_staff_refund_defaults_to_the_whole_payment_on_the_payers_balance(api, user, staff_api, staff_user):
+def test_staff_refund_defaults_to_the_whole_payment_on_the_payers_balance(api, user, finance_api, finance_user):
     balance = balance_of(user, amount="100.00")
     payment = paid(api, balance, "30.00")
 
-    response = staff_api.post(refund_url(payment["id"]), {})
+    response = finance_api.post(refund_url(payment["id"]), {})
 
     assert response.status_code == HTTPStatus.CREATED, response.json()
     body = response.json()
@@ -744,18 +744,18 @@ def test_staff_refund_defaults_to_the_whole_payment_on_the_payers_balance(api, u
     assert amount_of(balance) == Decimal("100.00")
     refund = Transaction.objects.get(pk=body["id"])
     assert refund.owner == user
-    assert refund.created_by == staff_user
+    assert refund.created_by == finance_user
 
 
 @pytest.mark.django_db
-def test_partial_refunds_add_up_to_at_most_the_payment(api, user, staff_api):
+def test_partial_refunds_add_up_to_at_most_the_payment(api, user, finance_api):
     balance = balance_of(user, amount="100.00")
     payment = paid(api, balance, "30.00")
 
-    first = staff_api.post(refund_url(payment["id"]), {"amount": "10.00"})
-    second = staff_api.post(refund_url(payment["id"]), {"amount": "15"})
-    too_much = staff_api.post(refund_url(payment["id"]), {"amount": "5.01"})
-    rest = staff_api.post(refund_url(payment["id"]), {})
+    first = finance_api.post(refund_url(payment["id"]), {"amount": "10.00"})
+    second = finance_api.post(refund_url(payment["id"]), {"amount": "15"})
+    too_much = finance_api.post(refund_url(payment["id"]), {"amount": "5.01"})
+    rest = finance_api.post(refund_url(payment["id"]), {})
 
     assert first.status_code == HTTPStatus.CREATED
     assert second.status_code == HTTPStatus.CREATED
@@ -768,13 +768,13 @@ def test_partial_refunds_add_up_to_at_most_the_payment(api, user, staff_api):
 
 
 @pytest.mark.django_db
-def test_refund_of_a_fully_refunded_payment_answers_422_refund_exceeds_payment(api, user, staff_api):
+def test_refund_of_a_fully_refunded_payment_answers_422_refund_exceeds_payment(api, user, finance_api):
     balance = balance_of(user, amount="100.00")
     payment = paid(api, balance, "30.00")
-    assert staff_api.post(refund_url(payment["id"]), {}).status_code == HTTPStatus.CREATED
+    assert finance_api.post(refund_url(payment["id"]), {}).status_code == HTTPStatus.CREATED
     before = ledger_state()
 
-    response = staff_api.post(refund_url(payment["id"]), {})
+    response = finance_api.post(refund_url(payment["id"]), {})
 
     assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
     assert error_code(response) == "refund_exceeds_payment"
@@ -782,12 +782,12 @@ def test_refund_of_a_fully_refunded_payment_answers_422_refund_exceeds_payment(a
 
 
 @pytest.mark.django_db
-def test_refund_of_anything_but_a_payment_answers_422_not_refundable(api, user, staff_api):
+def test_refund_of_anything_but_a_payment_answers_422_not_refundable(api, user, finance_api):
     balance = balance_of(user, amount="100.00")
     deposit = api.post(DEPOSIT, {"wallet_balance_id": str(balance.pk), "amount": "1.00"}).json()
     before = ledger_state()
 
-    response = staff_api.post(refund_url(deposit["id"]), {})
+    response = finance_api.post(refund_url(deposit["id"]), {})
 
     assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
     assert error_code(response) == "not_refundable"
@@ -795,8 +795,8 @@ def test_refund_of_anything_but_a_payment_answers_422_not_refundable(api, user, 
 
 
 @pytest.mark.django_db
-def test_refund_of_an_unknown_transaction_answers_404_to_staff(staff_api):
-    response = staff_api.post(refund_url(uuid.uuid4()), {})
+def test_refund_of_an_unknown_transaction_answers_404_to_staff(finance_api):
+    response = finance_api.post(refund_url(uuid.uuid4()), {})
 
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert error_code(response) == "not_found"
@@ -804,11 +804,11 @@ def test_refund_of_an_unknown_transaction_answers_404_to_staff(staff_api):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("amount", ["0", "-1", "1.001", "abc", "NaN"])
-def test_refund_refuses_an_invalid_amount_with_400(api, user, staff_api, amount):
+def test_refund_refuses_an_invalid_amount_with_400(api, user, finance_api, amount):
     payment = paid(api, balance_of(user, amount="100.00"))
     before = ledger_state()
 
-    response = staff_api.post(refund_url(payment["id"]), {"amount": amount})
+    response = finance_api.post(refund_url(payment["id"]), {"amount": amount})
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert "amount" in response.json()["error"]["details"]
@@ -899,13 +899,13 @@ def test_a_transfer_into_another_users_frozen_wallet_answers_422_wallet_frozen(o
 
 
 @pytest.mark.django_db
-def test_a_refund_into_a_frozen_wallet_answers_422_wallet_frozen(api, user, staff_api):
+def test_a_refund_into_a_frozen_wallet_answers_422_wallet_frozen(api, user, finance_api):
     balance = balance_of(user, amount="100.00")
     payment = paid(api, balance)
     wallet_set_frozen(wallet_id=balance.wallet_id, frozen=True)
     before = ledger_state()
 
-    response = staff_api.post(refund_url(payment["id"]), {})
+    response = finance_api.post(refund_url(payment["id"]), {})
 
     assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
     assert error_code(response) == "wallet_frozen"
