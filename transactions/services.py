@@ -35,7 +35,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
-from django.db import connection, router, transaction
+import psycopg
+from django.db import ProgrammingError, connection, router, transaction
 from django.db.models import Sum
 from django.db.models.base import ModelState
 
@@ -44,6 +45,7 @@ from wallet_project.db import ClockTimestamp
 from wallet_project.errors import (
     AmountTooSmall,
     DomainError,
+    InactiveAccount,
     InsufficientFunds,
     InvalidInput,
     LockTimeout,
@@ -97,7 +99,7 @@ class _Leg:
 _BALANCE_ROWS = """
     SELECT balance.id, balance.wallet_id, balance.currency_id, balance.amount, balance.last_sequence,
            currency.minor_unit AS minor_unit, wallet.owner_id AS owner_id, wallet.is_frozen AS is_frozen,
-           owner.is_active AS owner_is_active{rate}
+           owner.is_active AS owner_is_active, {actor} AS actor_is_active{rate}
     FROM wallets_walletbalance balance
     JOIN wallets_currency currency ON currency.code = balance.currency_id
     JOIN wallets_wallet wallet ON wallet.id = balance.wallet_id
@@ -105,6 +107,9 @@ _BALANCE_ROWS = """
     WHERE balance.id IN ({ids})
     ORDER BY balance.id{lock}
 """
+# Whether the user who asks for the movement is active, read with the balances: a deactivated
+# account's unexpired token, or a deactivated staff member, moves nothing.
+_ACTOR_IS_ACTIVE = "(SELECT actor.is_active FROM accounts_user actor WHERE actor.id = %s)"
 # The current rate from this balance's currency to the other balance's (a transfer reads both at once).
 _RATE_TO_OTHER = """,
            (SELECT rate.rate FROM wallets_exchangerate rate
@@ -131,6 +136,7 @@ class BalanceRow:
     owner_id: UUID
     is_frozen: bool
     owner_is_active: bool
+    actor_is_active: bool | None = None  # None: no actor was named (the system), or no such user
     rate_to_other: Decimal | None = None
 
 
@@ -140,10 +146,13 @@ def _balances(
     lock: bool = False,
     with_rate: bool = False,
     remember: bool = True,
+    actor: User | None = None,
     cursor: CursorWrapper | None = None,
 ) -> dict[UUID, BalanceRow]:
     """The balances with what the rules need, in one statement; with `lock`, `FOR NO KEY UPDATE` of the
-    balance rows in id order. Ids that do not exist are missing from the answer.
+    balance rows in id order. Ids that do not exist are missing from the answer. With `actor`, each
+    row also says whether that user is active (`_ensure_actor_active`); with `with_rate`, the current
+    rate from the row's currency to the other balance's.
 
     With `remember`, the facts of the rows read are kept for the next movement (`_remember`).
     On `cursor` if given (`_book`'s, made before the locks), else on a cursor of its own.
@@ -153,11 +162,14 @@ def _balances(
     placeholders = ", ".join(["%s"] * len(ids))
     sql = _BALANCE_ROWS.format(
         ids=placeholders,
+        actor="NULL" if actor is None else _ACTOR_IS_ACTIVE,
         rate=_RATE_TO_OTHER.format(ids=placeholders) if with_rate else "",
         lock=" FOR NO KEY UPDATE OF balance" if lock and not sqlite else "",
     )
+    params = [] if actor is None else [actor.pk.hex if sqlite else actor.pk]
+    params += [*ids, *ids] if with_rate else ids
     with connection.cursor() if cursor is None else nullcontext(cursor) as cursor:
-        cursor.execute(sql, [*ids, *ids] if with_rate else ids)
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     if sqlite:
         rows = [_from_sqlite(row) for row in rows]
@@ -172,7 +184,7 @@ _STORED_QUANTUM = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
 
 def _from_sqlite(row: tuple) -> tuple:
     """SQLite returns ids as hex text, amounts and rates as floats or text, booleans as integers."""
-    pk, wallet_id, currency_id, amount, last_sequence, minor_unit, owner_id, is_frozen, active, *rate = row
+    pk, wallet_id, currency_id, amount, last_sequence, minor_unit, owner_id, is_frozen, active, actor, *rate = row
     return (
         UUID(pk),
         UUID(wallet_id),
@@ -183,6 +195,7 @@ def _from_sqlite(row: tuple) -> tuple:
         UUID(owner_id),
         bool(is_frozen),
         bool(active),
+        None if actor is None else bool(actor),
         *[None if value is None else Decimal(str(value)) for value in rate],
     )
 
@@ -265,6 +278,12 @@ def _is_visible(balance: BalanceRow | BalanceFacts, owner: User | None) -> bool:
     return owner is None or (balance.owner_id == owner.pk and balance.owner_is_active)
 
 
+def _ensure_actor_active(balances: Mapping[UUID, BalanceRow], actor: User | None) -> None:
+    """Refuse a movement asked by a deactivated (or deleted) user: the same rule wherever the balances are read."""
+    if actor is not None and balances and not next(iter(balances.values())).actor_is_active:
+        raise InactiveAccount()
+
+
 class _FactsChanged(Exception):
     """Under the lock, a balance no longer shows the facts its movement was validated from."""
 
@@ -284,8 +303,17 @@ def _validated_and_booked(
     refusal is never decided from the known facts: when `plan` refuses on
     them, when they no longer hold under the lock, or when the locks cannot
     be had (the fresh read's refusal came first before there was a cache),
-    the fresh read decides, as it did before.
+    the fresh read decides. Legs converted at a rate are planned again on
+    the locked rows, with the rate read under the locks: a rate replaced
+    while the movement waited for a busy balance is never booked.
     """
+    actor = booking["created_by"]
+
+    def fresh_plan() -> Sequence[_Leg]:
+        fresh = _balances(balance_ids, with_rate=with_rate, actor=actor)
+        _ensure_actor_active(fresh, actor)
+        return plan(fresh)
+
     known = _known_facts(balance_ids)
     if known is not None:
         try:
@@ -298,9 +326,12 @@ def _validated_and_booked(
             except _FactsChanged:
                 pass  # nothing was written; decided below, from the fresh read
             except (LockTimeout, ServiceUnavailable):
-                plan(_balances(balance_ids, with_rate=with_rate))
+                fresh_plan()
                 raise
-    return _book(legs=plan(_balances(balance_ids, with_rate=with_rate)), **booking)
+    legs = fresh_plan()
+    if any(leg.exchange_rate is not None for leg in legs):
+        return _book(legs=legs, settle_under_lock=plan, with_rate=True, **booking)
+    return _book(legs=legs, **booking)
 
 
 # --- the booking itself ------------------------------------------------------------------
@@ -319,11 +350,15 @@ def _book(
     on_booked: OnBooked | None = None,
     validated_facts: Mapping[UUID, BalanceFacts] | None = None,
     admission: Admission | None = None,
+    with_rate: bool = False,
 ) -> list[Transaction]:
     """Lock, check, write and commit the legs of one movement; returns the entries in leg order.
 
     `settle_under_lock`, if given, checks a rule that needs the locks and
-    returns the final legs (same balances). `create_balance`, if given,
+    returns the final legs (same balances); with `with_rate` the locked rows
+    carry the current rate between their currencies, read under the locks.
+    The locked read also says whether `created_by` is still active: a
+    deactivated actor moves nothing (InactiveAccount). `create_balance`, if given,
     inserts the (locked) balance of an opening deposit in the same database
     transaction, so a refused opening leaves no balance behind.
     `validated_facts`, if given, are the known facts the legs were validated
@@ -346,14 +381,20 @@ def _book(
                 create_balance()
             # Same order as the Redis locks: no deadlock between A→B and B→A.
             # An opening's own new row is not a fact until the commit: it is not remembered.
-            locked = _balances(balance_ids, lock=True, remember=create_balance is None, cursor=cursor)
+            locked = _balances(
+                balance_ids,
+                lock=True,
+                remember=create_balance is None,
+                actor=created_by,
+                with_rate=with_rate,
+                cursor=cursor,
+            )
+            _ensure_actor_active(locked, created_by)
             if len(locked) != len(balance_ids):  # it vanished between the look-up and the lock
                 raise NotFound("No such wallet balance.")
             if validated_facts is not None and not _facts_hold(locked, validated_facts):
                 raise _FactsChanged()
-            for balance in locked.values():
-                if balance.is_frozen:
-                    raise WalletFrozen(f"Wallet {balance.wallet_id} is frozen; no money may move into or out of it.")
+            _ensure_not_frozen(locked, legs, created_by)
             if settle_under_lock is not None:
                 legs = settle_under_lock(locked)
 
@@ -414,6 +455,21 @@ def _book(
     # that the next movement of these balances does not wait for it.
     _audit(entries)
     return entries
+
+
+def _ensure_not_frozen(locked: Mapping[UUID, BalanceRow], legs: Sequence[_Leg], actor: User | None) -> None:
+    """Refuse a movement into or out of a frozen wallet (WalletFrozen).
+
+    A transfer's sender learns only that the destination cannot receive: not
+    its wallet's id, nor why, when that wallet is someone else's.
+    """
+    for leg in legs:
+        balance = locked[leg.balance_id]
+        if not balance.is_frozen:
+            continue
+        if leg.type == TransactionType.TRANSFER_IN and (actor is None or balance.owner_id != actor.pk):
+            raise WalletFrozen("The destination balance cannot receive money.")
+        raise WalletFrozen(f"Wallet {balance.wallet_id} is frozen; no money may move into or out of it.")
 
 
 _CREATED_AT = Transaction._meta.get_field("created_at")
@@ -483,15 +539,21 @@ def _write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], curso
             )
         Transaction.objects.bulk_create(entries)
         return
-    with connection.wrap_database_errors, connection.connection.pipeline():
-        cursor.execute(
-            _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))),
-            [value for balance in balances for value in (balance.pk, balance.amount, balance.last_sequence)],
-        )
-        cursor.execute(
-            _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
-            [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
-        )
+    try:
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            cursor.execute(
+                _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))),
+                [value for balance in balances for value in (balance.pk, balance.amount, balance.last_sequence)],
+            )
+            cursor.execute(
+                _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
+                [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
+            )
+    except ProgrammingError as exc:
+        # The ledger's trigger: the actor was deactivated after the locked read saw it active.
+        if isinstance(exc.__cause__, psycopg.errors.InsufficientPrivilege):
+            raise InactiveAccount() from exc
+        raise
 
 
 def _read_created_at(cursor: CursorWrapper, entries: Sequence[Transaction]) -> None:

@@ -8,8 +8,11 @@ more (`is_staff` for refunds, `email` for `me`) loads it on first use, once.
 What this trades, and how it is held:
 
 * A deactivated user's access token (15 minutes by default) is not refused
-  at authentication. The money services only see balances whose owner is
-  active, so such a token moves nothing, and refresh refuses inactive users.
+  at authentication. Every service that books or creates reads the actor's
+  `is_active` where it reads its facts (for a movement, in the same
+  statement as the locked balances) and answers 401 `authentication_failed`,
+  PostgreSQL refuses a ledger entry of an inactive actor, and refresh refuses
+  inactive users. Reads stay open to such a token until it expires.
 * A deleted user's token answers 401 where a deferred field is loaded (see
   `wallet_project.errors`) or where a write would reference the user.
 

@@ -55,6 +55,14 @@ class NotFound(DomainError):
     default_message = "Not found."
 
 
+class InactiveAccount(DomainError):
+    """The account acting was deactivated; its credentials, though unexpired, move and create nothing."""
+
+    status_code = HTTPStatus.UNAUTHORIZED
+    code = "authentication_failed"
+    default_message = "This account is deactivated."
+
+
 class PermissionDenied(DomainError):
     status_code = HTTPStatus.FORBIDDEN
     code = "permission_denied"

@@ -10,6 +10,7 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.selectors import actor_ensure_active
 from transactions.models import TransactionSource
 from transactions.services import opening_deposit_create
 from wallet_project.errors import BalanceExists, InvalidInput, NotFound, WalletExists
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 
 
 def wallet_create(*, owner: User, name: str) -> Wallet:
-    """Create a wallet; raises WalletExists when the owner has one of that name."""
+    """Create a wallet; raises InactiveAccount, WalletExists when the owner has one of that name."""
+    actor_ensure_active(actor=owner)
     if Wallet.objects.filter(owner=owner, name=name).exists():
         raise WalletExists(f"You already have a wallet named {name!r}.")
     try:
@@ -46,8 +48,11 @@ def balance_create(
 ) -> WalletBalance:
     """Open a balance in a wallet; a non-zero initial amount is booked as a DEPOSIT entry.
 
-    Raises NotFound, InvalidInput, BalanceExists, WalletFrozen, LockTimeout, ServiceUnavailable.
+    Raises InactiveAccount, NotFound, InvalidInput, BalanceExists, WalletFrozen, LockTimeout,
+    ServiceUnavailable. An opening deposit checks its actor again under the balance's lock.
     """
+    for actor in {owner, created_by} - {None}:
+        actor_ensure_active(actor=actor)
     # The input first, then visibility (API.md: 400 → 404 → 422); the currency says nothing about the wallet.
     currency_row = Currency.objects.filter(pk=currency).first()
     if currency_row is None:
@@ -94,8 +99,10 @@ def wallet_set_frozen(*, wallet_id: UUID, frozen: bool) -> Wallet:
 def exchange_rate_create(*, base: str, quote: str, rate: Decimal, created_by: User | None) -> ExchangeRate:
     """Make `rate` the current rate of the pair, closing the current one (kept for audit).
 
-    Raises InvalidInput for an unknown currency, a pair of one currency or a rate that is not positive.
+    Raises InactiveAccount, and InvalidInput for an unknown currency, a pair of one currency or a rate
+    that is not positive.
     """
+    actor_ensure_active(actor=created_by)
     if base == quote:
         raise InvalidInput("A rate needs two different currencies.", details={"quote": ["Must differ from base."]})
     if not rate.is_finite() or rate <= 0:

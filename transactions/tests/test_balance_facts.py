@@ -268,7 +268,7 @@ def _post(client, endpoint: str, source: WalletBalance, destination: WalletBalan
 @pytest.mark.parametrize("endpoint", ["deposit", "withdraw", "payment", "transfer"])
 @pytest.mark.parametrize("amount", ["1.00", "1.001"], ids=["amount", "too-many-decimals"])
 @pytest.mark.parametrize("idempotency_key", [None, "key-1"], ids=["fast-path", "with-idempotency-key"])
-def test_a_deactivated_owners_token_answers_404_though_the_facts_were_known(
+def test_a_deactivated_owners_token_answers_401_though_the_facts_were_known(
     user, source, destination, endpoint, amount, idempotency_key
 ):
     client = client_for(user)  # still valid after the deactivation: authentication reads no user row
@@ -280,8 +280,9 @@ def test_a_deactivated_owners_token_answers_404_though_the_facts_were_known(
 
     response = _post(client, endpoint, source, destination, amount, **headers)
 
-    assert response.status_code == HTTPStatus.NOT_FOUND, response.json()
-    assert error_code(response) == "not_found"
+    # The actor's own state comes first (401), whether the facts were known or read afresh.
+    assert response.status_code == HTTPStatus.UNAUTHORIZED, response.json()
+    assert error_code(response) == "authentication_failed"
     assert ledger_state() == before
 
 
