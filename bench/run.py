@@ -1178,9 +1178,6 @@ def markdown(results: dict, rows: list[dict], chart_rel: str | None) -> str:
                 f"| {r['redis_round_trips']} | {' '.join(r['redis_commands']) or '—'} | {r['wall_ms']} | {r['db_ms']} "
                 f"| {r['redis_ms']} |"
             )
-        lines += ["", "Statements of one transfer:", "", "```sql"]
-        lines += ip["requests"]["transfer"]["statements"]
-        lines += ["```"]
         rc = results.get("redis_monitor")
         if rc:
             names = ", ".join(f"{k} {v}" for k, v in rc["commands_by_name_per_transfer"].items())
@@ -1190,18 +1187,15 @@ def markdown(results: dict, rows: list[dict], chart_rel: str | None) -> str:
                 f"{rc['commands_per_transfer']} commands sent per transfer ({names}); "
                 f"{rc['commands_run_by_scripts_per_transfer']} more run inside Lua scripts.",
             ]
+        # The statements and the call tree are several KB of wide lines: they stay in the JSON, named here.
+        lines += ["", "In the JSON: the statements of one transfer (`in_process.requests.transfer.statements`)"]
         prof = ip.get("profile")
         if prof:
-            top = "\n".join(prof["text"].splitlines()[:60])
-            lines += [
-                "",
-                f"### Profile of {prof['requests']} transfers in process (pyinstrument; "
-                f"{prof['ms_per_request']} ms per transfer while profiled)",
-                "",
-                "```",
-                top,
-                "```",
-            ]
+            lines[-1] += (
+                f" and a profile of {prof['requests']} transfers (`in_process.profile.text`; pyinstrument, "
+                f"{prof['ms_per_request']} ms per transfer while profiled)"
+            )
+        lines[-1] += "."
     for key, plan in results.get("history_plans", {}).items():
         lines += ["", f"Plan of the first history page, ledger of {key}, after the load:", "", "```", *plan, "```"]
     lines += ["", END_MARK]
