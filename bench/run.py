@@ -19,8 +19,10 @@ What it does (docs/PERFORMANCE.md says why):
 5. For each scenario and concurrency: wrk with a generated Lua script and
    pgbench with the same work in raw SQL, same server, same balances, in
    interleaved slices (H S S H with the default --rounds 2), pooled per side.
-6. Writes bench/results/<stamp>.json, bench/results/<stamp>.png, and the
-   generated section of docs/PERFORMANCE.md; prints PASS/FAIL per target.
+6. Writes bench/results/<stamp>.json, bench/results/<stamp>.png (git ignores
+   them unless the run is made the reference: docs/PERFORMANCE.md, "Results
+   and the reference run"), and the generated section of docs/PERFORMANCE.md;
+   prints PASS/FAIL per target.
 """
 
 from __future__ import annotations
@@ -318,9 +320,9 @@ def vacuum_balances(dbname: str) -> None:
     """VACUUM the balance rows before each measured point, HTTP and SQL alike.
 
     Every movement writes a new version of one or two of these ~100 rows. Where
-    autovacuum is off (it is on the development machine this harness was
-    written on), their dead versions pile up from point to point, and each
-    point would pay for the ones before it.
+    autovacuum is off (as on the machines the reference figures come from),
+    their dead versions pile up from point to point, and each point would pay
+    for the ones before it.
     """
     with pg_connect(dbname) as conn:
         conn.execute("VACUUM wallets_walletbalance")
