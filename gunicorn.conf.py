@@ -8,7 +8,7 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # One per core the process may use, at least two: on 2 cores shared with
 # PostgreSQL and Redis, 2 workers moved the hot pair 15-40 % faster than 3 or 4
 # (the locked work of one balance runs on a less crowded CPU) and the cold
-# transfers as fast (docs/PERFORMANCE.md, change 21). With the database on
+# transfers as fast (docs/PERFORMANCE.md, "One gunicorn worker per core"). With the database on
 # other machines the workers wait longer per request: measure, and set it.
 workers = int(os.environ.get("GUNICORN_WORKERS") or max(2, len(os.sched_getaffinity(0))))
 worker_class = "sync"

@@ -19,8 +19,10 @@ What it does (docs/PERFORMANCE.md says why):
 5. For each scenario and concurrency: wrk with a generated Lua script and
    pgbench with the same work in raw SQL, same server, same balances, in
    interleaved slices (H S S H with the default --rounds 2), pooled per side.
-6. Writes bench/results/<stamp>.json, bench/results/<stamp>.png, and the
-   generated section of docs/PERFORMANCE.md; prints PASS/FAIL per target.
+6. Writes bench/results/<stamp>.json, bench/results/<stamp>.png (git ignores
+   them unless the run is made the reference: docs/PERFORMANCE.md, "Results
+   and the reference run"), and the generated section of docs/PERFORMANCE.md;
+   prints PASS/FAIL per target.
 """
 
 from __future__ import annotations
@@ -318,9 +320,9 @@ def vacuum_balances(dbname: str) -> None:
     """VACUUM the balance rows before each measured point, HTTP and SQL alike.
 
     Every movement writes a new version of one or two of these ~100 rows. Where
-    autovacuum is off (it is on the development machine this harness was
-    written on), their dead versions pile up from point to point, and each
-    point would pay for the ones before it.
+    autovacuum is off (as on the machines the reference figures come from),
+    their dead versions pile up from point to point, and each point would pay
+    for the ones before it.
     """
     with pg_connect(dbname) as conn:
         conn.execute("VACUUM wallets_walletbalance")
@@ -1178,9 +1180,6 @@ def markdown(results: dict, rows: list[dict], chart_rel: str | None) -> str:
                 f"| {r['redis_round_trips']} | {' '.join(r['redis_commands']) or '—'} | {r['wall_ms']} | {r['db_ms']} "
                 f"| {r['redis_ms']} |"
             )
-        lines += ["", "Statements of one transfer:", "", "```sql"]
-        lines += ip["requests"]["transfer"]["statements"]
-        lines += ["```"]
         rc = results.get("redis_monitor")
         if rc:
             names = ", ".join(f"{k} {v}" for k, v in rc["commands_by_name_per_transfer"].items())
@@ -1190,18 +1189,15 @@ def markdown(results: dict, rows: list[dict], chart_rel: str | None) -> str:
                 f"{rc['commands_per_transfer']} commands sent per transfer ({names}); "
                 f"{rc['commands_run_by_scripts_per_transfer']} more run inside Lua scripts.",
             ]
+        # The statements and the call tree are several KB of wide lines: they stay in the JSON, named here.
+        lines += ["", "In the JSON: the statements of one transfer (`in_process.requests.transfer.statements`)"]
         prof = ip.get("profile")
         if prof:
-            top = "\n".join(prof["text"].splitlines()[:60])
-            lines += [
-                "",
-                f"### Profile of {prof['requests']} transfers in process (pyinstrument; "
-                f"{prof['ms_per_request']} ms per transfer while profiled)",
-                "",
-                "```",
-                top,
-                "```",
-            ]
+            lines[-1] += (
+                f" and a profile of {prof['requests']} transfers (`in_process.profile.text`; pyinstrument, "
+                f"{prof['ms_per_request']} ms per transfer while profiled)"
+            )
+        lines[-1] += "."
     for key, plan in results.get("history_plans", {}).items():
         lines += ["", f"Plan of the first history page, ledger of {key}, after the load:", "", "```", *plan, "```"]
     lines += ["", END_MARK]

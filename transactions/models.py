@@ -86,13 +86,13 @@ class Transaction(models.Model):
         permissions = [("refund_payment", "Can refund payments")]
         # No index on (created_at, id) alone: PostgreSQL would walk it for a user's history
         # (the owner being constant in the ORDER BY) and skip every newer entry of other users,
-        # 350 times slower on a ledger of 1,000,000 entries (docs/PERFORMANCE.md). The admin's
-        # list of the whole ledger sorts instead.
+        # 350 times slower on a ledger of 1,000,000 entries (docs/PERFORMANCE.md, "Ledger indexes
+        # fitted to the history"). The admin's list of the whole ledger sorts instead.
         # Each history filter has an index that starts with exactly its equality columns, owner
         # first (a history query always names the owner), then the page order. With
         # (wallet_balance, created_at, id) instead, PostgreSQL's generic plan for the prepared
         # query (prepared statements are on) read every entry of the balance and sorted them:
-        # 237 ms for a balance of 43,000 entries (docs/PERFORMANCE.md). Foreign keys: the unique
+        # 237 ms for a balance of 43,000 entries (same section). Foreign keys: the unique
         # (wallet_balance, sequence) index serves `wallet_balance`; no index starts with
         # `wallet`, whose rows are never deleted (the admin and the API delete no wallet).
         indexes = [

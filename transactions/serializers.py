@@ -76,8 +76,8 @@ def entry_representation(entry: Transaction) -> dict[str, Any]:
 
     DRF's generic walk over the declared fields was 7 % of a transfer's Python
     time, and building a serializer instance to call this another 4 %
-    (docs/PERFORMANCE.md): the movement views call it directly. `tests` compare
-    it with DRF's own rendering on every type of entry.
+    (docs/PERFORMANCE.md, "Ledger entries rendered by hand"): the movement views
+    call it directly. `tests` compare it with DRF's own rendering on every type of entry.
     """
     minor_unit = minor_unit_of(entry.currency_id)
     return {

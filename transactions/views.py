@@ -175,7 +175,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
         )
         page = self.paginate_queryset(entries)
         # TransactionOutputSerializer(page, many=True).data, without the list serializer: it and
-        # its data hold each other, so the page's entries waited for the cyclic collector.
+        # its data hold each other, so the page's entries would wait for the cyclic collector.
         return self.get_paginated_response([_render(entry) for entry in page])
 
     def retrieve(self, request: Request, pk: str) -> Response:

@@ -10,7 +10,8 @@ many of them reach the oldest generation, which is collected only when it
 has grown by a quarter of everything start-up left there (about 100,000
 objects), and then takes 35-65 ms. Between those collections several MB of
 finished requests wait, and the arenas they fill stay mapped afterwards:
-worker memory grew by 8-10 MB under the history pages, and stayed there.
+left to that schedule, worker memory grows by 8-10 MB under history pages
+and stays there.
 
 Two gunicorn hooks (gunicorn.conf.py) change that:
 
@@ -22,7 +23,8 @@ Two gunicorn hooks (gunicorn.conf.py) change that:
   generations are collected now, while the request's cycles are garbage and
   before another promotion makes them old.
 
-Nothing here changes what is freed, only when; see docs/PERFORMANCE.md.
+Nothing here changes what is freed, only when; see docs/PERFORMANCE.md,
+"Garbage collector fitted to a sync worker".
 """
 
 from __future__ import annotations

@@ -58,7 +58,8 @@ class _SiteOnly:
     The API authenticates with JWT in the `Authorization` header: it has no
     session and no flash messages. Sessions, `request.user` from the session
     and messages are the admin's, and cost every API request a few percent of
-    its Python time for nothing (docs/PERFORMANCE.md). Subclasses of Django's
+    its Python time for nothing (docs/PERFORMANCE.md, "API requests skip the
+    admin's middleware"). Subclasses of Django's
     own classes, so that the admin's checks still find them. CSRF and
     X-Frame-Options stay on every path, as `check --deploy` wants them.
     """

@@ -2,7 +2,8 @@
 
 A DRF serializer deep-copies its declared fields for every instance and walks
 them through `run_validation`: for a money movement's three or four fields that
-was about 9 % of the request's Python instructions (docs/PERFORMANCE.md).
+was about 9 % of the request's Python instructions (docs/PERFORMANCE.md,
+"Quick validation of plain bodies").
 `validated(serializer_class, data)` first tries `quick_validated`, which
 accepts only what the serializer would accept unchanged, giving the same
 `validated_data`; anything else (a missing or malformed field, a blank, a

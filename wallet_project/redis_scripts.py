@@ -7,8 +7,8 @@ redis-py's `Script`, a call goes through the client's `execute_command`, its
 retry wrapper, and the connection pool's checkout and return (a poll of the
 socket, events, a lock), about 178,000 instructions; sending the same
 `EVALSHA` on a connection and reading its answer is about 50,000 (counted
-with callgrind, docs/PERFORMANCE.md, change 23). That was a tenth of a
-transfer's Python.
+with callgrind; docs/PERFORMANCE.md, "Redis scripts on the thread's own
+connection").
 
 `ScriptRunner` keeps one connection per thread and process, made with the
 client's own pool settings (address, database, timeouts). Before each call

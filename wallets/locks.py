@@ -15,7 +15,8 @@ How we use python-redis-lock 4.0.1 (see the pitfalls in DESIGN.md):
   sent with the `BLPOP`, in one pipeline, so Redis runs it the moment the
   wait ends: a released lock passes to the woken waiter inside Redis, one
   round trip sooner than if the waiter woke and asked again (the hand-over
-  is the rhythm of a busy balance, docs/PERFORMANCE.md, change 30). A lock
+  is the rhythm of a busy balance; docs/PERFORMANCE.md, "A waiter's next try
+  rides with its wait"). A lock
   whose holder died frees itself after `LOCK_EXPIRE_SECONDS`, and the next
   slice picks it up.
 * Release is its own Lua script (`UNLOCK_SCRIPT`), which also wakes one waiter.
@@ -27,7 +28,8 @@ How we use python-redis-lock 4.0.1 (see the pitfalls in DESIGN.md):
   waiter none of its own. The scripts are called on a connection of the
   thread's own (`wallet_project.redis_scripts`), without redis-py's per-call
   pool and retry machinery: the locks were an eighth of a transfer's Python
-  instructions (docs/PERFORMANCE.md). The keys, ids, signal lists and
+  instructions (docs/PERFORMANCE.md, "Balance locks in one script call"). The
+  keys, ids, signal lists and
   semantics are the library's, so its own `Lock` (used by `exclusive`)
   interoperates. It needs one Redis server, not a cluster (the keys of one
   call are not in one hash slot).

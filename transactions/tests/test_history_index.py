@@ -3,7 +3,8 @@
 There must be no index on the ledger that starts with `created_at`: with the
 owner constant, PostgreSQL may walk such an index for a user's history and
 skip every newer entry of other users; on a ledger of 1,000,000 entries that
-made a first page 350 times slower (docs/PERFORMANCE.md). And each filter's
+made a first page 350 times slower (docs/PERFORMANCE.md, "Ledger indexes fitted
+to the history"). And each filter's
 index starts with exactly the query's equality columns (the owner, then the
 wallet or the balance): with the balance's column alone, the generic plan of
 the prepared query read and sorted every entry of the balance.

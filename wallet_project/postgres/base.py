@@ -2,13 +2,14 @@
 
 With `CONN_HEALTH_CHECKS`, Django checks a persistent connection before its
 first use in each request by sending `SELECT 1`: one more round trip to
-PostgreSQL on every API request, a ninth of a transfer's (docs/PERFORMANCE.md).
+PostgreSQL on every API request, a ninth of a transfer's (docs/PERFORMANCE.md,
+"Health check without a round trip").
 A connection that is idle between requests has nothing to read: whatever the
 server says to it unasked (it is shutting down, it terminated the backend, an
 idle timeout) makes its socket readable, and so does the socket's end. So the
 check first polls the socket without waiting: nothing to read, and psycopg
 knows of no error, means the connection is as the last request left it;
-anything readable, and Django's own `SELECT 1` decides, as before. After an
+anything readable, and Django's own `SELECT 1` decides. After an
 error in a request, Django's stricter check (`is_usable`) is unchanged.
 """
 
