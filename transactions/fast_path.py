@@ -4,7 +4,8 @@ A deposit, withdrawal, payment or transfer is almost always the same request:
 a JSON object of a few fields, a Bearer access token, no idempotency key.
 For it, DRF's dispatch (its `Request` wrapper, content negotiation, the
 `Response` and its rendering, the view's bookkeeping) was a fifth of the
-instructions of a whole transfer request (docs/PERFORMANCE.md, change 20).
+instructions of a whole transfer request (docs/PERFORMANCE.md, "Plain movements
+skip DRF's dispatch").
 
 `fast_movement_view` wraps the DRF view of each of the four endpoints. It
 serves the plain case itself, calling the pieces DRF would call, in DRF's

@@ -124,7 +124,7 @@ class BalanceRow:
 
     Read by one plain statement (`_balances`). Not a model instance: building
     those through a RawQuerySet was a fifth of a transfer's Python time
-    (docs/PERFORMANCE.md).
+    (docs/PERFORMANCE.md, "Balances read in one plain statement").
     """
 
     pk: UUID
@@ -302,8 +302,9 @@ def _validated_and_booked(
     under the lock anyway, and checks there that the facts still hold. A
     refusal is never decided from the known facts: when `plan` refuses on
     them, when they no longer hold under the lock, or when the locks cannot
-    be had (the fresh read's refusal came first before there was a cache),
-    the fresh read decides. Legs converted at a rate are planned again on
+    be had (so that a 404 of the fresh read still comes before a 429), the
+    fresh read decides (docs/PERFORMANCE.md, "Known balance facts skip the
+    pre-lock read"). Legs converted at a rate are planned again on
     the locked rows, with the rate read under the locks: a rate replaced
     while the movement waited for a busy balance is never booked.
     """
@@ -364,7 +365,7 @@ def _book(
     `validated_facts`, if given, are the known facts the legs were validated
     from instead of a fresh read: the locked rows must still show them, with
     their owners active, or nothing is written and `_FactsChanged` is raised
-    (before any other rule, as the fresh read's refusals came first).
+    (before any other rule, so refusals come in the fresh read's order).
     `admission`, if given and not yet counted, is the request's throttle
     count, made by the locks' acquire before it takes them
     (`wallets.locks.balance_locks`). Raises WalletFrozen, InsufficientFunds
@@ -374,7 +375,8 @@ def _book(
     reference = reference or uuid7()
     balance_ids = sorted({leg.balance_id for leg in legs})
     # One cursor for the locked read and the writes, made before the locks are taken and read again
-    # after they are released: what the locks hold is the rhythm of a busy balance (PERFORMANCE.md, change 31).
+    # after they are released: what the locks hold is the rhythm of a busy balance
+    # (docs/PERFORMANCE.md, "One cursor, made before the locks").
     with connection.cursor() as cursor:
         with balance_locks(balance_ids, admission), transaction.atomic(durable=True):
             if create_balance is not None:
@@ -482,7 +484,8 @@ def _new_entry(*, created_by: User | None, **values: Any) -> Transaction:
     Without `Model.__init__`'s walk over every field and its `pre_init` and
     `post_init` signals (the model has no receivers of either): the two
     entries of a transfer were a twentieth of its Python time
-    (docs/PERFORMANCE.md). `values` gives every other field by its attname,
+    (docs/PERFORMANCE.md, "Ledger entries built without Model.__init__").
+    `values` gives every other field by its attname,
     except `id` (a new UUID, the field's default) and `created_at` (the
     database's, `db_default`). `transactions/tests/test_services.py` compares
     the two ways field by field.
@@ -526,7 +529,8 @@ def _write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], curso
 
     Plain SQL on PostgreSQL (the ORM's bulk_update and bulk_create took a third
     of a transfer's Python time), sent together in one pipeline: one round trip
-    to the database for both, while the balances are locked (docs/PERFORMANCE.md).
+    to the database for both, while the balances are locked (docs/PERFORMANCE.md,
+    "Balance UPDATE and ledger INSERT in one pipeline").
     If the UPDATE fails, PostgreSQL skips the INSERT and the error is raised
     here, as Django's own. The entries get their `created_at` from the database:
     the INSERT's `RETURNING` stays on `cursor` for `_read_created_at`, which
