@@ -783,7 +783,7 @@ def transfer_create(
                 raise RateUnavailable(
                     f"There is no current exchange rate from {source_balance.currency_id} to {destination.currency_id}."
                 )
-            credit = round_down(convert(amount, rate), destination.minor_unit)
+            credit = transfer_credit(amount=amount, rate=rate, minor_unit=destination.minor_unit)
             if credit <= 0:
                 raise AmountTooSmall(
                     f"{format_amount(amount, source_balance.minor_unit)} {source_balance.currency_id} "
@@ -808,6 +808,11 @@ def transfer_create(
         admission=admission,
     )
     return entries[0]
+
+
+def transfer_credit(*, amount: Decimal, rate: Decimal, minor_unit: int) -> Decimal:
+    """What a transfer of `amount` credits at `rate`: the product, rounded down to the destination's minor unit."""
+    return round_down(convert(amount, rate), minor_unit)
 
 
 def refunded_amount(*, payment: Transaction) -> Decimal:

@@ -36,10 +36,11 @@ from transactions.services import (
     payment_create,
     refund_create,
     transfer_create,
+    transfer_credit,
     withdrawal_create,
 )
 from wallet_project.errors import DomainError, ServiceUnavailable
-from wallet_project.money import convert, round_down
+from wallet_project.money import round_down
 from wallets.models import Currency, ExchangeRate, Wallet, WalletBalance
 from wallets.services import balance_create, wallet_create
 
@@ -402,7 +403,8 @@ class Command(BaseCommand):
             minor_unit = by_id[candidate.balance_id].minor_unit
             amount = candidate.left
             if rng.random() < 0.5:
-                amount = round_down(candidate.left * Decimal(rng.uniform(0.2, 0.8)), minor_unit) or candidate.left
+                share = Decimal(rng.randint(20, 80)) / 100  # a part of what is left, never a float
+                amount = round_down(candidate.left * share, minor_unit) or candidate.left
             entry = refund_create(
                 payment_id=candidate.payment_id, amount=amount, description=f"{label}: refund", **common
             )
@@ -438,7 +440,11 @@ class Command(BaseCommand):
             destination = self._destination(rng, balance, balances, by_currency)
             if destination is not None:
                 rate = self.rates.get((balance.currency, destination.currency))
-                credit = affordable if rate is None else round_down(convert(affordable, rate), destination.minor_unit)
+                credit = (
+                    affordable
+                    if rate is None
+                    else transfer_credit(amount=affordable, rate=rate, minor_unit=destination.minor_unit)
+                )
                 if credit > 0:
                     entry = transfer_create(
                         from_wallet_balance_id=balance.id,
@@ -450,7 +456,9 @@ class Command(BaseCommand):
                     )
                     balance.amount = entry.balance_after
                     if entry.exchange_rate is not None:
-                        credit = round_down(convert(entry.amount, entry.exchange_rate), destination.minor_unit)
+                        credit = transfer_credit(
+                            amount=entry.amount, rate=entry.exchange_rate, minor_unit=destination.minor_unit
+                        )
                     destination.amount += credit
                     return
         # A deposit, or the fallback of a debit that this balance cannot afford.
