@@ -221,6 +221,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# The admin shows times with seconds and their zone (wallet_project/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["wallet_project.formats"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
