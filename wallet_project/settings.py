@@ -145,7 +145,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The admin's 403/404 pages and the ReDoc page without external fonts.
+        "DIRS": [BASE_DIR / "wallet_project" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -4,6 +4,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from wallet_project import views
 
+# The back office's name, and where its "View site" link leads: the API documentation,
+# the one page of this service made to be read in a browser.
+admin.site.site_header = "Wallet back office"
+admin.site.site_title = "Wallet back office"
+admin.site.index_title = "Back office"
+admin.site.site_url = "/docs/"
+
 # Money movements first: Django tries the patterns in order, on every request.
 api_v1 = [
     path("", include("transactions.urls")),
@@ -25,5 +32,5 @@ urlpatterns = [
 
 handler400 = "wallet_project.views.bad_request"
 handler403 = "wallet_project.views.permission_denied"
-handler404 = "wallet_project.views.api_not_found"
+handler404 = "wallet_project.views.page_not_found"
 handler500 = "wallet_project.views.server_error"
