@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from wallet_project import views
+from wallet_project.docs import RedocView
 
 # The back office's name, and where its "View site" link leads: the API documentation,
 # the one page of this service made to be read in a browser.
@@ -22,7 +23,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
     path("health/", views.health, name="health"),
     path("ready/", views.ready, name="ready"),
     path("admin/", admin.site.urls),
