@@ -106,6 +106,11 @@ def ledger_csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
         yield writer.writerow(cells)
 
 
+def id_tail(some_id: object) -> str:
+    """The end of an id: entry ids and references are time-ordered, so their first digits repeat for a while."""
+    return "…" + str(some_id)[-8:]
+
+
 def owner_label(owner: User) -> str:
     """How the back office names a person: name and email, or the email alone."""
     return f"{owner.name} <{owner.email}>" if owner.name else owner.email
@@ -114,7 +119,7 @@ def owner_label(owner: User) -> str:
 def entry_label(entry: Transaction) -> str:
     """A ledger entry in a heading: its short id, type and amount with the currency's digits."""
     amount = format_amount(entry.amount, entry.currency.minor_unit)
-    return f"{str(entry.pk)[:8]}… ({entry.type} {amount} {entry.currency_id})"
+    return f"{id_tail(entry.pk)} ({entry.type} {amount} {entry.currency_id})"
 
 
 class RefundForm(forms.Form):
@@ -147,14 +152,15 @@ class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
         "reason",
     )
     list_display_links = ("short_id",)
+    # The link filters first: they show only while applied, and then they are what the page is about.
     list_filter = (
+        BalanceFilter,
+        WalletFilter,
+        ReferenceFilter,
         CreatedDateRangeFilter,
         "type",
         "source",
         "currency",
-        BalanceFilter,
-        WalletFilter,
-        ReferenceFilter,
     )
     list_select_related = ("currency", "owner")
     date_hierarchy = "created_at"
@@ -311,15 +317,16 @@ class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="entry", ordering="id")
     def short_id(self, entry: Transaction) -> str:
-        return str(entry.pk)[:8]
+        return id_tail(entry.pk)
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, entry: Transaction) -> str:
-        return f"{format_amount(entry.amount, entry.currency.minor_unit)} {entry.currency_id}"
+        # A no-break space: an amount never wraps away from its currency.
+        return f"{format_amount(entry.amount, entry.currency.minor_unit)}\u00a0{entry.currency_id}"
 
     @admin.display(description="balance after")
     def balance_after_display(self, entry: Transaction) -> str:
-        return f"{format_amount(entry.balance_after, entry.currency.minor_unit)} {entry.currency_id}"
+        return f"{format_amount(entry.balance_after, entry.currency.minor_unit)}\u00a0{entry.currency_id}"
 
     @admin.display(description="owner", ordering="owner__email")
     def owner_link(self, entry: Transaction) -> str:
@@ -368,7 +375,7 @@ class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
             '<a href="{}" title="{}">{}</a>',
             admin_changelist_url(Transaction, reference=entry.reference),
             entry.reference,
-            str(entry.reference)[:8],
+            id_tail(entry.reference),
         )
 
     @admin.display(description="other entries of this movement")

@@ -59,9 +59,9 @@ def test_support_reads_the_ledger_with_amounts_in_the_currency_minor_unit(suppor
 
     assert response.status_code == HTTPStatus.OK
     body = response.content.decode()
-    assert ">12.50 USD<" in body
-    assert ">1000 JPY<" in body
-    assert ">1.250 KWD<" in body
+    assert ">12.50\u00a0USD<" in body
+    assert ">1000\u00a0JPY<" in body
+    assert ">1.250\u00a0KWD<" in body
     assert usd.wallet.owner.email in body and jpy.wallet.owner.email in body and kwd.wallet.owner.email in body
 
 

@@ -89,7 +89,7 @@ def test_ledger_list_has_the_columns_that_fit_a_screen_with_names_reasons_and_zo
     assert "<h1>Ledger entries</h1>" in body
     assert f"{owner.name} &lt;{owner.email}&gt;" in body
     assert ">Team lunch<" in body
-    assert ">12.00 USD<" in body and ">88.00 USD<" in body
+    assert ">12.00\u00a0USD<" in body and ">88.00\u00a0USD<" in body
     assert payment.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") in body
     assert "000000" not in body  # no raw 18-place decimals anywhere
 
@@ -200,7 +200,7 @@ def test_entry_page_heading_names_the_entry_with_its_amount_as_the_body_shows_it
 
     body = support.get(change_url(payment)).content.decode()
 
-    heading = f"Ledger entry {str(payment.pk)[:8]}… (PAYMENT 12.00 USD)"
+    heading = f"Ledger entry …{str(payment.pk)[-8:]} (PAYMENT 12.00 USD)"
     assert f"<title>{heading} | Wallet back office</title>" in body
     assert f"<h1>{heading}</h1>" in body
     assert "View ledger entry" not in body and "View transaction" not in body
