@@ -26,7 +26,7 @@ def ensure_back_office_groups() -> None:
     """
     groups = importlib.import_module("accounts.migrations.0002_back_office_groups")
     groups.create_back_office_groups(django_apps, None)
-    export = importlib.import_module("transactions.migrations.0009_ledger_entry_names_and_export_permission")
+    export = importlib.import_module("transactions.migrations.0010_ledger_entry_names_and_export_permission")
     export.grant_export_ledger(django_apps, None)
 
 

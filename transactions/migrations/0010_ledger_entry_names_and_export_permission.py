@@ -41,7 +41,7 @@ def revoke_export_ledger(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("transactions", "0008_entry_ids_time_ordered"),
+        ("transactions", "0009_ledger_actor_active"),
         ("accounts", "0002_back_office_groups"),
     ]
 
