@@ -24,7 +24,7 @@ from accounts.serializers import (
 )
 from accounts.services import user_create
 from wallet_project.errors import PermissionDenied
-from wallet_project.schema import error_responses, request_example, response_example
+from wallet_project.schema import error_responses, request_example, response_example, success
 from wallet_project.throttling import FailedLoginThrottle
 
 USER_EXAMPLE = {"id": "3f2c8a4e-6b1d-4e2f-9c3a-7d8e9f0a1b2c", "email": "ann@example.com", "name": "Ann"}
@@ -56,7 +56,7 @@ class RegisterView(APIView):
         "The password goes through the password validators. No authentication needed.",
         request=RegisterInputSerializer,
         responses={
-            201: UserOutputSerializer,
+            201: success(UserOutputSerializer, "Registered: the new user. Log in with `POST /api/v1/auth/token/`."),
             **error_responses(400, 409, 429, 503, codes={409: ["email_taken"]}, invalid=PASSWORD_TOO_SHORT),
         },
         examples=[
@@ -78,7 +78,7 @@ class RegisterView(APIView):
     "and a refresh token. Wrong credentials answer 401 `authentication_failed`; repeated failures for one "
     "email from one address are throttled (429).",
     responses={
-        200: TokenPairOutputSerializer,
+        200: success(TokenPairOutputSerializer, "An access token and a refresh token."),
         **error_responses(400, 401, 429, 503, codes={401: ["authentication_failed"]}, invalid=NO_PASSWORD),
     },
     examples=[
@@ -104,7 +104,10 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
     description="Answers a new access token and a new refresh token; the old refresh token is blacklisted "
     "(rotation). A rotated, blacklisted, expired or malformed refresh token answers 401 `authentication_failed`.",
     responses={
-        200: TokenPairOutputSerializer,
+        200: success(
+            TokenPairOutputSerializer,
+            "A new access token and a new refresh token; the old refresh token no longer works.",
+        ),
         **error_responses(400, 401, 429, 503, codes={401: ["authentication_failed"]}, invalid=NO_REFRESH),
     },
     examples=[request_example({"refresh": REFRESH_EXAMPLE}), response_example(TOKEN_PAIR_EXAMPLE, "Rotated pair")],
@@ -151,7 +154,7 @@ class MeView(APIView):
     @extend_schema(
         summary="The current user",
         description="The user of the access token.",
-        responses={200: UserOutputSerializer, **error_responses(401, 429, 503)},
+        responses={200: success(UserOutputSerializer, "The user."), **error_responses(401, 429, 503)},
         examples=[response_example(USER_EXAMPLE, "Me")],
     )
     def get(self, request: Request) -> Response:

@@ -18,14 +18,16 @@ _BOOKKEEPING = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 
 def ensure_back_office_groups() -> None:
-    """The Support and Finance groups, as the data migration makes them.
+    """The Support and Finance groups, as the data migrations make them.
 
-    The migration has run once for the test database, but a transactional test
+    The migrations have run once for the test database, but a transactional test
     elsewhere in the run truncates every table, groups included; running the
-    migration's own function again (it is idempotent) brings them back.
+    migrations' own functions again (they are idempotent) brings them back.
     """
-    migration = importlib.import_module("accounts.migrations.0002_back_office_groups")
-    migration.create_back_office_groups(django_apps, None)
+    groups = importlib.import_module("accounts.migrations.0002_back_office_groups")
+    groups.create_back_office_groups(django_apps, None)
+    export = importlib.import_module("transactions.migrations.0010_ledger_entry_names_and_export_permission")
+    export.grant_export_ledger(django_apps, None)
 
 
 def staff_in(group_name: str, **fields: object) -> User:

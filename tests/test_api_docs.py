@@ -171,7 +171,8 @@ def test_authenticated_operations_use_the_bearer_jwt_scheme(schema):
     bearer = [
         name
         for name, scheme in schemes.items()
-        if scheme == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        if {key: scheme.get(key) for key in ("type", "scheme", "bearerFormat")}
+        == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     ]
     assert bearer, schemes
     for method, path, operation in _operations(schema):
@@ -214,8 +215,7 @@ def test_redoc_is_served(client):
     response = client.get("/redoc/", HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     html = response.content.decode()
-    # ReDoc's page asks Google Fonts for its typefaces (it falls back to local fonts
-    # offline); its script must come from this server.
+    # Its script comes from this server, like everything else it loads.
     scripts = re.findall(r"""<script[^>]+src=["']([^"']+)["']""", html)
     assert any("redoc" in script for script in scripts), scripts
     for script in scripts:
@@ -228,3 +228,98 @@ def test_schema_is_served_as_yaml_too(client):
     response = client.get("/api/schema/")
     assert response.status_code == 200
     assert b"openapi:" in response.content
+
+
+# --- what a reader of the documentation sees --------------------------------------------
+
+# Words of our implementation that have no place in a client's documentation.
+INTERNAL_NOTES = re.compile(
+    r"fast.path|PERFORMANCE\.md|ARCHITECTURE\.md|\bchange \d+|_book\b|\bSQL\b|select_for_update|"
+    r"\bLua\b|EVALSHA|BLPOP|\bDRF\b|machinery|module docstring|serializer|quick_input",
+    re.IGNORECASE,
+)
+# Hosts a docs page would load fonts, scripts or images from.
+EXTERNAL_ASSET_HOSTS = (*CDN_HOSTS, "fonts.gstatic.com", "cdn.redoc.ly", "validator.swagger.io")
+
+
+def test_every_success_response_says_what_it_is(schema):
+    for method, path, operation in _operations(schema):
+        for status, response in operation["responses"].items():
+            if status.startswith("2"):
+                assert response.get("description", "").strip(), f"{method.upper()} {path} {status}"
+
+
+def test_movements_declare_the_idempotency_headers(schema):
+    for method, path in MOVEMENTS:
+        operation = schema["paths"][path][method]
+        where = f"{method.upper()} {path}"
+        key = next(p for p in operation["parameters"] if p["in"] == "header" and p["name"] == "Idempotency-Key")
+        assert key["schema"] == {"type": "string", "minLength": 1, "maxLength": 255}, where
+        for status in ("201", "422"):
+            replayed = operation["responses"][status].get("headers", {}).get("Idempotent-Replayed")
+            assert replayed is not None, f"{where} {status}"
+            assert replayed["schema"]["enum"] == ["true"], where
+            assert "Idempotency-Key" in replayed["description"], where
+
+
+def test_the_authorize_dialog_says_where_the_token_comes_from(schema):
+    (scheme,) = schema["components"]["securitySchemes"].values()
+    assert "POST /api/v1/auth/token/" in scheme["description"]
+    assert "Bearer" in scheme["description"]
+    assert "POST /api/v1/auth/token/" in schema["info"]["description"]
+
+
+def test_no_internal_notes_in_the_documentation(schema):
+    texts = []
+
+    def collect(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in {"description", "summary", "title"} and isinstance(value, str):
+                    texts.append(value)
+                collect(value)
+        elif isinstance(node, list):
+            for item in node:
+                collect(item)
+
+    collect(schema)
+    assert len(texts) > 100
+    leaks = [text for text in texts if INTERNAL_NOTES.search(text)]
+    assert not leaks, leaks
+
+
+def _foreign_urls(text: str) -> list[str]:
+    urls = re.findall(r"""https?://[^\s"'<>)]+""", text)
+    return [url for url in urls if urlparse(url).hostname not in {"testserver", "localhost", "127.0.0.1"}]
+
+
+@pytest.mark.parametrize("page", ["/redoc/", "/docs/"])
+def test_docs_pages_name_no_other_host(client, page):
+    html = client.get(page, HTTP_ACCEPT="text/html").content.decode()
+
+    assert _foreign_urls(html) == []
+
+
+def test_redoc_is_themed_with_the_system_fonts(client):
+    html = client.get("/redoc/", HTTP_ACCEPT="text/html").content.decode()
+
+    assert "fonts.googleapis.com" not in html
+    assert "system-ui" in html
+
+
+def test_redoc_page_may_load_nothing_from_another_host(client):
+    """ReDoc's own bundle draws a logo from cdn.redoc.ly: the bundle served here does not, and the policy forbids it."""
+    response = client.get("/redoc/", HTTP_ACCEPT="text/html")
+    policy = dict(directive.strip().split(" ", 1) for directive in response["Content-Security-Policy"].split(";"))
+
+    assert policy["default-src"] == "'self'"
+    for directive in ("img-src", "font-src", "connect-src", "style-src", "script-src"):
+        sources = policy[directive].split()
+        assert not [source for source in sources if "." in source or source in {"*", "https:", "http:"}], directive
+    bundle_url = re.search(r"""<script[^>]+src=["']([^"']+redoc[^"']*)["']""", response.content.decode())[1]
+    served = client.get(urlparse(bundle_url).path)
+    assert served.status_code == 200
+    assert served["Content-Type"].startswith("application/javascript")
+    bundle = b"".join(served.streaming_content if served.streaming else [served.content]).decode()
+    assert "Redoc" in bundle and len(bundle) > 100_000
+    assert [host for host in EXTERNAL_ASSET_HOSTS if host in bundle] == []

@@ -28,6 +28,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from accounts.models import User
+from transactions.admin_filters import BalanceFilter, CreatedDateRangeFilter, ReferenceFilter, WalletFilter
 from transactions.models import Transaction, TransactionSource, TransactionType
 from transactions.services import refund_create, refunded_amount
 from wallet_project.admin_helpers import (
@@ -38,7 +39,7 @@ from wallet_project.admin_helpers import (
     uuid_or_none,
 )
 from wallet_project.errors import DomainError
-from wallet_project.money import AmountError, format_amount, parse_amount
+from wallet_project.money import AmountError, format_amount, format_rate, parse_amount
 from wallets.models import Wallet, WalletBalance
 
 CSV_CHUNK_SIZE = 2000
@@ -85,7 +86,7 @@ def _csv_cell(column: str, value: Any, minor_unit: int) -> str:
     if column in _AMOUNT_COLUMNS:
         return format_amount(value, minor_unit)
     if column == "exchange_rate":
-        return f"{value.normalize():f}"
+        return format_rate(value)
     if column == "created_at":
         return value.astimezone(UTC).isoformat()
     text = str(value)
@@ -103,6 +104,22 @@ def ledger_csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
         *values, minor_unit = row
         cells = [_csv_cell(column, value, minor_unit) for column, value in zip(columns, values, strict=True)]
         yield writer.writerow(cells)
+
+
+def id_tail(some_id: object) -> str:
+    """The end of an id: entry ids and references are time-ordered, so their first digits repeat for a while."""
+    return "…" + str(some_id)[-8:]
+
+
+def owner_label(owner: User) -> str:
+    """How the back office names a person: name and email, or the email alone."""
+    return f"{owner.name} <{owner.email}>" if owner.name else owner.email
+
+
+def entry_label(entry: Transaction) -> str:
+    """A ledger entry in a heading: its short id, type and amount with the currency's digits."""
+    amount = format_amount(entry.amount, entry.currency.minor_unit)
+    return f"{id_tail(entry.pk)} ({entry.type} {amount} {entry.currency_id})"
 
 
 class RefundForm(forms.Form):
@@ -127,24 +144,31 @@ class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
     list_display = (
         "short_id",
         "created_at",
+        "owner_link",
         "type",
         "amount_display",
-        "currency",
         "balance_after_display",
-        "sequence",
-        "source",
-        "owner_link",
-        "balance_link",
         "reference_link",
-        "merchant",
-        "created_by",
+        "reason",
     )
     list_display_links = ("short_id",)
-    list_filter = ("type", "source", "currency", "created_at")
-    list_select_related = ("currency", "owner", "wallet", "created_by")
+    # The link filters first: they show only while applied, and then they are what the page is about.
+    list_filter = (
+        BalanceFilter,
+        WalletFilter,
+        ReferenceFilter,
+        CreatedDateRangeFilter,
+        "type",
+        "source",
+        "currency",
+    )
+    list_select_related = ("currency", "owner")
     date_hierarchy = "created_at"
-    search_fields = ("owner__email", "merchant")
-    search_help_text = "Owner email or merchant; or an entry id, reference, balance id or wallet id."
+    search_fields = ("owner__email", "owner__name", "merchant", "description")
+    search_help_text = (
+        "Owner email or name, merchant or reason; or an entry id, reference, balance id or wallet id. "
+        "The search runs inside the filters shown on the right."
+    )
     # A full count of a ledger of millions of rows on every page view is the one query that does not scale.
     show_full_result_count = False
     list_per_page = 100
@@ -154,25 +178,51 @@ class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
         "created_at",
         "type",
         "amount_display",
-        "currency",
         "balance_after_display",
         "sequence",
         "balance_link",
         "wallet_link",
         "owner_link",
         "related_balance_link",
-        "exchange_rate",
+        "exchange_rate_display",
         "reference_link",
         "related_entries",
         "source",
-        "description",
+        "reason",
         "merchant",
         "created_by",
     )
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Transaction]:
-        return super().get_queryset(request).select_related("currency", "owner", "wallet", "created_by")
+        return super().get_queryset(request).select_related("currency", "owner")
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Transaction | None:
+        """The entry with everything its page links to, in one query (ModelAdmin.get_object, more joins)."""
+        try:
+            entry_id = Transaction._meta.pk.to_python(object_id)  # type: ignore[union-attr]
+        except ValidationError:
+            return None
+        return (
+            self.get_queryset(request)
+            .select_related("wallet", "created_by", "related_wallet_balance__wallet__owner")
+            .filter(pk=entry_id)
+            .first()
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return super().changelist_view(request, {"title": "Ledger entries", **(extra_context or {})})
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        entry = context.get("original")
+        if isinstance(entry, Transaction):
+            # One heading that says what the page shows; the default "View transaction" plus a
+            # subtitle of raw decimals disagreed with the amounts in the body.
+            context["title"] = f"Ledger entry {entry_label(entry)}"
+            context["subtitle"] = None
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Transaction], search_term: str
@@ -200,7 +250,11 @@ class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
 
     # --- export -------------------------------------------------------------------------
 
-    @admin.action(description="Export selected entries as CSV", permissions=["view"])
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        # Owners' emails for the whole ledger in one file: a permission of its own (Finance), not "view".
+        return request.user.has_perm("transactions.export_ledger")
+
+    @admin.action(description="Export selected entries as CSV", permissions=["export"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Transaction]) -> StreamingHttpResponse:
         # values_list + iterator(): rows come from a server-side cursor, CSV_CHUNK_SIZE at a time,
         # and leave memory as soon as they are written out; no model instances, no per-row queries.
@@ -263,19 +317,24 @@ class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="entry", ordering="id")
     def short_id(self, entry: Transaction) -> str:
-        return str(entry.pk)[:8]
+        return id_tail(entry.pk)
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, entry: Transaction) -> str:
-        return format_amount(entry.amount, entry.currency.minor_unit)
+        # A no-break space: an amount never wraps away from its currency.
+        return f"{format_amount(entry.amount, entry.currency.minor_unit)}\u00a0{entry.currency_id}"
 
     @admin.display(description="balance after")
     def balance_after_display(self, entry: Transaction) -> str:
-        return format_amount(entry.balance_after, entry.currency.minor_unit)
+        return f"{format_amount(entry.balance_after, entry.currency.minor_unit)}\u00a0{entry.currency_id}"
 
     @admin.display(description="owner", ordering="owner__email")
     def owner_link(self, entry: Transaction) -> str:
-        return admin_link(User, entry.owner_id, entry.owner.email)
+        return admin_link(User, entry.owner_id, owner_label(entry.owner))
+
+    @admin.display(description="reason")
+    def reason(self, entry: Transaction) -> str:
+        return entry.description or "—"
 
     @admin.display(description="balance")
     def balance_link(self, entry: Transaction) -> str:
@@ -287,7 +346,27 @@ class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="counterpart balance")
     def related_balance_link(self, entry: Transaction) -> str:
-        return admin_link(WalletBalance, entry.related_wallet_balance_id, entry.related_wallet_balance_id)
+        counterpart = entry.related_wallet_balance
+        if counterpart is None:
+            return "—"
+        text = f"{counterpart.wallet.name} · {counterpart.currency_id} — {owner_label(counterpart.wallet.owner)}"
+        return admin_link(WalletBalance, counterpart.pk, text)
+
+    @admin.display(description="exchange rate")
+    def exchange_rate_display(self, entry: Transaction) -> str:
+        if entry.exchange_rate is None:
+            return "—"
+        counterpart = entry.related_wallet_balance
+        rate = format_rate(entry.exchange_rate)
+        if counterpart is None:
+            return rate
+        # The rate is always source → destination, whichever leg this is.
+        base, quote = (
+            (entry.currency_id, counterpart.currency_id)
+            if entry.type == TransactionType.TRANSFER_OUT
+            else (counterpart.currency_id, entry.currency_id)
+        )
+        return f"1 {base} = {rate} {quote}"
 
     @admin.display(description="reference")
     def reference_link(self, entry: Transaction) -> str:
@@ -296,7 +375,7 @@ class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
             '<a href="{}" title="{}">{}</a>',
             admin_changelist_url(Transaction, reference=entry.reference),
             entry.reference,
-            str(entry.reference)[:8],
+            id_tail(entry.reference),
         )
 
     @admin.display(description="other entries of this movement")

@@ -103,23 +103,33 @@ def entry_representation(entry: Transaction) -> dict[str, Any]:
 
 class _MovementInputSerializer(QuickSerializer):
     amount = AmountField()
-    description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    description = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, default="", help_text="Free text kept on the entry."
+    )
 
 
 class BalanceMovementInputSerializer(_MovementInputSerializer):
-    wallet_balance_id = serializers.UUIDField()
+    """A deposit or a withdrawal: one of your balances and an amount in its currency."""
+
+    wallet_balance_id = serializers.UUIDField(help_text="One of your balances.")
 
 
 class PaymentInputSerializer(BalanceMovementInputSerializer):
-    merchant = serializers.CharField(max_length=255)
+    """A payment to a merchant from one of your balances."""
+
+    merchant = serializers.CharField(max_length=255, help_text="Who is paid; kept on the entry.")
 
 
 class TransferInputSerializer(_MovementInputSerializer):
-    from_wallet_balance_id = serializers.UUIDField()
-    to_wallet_balance_id = serializers.UUIDField()
+    """A transfer: `amount` is in the source balance's currency."""
+
+    from_wallet_balance_id = serializers.UUIDField(help_text="One of your balances: the one debited.")
+    to_wallet_balance_id = serializers.UUIDField(help_text="Any balance, yours or another user's; not the source.")
 
 
 class RefundInputSerializer(QuickSerializer):
+    """A refund of a payment; without `amount` (or with null), what is left of the payment is refunded."""
+
     # Omitted or null: refund what is left (refund_create needs the argument either way).
     amount = AmountField(required=False, allow_null=True, default=None)
     description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")

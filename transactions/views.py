@@ -31,7 +31,7 @@ from transactions.serializers import (
 )
 from wallet_project.pagination import HistoryCursorPagination
 from wallet_project.quick_input import QuickSerializer, validated
-from wallet_project.schema import error_responses, request_example, response_example
+from wallet_project.schema import error_responses, request_example, response_example, success
 from wallets.views import UUID_LOOKUP
 
 # A TRANSFER_OUT from a USD balance to a EUR one; `entry_example` derives the other types from it.
@@ -61,11 +61,22 @@ def entry_example(**changes: Any) -> dict[str, Any]:
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     idempotency.HEADER,
-    str,
+    {"type": "string", "minLength": 1, "maxLength": 255},
     location=OpenApiParameter.HEADER,
     required=False,
     description="1–255 characters, scoped to the caller. A retry with the same key and request gets the "
-    "stored answer back (header `Idempotent-Replayed: true`) and moves no money. Kept 24 hours.",
+    "stored answer back (header `Idempotent-Replayed: true`) and moves no money. The same key with another "
+    "endpoint or request answers 422 `idempotency_key_reused`; while the first request still runs, 409 "
+    "`idempotency_in_progress`. Kept 24 hours.",
+)
+# The answers a key can replay: the 201 of the movement, or the 422 that refused it.
+IDEMPOTENT_REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed",
+    {"type": "string", "enum": ["true"]},
+    location=OpenApiParameter.HEADER,
+    response=[201, 422],
+    description="`true` when this answer is the stored answer to an earlier request with the same "
+    "`Idempotency-Key`: no money moved this time. Absent on a first answer.",
 )
 
 BAD_AMOUNT = {"amount": ["Ensure this value is greater than zero."]}
@@ -80,7 +91,7 @@ _MOVEMENT_ERRORS = {
 
 
 def movement_schema(
-    *, summary: str, description: str, request: type, rules: list[str], example: dict, entry: dict
+    *, summary: str, description: str, created: str, request: type, rules: list[str], example: dict, entry: dict
 ) -> Any:
     return extend_schema(
         summary=summary,
@@ -88,9 +99,9 @@ def movement_schema(
         + " Checks run in the contract's order: 400 (the input), 404 (a balance not visible to you), "
         "422 (the rules). A refused movement leaves no trace.",
         request=request,
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[IDEMPOTENCY_PARAMETER, IDEMPOTENT_REPLAYED],
         responses={
-            201: TransactionOutputSerializer,
+            201: success(TransactionOutputSerializer, created),
             **error_responses(
                 400,
                 401,
@@ -147,7 +158,7 @@ MOVEMENTS: dict[str, Movement] = {
         "yours gives an empty list.",
         parameters=[HistoryQuerySerializer],
         responses={
-            200: TransactionOutputSerializer(many=True),
+            200: success(TransactionOutputSerializer(many=True), "A page of the caller's entries, newest first."),
             **error_responses(400, 401, 429, 503, invalid=BAD_DATE),
         },
         examples=[response_example(ENTRY_EXAMPLE, "History")],
@@ -155,7 +166,7 @@ MOVEMENTS: dict[str, Movement] = {
     retrieve=extend_schema(
         summary="One of my transactions",
         description="One ledger entry on one of the caller's balances; another user's entry answers 404.",
-        responses={200: TransactionOutputSerializer, **error_responses(401, 404, 429, 503)},
+        responses={200: success(TransactionOutputSerializer, "The entry."), **error_responses(401, 404, 429, 503)},
         examples=[response_example(ENTRY_EXAMPLE, "Entry")],
     ),
 )
@@ -207,6 +218,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
 
     @movement_schema(
         summary="Deposit",
+        created="Created: the DEPOSIT entry, with the balance after it.",
         description="Credits one of your balances (a DEPOSIT entry).",
         request=BalanceMovementInputSerializer,
         rules=["wallet_frozen"],
@@ -219,6 +231,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
 
     @movement_schema(
         summary="Withdraw",
+        created="Created: the WITHDRAWAL entry, with the balance after it.",
         description="Debits one of your balances (a WITHDRAWAL entry).",
         request=BalanceMovementInputSerializer,
         rules=["insufficient_funds", "wallet_frozen"],
@@ -231,6 +244,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
 
     @movement_schema(
         summary="Pay a merchant",
+        created="Created: the PAYMENT entry, with the balance after it.",
         description="Debits one of your balances (a PAYMENT entry); staff can refund it later.",
         request=PaymentInputSerializer,
         rules=["insufficient_funds", "wallet_frozen"],
@@ -247,6 +261,8 @@ class TransactionViewSet(viewsets.GenericViewSet):
 
     @movement_schema(
         summary="Transfer",
+        created="Created: the TRANSFER_OUT entry on the source balance; the TRANSFER_IN entry on the "
+        "destination shares its `reference`.",
         description="Moves money from one of your balances to any balance (yours or another user's): "
         "TRANSFER_OUT on the source, TRANSFER_IN on the destination, one reference. Between two currencies "
         "the destination is credited `amount × rate` at the current rate, rounded down to its minor unit; "
@@ -272,9 +288,9 @@ class TransactionViewSet(viewsets.GenericViewSet):
         "Only staff allowed to refund payments (the Finance group) may call it: anyone else gets 403 "
         "whatever the id.",
         request=RefundInputSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[IDEMPOTENCY_PARAMETER, IDEMPOTENT_REPLAYED],
         responses={
-            201: TransactionOutputSerializer,
+            201: success(TransactionOutputSerializer, "Refunded: the REFUND entry written on the paying balance."),
             **error_responses(
                 400,
                 401,

@@ -28,6 +28,7 @@ token as sent, so a token that differs in any byte is validated afresh.
 from __future__ import annotations
 
 from time import time as _now
+from typing import Any
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
@@ -63,8 +64,18 @@ class StatelessJWTAuthentication(JWTAuthentication):
         return get_user_model().from_db(DEFAULT_DB_ALIAS, ["id"], [user_id])
 
 
+JWT_SCHEME_DESCRIPTION = (
+    "An access token from `POST /api/v1/auth/token/` (email and password), sent as "
+    "`Authorization: Bearer <access>`. In the Authorize dialog paste the `access` value alone. "
+    "It lasts 15 minutes by default; get a new pair with `POST /api/v1/auth/token/refresh/`."
+)
+
+
 class StatelessJWTScheme(SimpleJWTScheme):
     """The OpenAPI security scheme (Swagger UI's Authorize button) for our JWT authentication."""
 
     target_class = "wallet_project.authentication.StatelessJWTAuthentication"
     name = "jwtAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {**super().get_security_definition(auto_schema), "description": JWT_SCHEME_DESCRIPTION}

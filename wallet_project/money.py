@@ -96,3 +96,8 @@ def format_amount(amount: Decimal, minor_unit: int) -> str:
 def convert(amount: Decimal, rate: Decimal) -> Decimal:
     """`amount × rate` exactly: the default context would round at 28 digits, before our rounding down."""
     return EXACT.multiply(amount, rate)
+
+
+def format_rate(rate: Decimal) -> str:
+    """An exchange rate with its meaningful digits only: 0.91, not 0.910000000000000000; 100, not 1E+2."""
+    return f"{rate.normalize():f}"

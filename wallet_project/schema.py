@@ -112,3 +112,22 @@ def request_example(value: Any, name: str = "Request") -> OpenApiExample:
 def response_example(value: Any, name: str = "Success", status: int = 200) -> OpenApiExample:
     """An example success body; for a list operation give one item (it is wrapped in the list or page)."""
     return OpenApiExample(name, value=value, response_only=True, status_codes=[str(status)])
+
+
+def success(response: Any, description: str) -> OpenApiResponse:
+    """A success response with its description (what the body is), for the documentation's readers."""
+    return OpenApiResponse(response=response, description=description)
+
+
+def lib_doc_excludes() -> list[type]:
+    """drf-spectacular's GET_LIB_DOC_EXCLUDES: library classes, plus our own base classes.
+
+    A class listed here and everything above it contribute no docstring to a component's
+    description, so a serializer without a docstring of its own is described by nothing
+    rather than by the notes of the machinery it inherits.
+    """
+    from drf_spectacular.plumbing import get_lib_doc_excludes
+
+    from wallet_project.quick_input import QuickSerializer
+
+    return [*get_lib_doc_excludes(), QuickSerializer]

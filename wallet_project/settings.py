@@ -145,7 +145,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The admin's 403/404 pages and the ReDoc page without external fonts.
+        "DIRS": [BASE_DIR / "wallet_project" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -221,6 +222,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# The admin shows times with seconds and their zone (wallet_project/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["wallet_project.formats"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -280,25 +283,44 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
 }
 
+SYSTEM_FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
+MONOSPACE_FONTS = 'ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace'
 SPECTACULAR_SETTINGS = {
     "TITLE": "Wallet API",
     "DESCRIPTION": (
         "Wallets with one balance per currency, and the money movements between them: "
         "deposits, withdrawals, payments, transfers (also across currencies) and refunds. "
         "Amounts are decimal strings. Every error has the shape "
-        '`{"error": {"code", "message", "details"}}`.'
+        '`{"error": {"code", "message", "details"}}`.\n\n'
+        "Authenticate with `POST /api/v1/auth/token/` (email and password): it answers an `access` token, "
+        "sent as `Authorization: Bearer <access>` on every other request, and a `refresh` token for "
+        "`POST /api/v1/auth/token/refresh/`. Money movements accept an `Idempotency-Key` header; a replayed "
+        "answer carries `Idempotent-Replayed: true`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # ReDoc in the system's fonts (the page loads none from elsewhere: wallet_project/templates).
+    "REDOC_UI_SETTINGS": {
+        "theme": {
+            "typography": {
+                "fontFamily": SYSTEM_FONTS,
+                "headings": {"fontFamily": SYSTEM_FONTS},
+                "code": {"fontFamily": MONOSPACE_FONTS},
+            }
+        }
+    },
+    # The docstrings of our own base classes describe our machinery, not the API.
+    "GET_LIB_DOC_EXCLUDES": "wallet_project.schema.lib_doc_excludes",
     "COMPONENT_SPLIT_REQUEST": True,
-    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    # No validator badge: Swagger UI would ask validator.swagger.io about our schema.
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "validatorUrl": None},
     "TAGS": [
-        {"name": "auth", "description": "Registration and JWT tokens (app accounts)."},
-        {"name": "wallets", "description": "Wallets, balances, currencies and rates (app wallets)."},
-        {"name": "transactions", "description": "Money movements and history (app transactions)."},
+        {"name": "auth", "description": "Registration, JWT access and refresh tokens, logout."},
+        {"name": "wallets", "description": "Wallets, balances, currencies and exchange rates."},
+        {"name": "transactions", "description": "Money movements and the history of your ledger entries."},
     ],
 }
 

@@ -1,8 +1,18 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from wallet_project import views
+from wallet_project.docs import RedocView, redoc_bundle_view
+
+# The back office's name, and where its "View site" link leads: the API documentation,
+# the one page of this service made to be read in a browser.
+admin.site.site_header = "Wallet back office"
+admin.site.site_title = "Wallet back office"
+admin.site.index_title = "Back office"
+admin.site.site_url = "/docs/"
+# The ledger's columns and filters need the width of a normal screen; the index lists the models.
+admin.site.enable_nav_sidebar = False
 
 # Money movements first: Django tries the patterns in order, on every request.
 api_v1 = [
@@ -15,7 +25,8 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
+    path("redoc/redoc.standalone.js", redoc_bundle_view, name="redoc-bundle"),
     path("health/", views.health, name="health"),
     path("ready/", views.ready, name="ready"),
     path("admin/", admin.site.urls),
@@ -25,5 +36,5 @@ urlpatterns = [
 
 handler400 = "wallet_project.views.bad_request"
 handler403 = "wallet_project.views.permission_denied"
-handler404 = "wallet_project.views.api_not_found"
+handler404 = "wallet_project.views.page_not_found"
 handler500 = "wallet_project.views.server_error"

@@ -1,12 +1,20 @@
-"""Operational endpoints and the JSON answers for unknown paths and crashes."""
+"""Operational endpoints, and the answers for unknown paths, refusals and crashes.
+
+The API and everything else answer in the contract's JSON error shape; pages
+under the admin answer as admin pages (with its header, navigation and a way
+back), since a person, not a client, is reading them.
+"""
 
 from __future__ import annotations
 
 import logging
 from http import HTTPStatus
 
+from django.contrib import admin
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from wallet_project.errors import error_response
@@ -72,5 +80,24 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Jso
     return error_response(HTTPStatus.BAD_REQUEST, "validation_error", "Bad request.")
 
 
-def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+def _is_admin_page(request: HttpRequest) -> bool:
+    # The admin's own middleware has run for its paths (wallet_project/middleware.py): a user is known.
+    return request.path.startswith(reverse("admin:index")) and hasattr(request, "user")
+
+
+def _admin_error_page(request: HttpRequest, template: str, status: HTTPStatus) -> HttpResponse:
+    return render(request, template, admin.site.each_context(request), status=status)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: an admin page under the admin, the contract's JSON 404 everywhere else."""
+    if _is_admin_page(request):
+        return _admin_error_page(request, "admin/404.html", HTTPStatus.NOT_FOUND)
+    return api_not_found(request)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler403: an admin page under the admin, the contract's JSON 403 everywhere else."""
+    if _is_admin_page(request):
+        return _admin_error_page(request, "admin/403.html", HTTPStatus.FORBIDDEN)
     return error_response(HTTPStatus.FORBIDDEN, "permission_denied", "You do not have permission to do this.")

@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from wallet_project.schema import error_responses, request_example, response_example
+from wallet_project.schema import error_responses, request_example, response_example, success
 from wallets import selectors, services
 from wallets.models import Currency
 from wallets.serializers import (
@@ -53,7 +53,7 @@ READ_ERRORS = (401, 429, 503)
         "`page_size`, at most 200): `{count, next, previous, results}`. A malformed or out-of-range `page` "
         "answers 400.",
         responses={
-            200: WalletOutputSerializer(many=True),
+            200: success(WalletOutputSerializer(many=True), "A page of the caller's wallets."),
             **error_responses(400, *READ_ERRORS, invalid={"page": ["Invalid page."]}),
         },
         examples=[response_example(WALLET_EXAMPLE, "Wallets")],
@@ -64,7 +64,7 @@ READ_ERRORS = (401, 429, 503)
         "Wallet names are unique per user (409 `wallet_exists`).",
         request=WalletCreateInputSerializer,
         responses={
-            201: WalletOutputSerializer,
+            201: success(WalletOutputSerializer, "Created: the new wallet, with no balances yet."),
             **error_responses(
                 400, 401, 409, 429, 503, codes={409: ["wallet_exists"]}, invalid={"name": ["This field is required."]}
             ),
@@ -77,7 +77,10 @@ READ_ERRORS = (401, 429, 503)
     retrieve=extend_schema(
         summary="Get a wallet",
         description="One of the caller's wallets with its balances; another user's wallet answers 404.",
-        responses={200: WalletOutputSerializer, **error_responses(401, 404, 429, 503)},
+        responses={
+            200: success(WalletOutputSerializer, "The wallet with its balances."),
+            **error_responses(401, 404, 429, 503),
+        },
         examples=[response_example(WALLET_EXAMPLE, "Wallet")],
     ),
 )
@@ -106,12 +109,12 @@ class WalletViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Open a balance in a wallet",
         description="One balance per currency (409 `balance_exists`). A non-zero `initial_amount` (default 0) "
-        "is booked as a DEPOSIT entry, never written straight into the balance: like any movement it needs "
-        "Redis (503 without it), may wait on the balance's lock (429 `lock_timeout`) and is refused on a "
+        "is booked as a DEPOSIT entry, never written straight into the balance: like any movement it may answer "
+        "503 `service_unavailable` or 429 `lock_timeout` (retry after `Retry-After`), and is refused on a "
         "frozen wallet (422 `wallet_frozen`). An unknown currency answers 400.",
         request=BalanceCreateInputSerializer,
         responses={
-            201: BalanceOutputSerializer,
+            201: success(BalanceOutputSerializer, "Opened: the new balance, holding `initial_amount` (or 0)."),
             **error_responses(
                 400,
                 401,
@@ -148,7 +151,7 @@ class WalletViewSet(viewsets.GenericViewSet):
         "to the target currency's minor unit. The rates used are listed.",
         parameters=[OpenApiParameter("currency", str, required=True, description="ISO 4217 code, e.g. EUR")],
         responses={
-            200: TotalBalanceOutputSerializer,
+            200: success(TotalBalanceOutputSerializer, "The total and the rates used."),
             **error_responses(
                 400,
                 401,
@@ -190,7 +193,7 @@ class BalanceViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Get a balance",
         description="One of the caller's balances; another user's balance answers 404.",
-        responses={200: BalanceOutputSerializer, **error_responses(401, 404, 429, 503)},
+        responses={200: success(BalanceOutputSerializer, "The balance."), **error_responses(401, 404, 429, 503)},
         examples=[response_example(BALANCE_EXAMPLE, "Balance")],
     )
     def retrieve(self, request: Request, pk: str) -> Response:
@@ -205,7 +208,10 @@ class CurrencyViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="List currencies",
         description="Every currency the service knows, with its minor unit (decimals), by code. A plain array.",
-        responses={200: CurrencyOutputSerializer(many=True), **error_responses(*READ_ERRORS)},
+        responses={
+            200: success(CurrencyOutputSerializer(many=True), "Every currency."),
+            **error_responses(*READ_ERRORS),
+        },
         examples=[response_example({"code": "USD", "name": "US Dollar", "minor_unit": 2}, "Currencies")],
     )
     def list(self, request: Request) -> Response:
@@ -224,7 +230,7 @@ class RateViewSet(viewsets.GenericViewSet):
         "answers 400.",
         parameters=[OpenApiParameter("base", str, required=False, description="ISO 4217 code, e.g. USD")],
         responses={
-            200: RateOutputSerializer(many=True),
+            200: success(RateOutputSerializer(many=True), "The current rates."),
             **error_responses(400, *READ_ERRORS, invalid={"base": ["Unknown currency 'XYZ'."]}),
         },
         examples=[

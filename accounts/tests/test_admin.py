@@ -53,7 +53,7 @@ def test_support_group_may_view_everything_and_change_nothing():
     assert support == every_view
 
 
-def test_finance_group_may_view_everything_adjust_freeze_add_rates_and_refund():
+def test_finance_group_may_view_everything_adjust_freeze_add_rates_refund_and_export_the_ledger():
     ensure_back_office_groups()
 
     finance = codenames("Finance")
@@ -64,6 +64,7 @@ def test_finance_group_may_view_everything_adjust_freeze_add_rates_and_refund():
         "wallets.freeze_wallet",
         "wallets.add_exchangerate",
         "transactions.refund_payment",
+        "transactions.export_ledger",
     }
     assert not {"transactions.add_transaction", "transactions.change_transaction", "wallets.change_walletbalance"} & (
         finance

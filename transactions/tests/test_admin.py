@@ -59,9 +59,9 @@ def test_support_reads_the_ledger_with_amounts_in_the_currency_minor_unit(suppor
 
     assert response.status_code == HTTPStatus.OK
     body = response.content.decode()
-    assert "12.50" in body
-    assert ">1000<" in body
-    assert "1.250" in body
+    assert ">12.50\u00a0USD<" in body
+    assert ">1000\u00a0JPY<" in body
+    assert ">1.250\u00a0KWD<" in body
     assert usd.wallet.owner.email in body and jpy.wallet.owner.email in body and kwd.wallet.owner.email in body
 
 
@@ -275,12 +275,12 @@ def _csv_rows(response) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(content)))
 
 
-def test_csv_export_streams_the_selected_entries(support):
+def test_csv_export_streams_the_selected_entries(finance):
     balance = funded_balance(currency="KWD", amount="1.25")
     payment = pay(balance, "0.5", merchant="=HYPERLINK(1)")
     unselected = funded_balance(amount="3.00").entries.get()
 
-    response = support.post(
+    response = finance.post(
         CHANGELIST, {"action": "export_csv", "_selected_action": [str(entry.pk) for entry in balance.entries.all()]}
     )
 
@@ -299,12 +299,12 @@ def test_csv_export_streams_the_selected_entries(support):
     assert payment_row["merchant"] == "'=HYPERLINK(1)"
 
 
-def test_csv_export_of_everything_matching_the_filters_streams_them_all(support):
+def test_csv_export_of_everything_matching_the_filters_streams_them_all(finance):
     balance = funded_balance(amount="100.00")
     deposits(balance, 30)
     funded_balance(currency="EUR", amount="5.00")
 
-    response = support.post(
+    response = finance.post(
         f"{CHANGELIST}?currency__code__exact=USD",
         {"action": "export_csv", "select_across": "1", "_selected_action": [str(balance.entries.first().pk)]},
     )
