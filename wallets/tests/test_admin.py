@@ -758,3 +758,15 @@ def staff_in_finance_client():
     from tests.admin_support import logged_in, staff_in
 
     return logged_in(staff_in("Finance"))
+
+
+def test_change_the_values_goes_back_to_the_form_with_them_filled_in_and_books_nothing(finance):
+    balance = funded_balance(amount="10.00")
+    reviewed = review(finance, adjust_url(balance), {"direction": "deposit", "amount": "5.00", "reason": "Ticket 3"})
+
+    back = finance.post(adjust_url(balance), {**dict(reviewed.context["hidden_fields"]), "edit": "1"})
+
+    assert not back.context["confirming"]
+    assert back.context["form"]["amount"].value() == "5.00"
+    assert back.context["form"]["reason"].value() == "Ticket 3"
+    assert balance.entries.count() == 1
