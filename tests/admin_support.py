@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib
+from http import HTTPStatus
+from typing import Any
 
 from django.apps import apps as django_apps
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.http import HttpResponse
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -53,3 +56,22 @@ def round_trips(client: Client, url: str) -> int:
         response = client.get(url)
     assert response.status_code == 200, response.status_code
     return sum(1 for query in context.captured_queries if not query["sql"].startswith(_BOOKKEEPING))
+
+
+def review(client: Client, url: str, data: dict[str, Any]) -> HttpResponse:
+    """The first step of a back-office money form: it must answer with the confirmation page, having written nothing."""
+    response = client.post(url, data)
+    assert response.status_code == HTTPStatus.OK, response.status_code
+    form = response.context.get("form")
+    assert response.context.get("confirming"), form.errors if form is not None else response.content[:500]
+    return response
+
+
+def confirm(client: Client, url: str, reviewed: HttpResponse, **changes: str) -> HttpResponse:
+    """Press the confirmation page's button: post back its hidden fields (with `changes`) and `confirm=yes`."""
+    return client.post(url, {**dict(reviewed.context["hidden_fields"]), **changes, "confirm": "yes"})
+
+
+def post_and_confirm(client: Client, url: str, data: dict[str, Any]) -> HttpResponse:
+    """Fill a back-office money form and confirm it, as the staff member would."""
+    return confirm(client, url, review(client, url, data))

@@ -31,16 +31,27 @@ from accounts.models import User
 from transactions.admin_filters import BalanceFilter, CreatedDateRangeFilter, ReferenceFilter, WalletFilter
 from transactions.models import Transaction, TransactionSource, TransactionType
 from transactions.services import refund_create, refunded_amount
+from wallet_project.admin_forms import (
+    SEEN,
+    ReasonField,
+    StaleConfirmation,
+    amount_field,
+    confirm_hidden_fields,
+    confirming,
+    editing,
+)
 from wallet_project.admin_helpers import (
     ObjectPageAdminMixin,
     admin_change_url,
     admin_changelist_url,
     admin_link,
+    frozen_badge,
     uuid_or_none,
 )
-from wallet_project.errors import DomainError
-from wallet_project.money import AmountError, format_amount, format_rate, parse_amount
-from wallets.models import Wallet, WalletBalance
+from wallet_project.errors import DomainError, InvalidInput, RefundExceedsPayment
+from wallet_project.money import format_amount, format_rate
+from wallets.models import StaffAction, Wallet, WalletBalance
+from wallets.services import staff_action_record
 
 CSV_CHUNK_SIZE = 2000
 
@@ -123,19 +134,16 @@ def entry_label(entry: Transaction) -> str:
 
 
 class RefundForm(forms.Form):
-    amount = forms.CharField(
-        max_length=64, required=False, help_text="Leave empty to refund everything that is left of the payment."
-    )
-    reason = forms.CharField(max_length=255, required=False, help_text="Kept on the REFUND entry as its description.")
+    amount = amount_field(help_text="How much to refund, at most what is left of the payment (filled in).")
+    reason = ReasonField(help_text="Required. Kept on the REFUND entry as its description, and in the history.")
+    # What had been refunded of the payment when the confirmation was shown.
+    seen = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def clean_amount(self) -> Decimal | None:
-        raw = self.cleaned_data["amount"]
-        if not raw:
-            return None
-        try:
-            return parse_amount(raw)
-        except AmountError as exc:
-            raise ValidationError(str(exc)) from exc
+    def __init__(self, *args: Any, payment: Transaction, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        amount = self.fields["amount"]
+        amount.max_decimals = payment.currency.minor_unit  # type: ignore[attr-defined]
+        amount.currency = payment.currency_id  # type: ignore[attr-defined]
 
 
 @admin.register(Transaction)
@@ -214,15 +222,23 @@ class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
         return super().changelist_view(request, {"title": "Ledger entries", **(extra_context or {})})
 
     def render_change_form(
-        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Transaction | None = None,
     ) -> HttpResponse:
-        entry = context.get("original")
-        if isinstance(entry, Transaction):
+        if obj is not None:
             # One heading that says what the page shows; the default "View transaction" plus a
             # subtitle of raw decimals disagreed with the amounts in the body.
-            context["title"] = f"Ledger entry {entry_label(entry)}"
+            context["title"] = f"Ledger entry {entry_label(obj)}"
             context["subtitle"] = None
-        return super().render_change_form(request, context, *args, **kwargs)
+        # The Refund button only where a refund can be booked: a payment with something left to refund.
+        if context.get("can_refund") and obj is not None:
+            context["can_refund"] = obj.type == TransactionType.PAYMENT and refunded_amount(payment=obj) < obj.amount
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Transaction], search_term: str
@@ -267,50 +283,136 @@ class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
     # --- refund ---------------------------------------------------------------------------
 
     def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Refund a payment, in full or in part, through refund_create (source ADMIN, created_by the staff user)."""
+        """Refund a payment, in full or in part, through refund_create (source ADMIN, created_by the staff user),
+        after a confirmation page showing the amount and what remains."""
         if not self.has_refund_permission(request):
             raise PermissionDenied
         payment = self.get_object(request, unquote(object_id))
         if payment is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if payment.type != TransactionType.PAYMENT:
+            return self._render_refund(request, payment, RefundForm(payment=payment))
+        refunded = refunded_amount(payment=payment)
+
+        if request.method != "POST" or editing(request):
+            initial = {"amount": format_amount(payment.amount - refunded, payment.currency.minor_unit)}
+            initial |= {name: request.POST[name] for name in ("amount", "reason") if request.POST.get(name)}
+            return self._render_refund(request, payment, RefundForm(initial=initial, payment=payment))
+        form = RefundForm(request.POST, payment=payment)
+        if not form.is_valid() or not self._refund_precheck(payment, refunded, form):
+            return self._render_refund(request, payment, form)
+
+        notice = ""
+        if confirming(request):
+            try:
+                refund = self._book_refund(request, payment, form)
+            except StaleConfirmation:
+                notice = "The payment was refunded meanwhile. Nothing was booked: check the new numbers."
+                refunded = refunded_amount(payment=payment)
+                if not self._refund_precheck(payment, refunded, form):
+                    return self._render_refund(request, payment, form)
+            except DomainError as exc:
+                form.add_error("amount" if isinstance(exc, (RefundExceedsPayment, InvalidInput)) else None, exc.message)
+                return self._render_refund(request, payment, form)
+            else:
+                summary = _refund_summary(refund, payment)
+                self.message_user(request, f"{summary} (entry {refund.pk}).", messages.SUCCESS)
+                return HttpResponseRedirect(admin_change_url(Transaction, refund.pk))
+        return self._render_refund(request, payment, form, refunded=refunded, confirm=True, notice=notice)
+
+    def _refund_precheck(self, payment: Transaction, refunded: Decimal, form: RefundForm) -> bool:
+        """Refuse on the form what the service would refuse now (it decides again under the lock)."""
+        minor_unit, currency = payment.currency.minor_unit, payment.currency_id
+        left = payment.amount - refunded
+        if form.cleaned_data["amount"] > left:
+            form.add_error(
+                "amount",
+                f"{format_amount(left, minor_unit)} {currency} is left to refund of this payment; "
+                f"{format_amount(form.cleaned_data['amount'], minor_unit)} was asked.",
+            )
+            return False
+        if payment.wallet.is_frozen:
+            form.add_error(
+                None, f"Wallet {payment.wallet_id} is frozen; no money may move into or out of it. Unfreeze it first."
+            )
+            return False
+        return True
+
+    def _book_refund(self, request: HttpRequest, payment: Transaction, form: RefundForm) -> Transaction:
+        """Book the confirmed refund; raises StaleConfirmation (nothing written) if it was refunded since."""
+        seen = form.cleaned_data[SEEN]
+        reason = form.cleaned_data["reason"]
         minor_unit = payment.currency.minor_unit
 
-        if request.method == "POST":
-            form = RefundForm(request.POST)
-            if form.is_valid():
-                try:
-                    refund = refund_create(
-                        payment_id=payment.pk,
-                        amount=form.cleaned_data["amount"],
-                        created_by=request.user,  # type: ignore[arg-type]
-                        source=TransactionSource.ADMIN,
-                        description=form.cleaned_data["reason"],
-                    )
-                except DomainError as exc:
-                    self.message_user(request, exc.message, messages.ERROR)
-                else:
-                    summary = (
-                        f"Refunded {format_amount(refund.amount, minor_unit)} {refund.currency_id} (entry {refund.pk})"
-                    )
-                    self.log_change(request, payment, summary)
-                    self.message_user(request, f"{summary}.", messages.SUCCESS)
-                    return HttpResponseRedirect(admin_change_url(Transaction, refund.pk))
-        else:
-            form = RefundForm()
+        def check_and_record(refund: Transaction) -> None:
+            # Under the balance's lock, in the booking's transaction: raising here writes nothing.
+            refunded_now = refunded_amount(payment=payment)
+            if format_amount(refunded_now - refund.amount, minor_unit) != seen:
+                raise StaleConfirmation
+            staff_action_record(
+                staff=request.user,  # type: ignore[arg-type]
+                action=StaffAction.Action.REFUND,
+                target=payment,
+                reason=reason,
+                details={
+                    "payment_id": str(payment.pk),
+                    "refund_entry_id": str(refund.pk),
+                    "amount": format_amount(refund.amount, minor_unit),
+                    "currency": refund.currency_id,
+                    "left_before": format_amount(payment.amount - refunded_now + refund.amount, minor_unit),
+                    "left_after": format_amount(payment.amount - refunded_now, minor_unit),
+                },
+            )
+            self.log_change(request, payment, f"{_refund_summary(refund, payment)}. Reason: {reason}")
 
+        return refund_create(
+            payment_id=payment.pk,
+            amount=form.cleaned_data["amount"],
+            created_by=request.user,  # type: ignore[arg-type]
+            source=TransactionSource.ADMIN,
+            description=reason,
+            on_booked=check_and_record,
+        )
+
+    def _render_refund(
+        self,
+        request: HttpRequest,
+        payment: Transaction,
+        form: RefundForm,
+        *,
+        refunded: Decimal | None = None,
+        confirm: bool = False,
+        notice: str = "",
+    ) -> TemplateResponse:
+        minor_unit = payment.currency.minor_unit
         refundable = payment.type == TransactionType.PAYMENT
-        refunded = refunded_amount(payment=payment) if refundable else Decimal(0)
-        context = {
+        if refunded is None:
+            refunded = refunded_amount(payment=payment) if refundable else Decimal(0)
+        left = max(payment.amount - refunded, Decimal(0))
+        context: dict[str, Any] = {
             **self.admin_site.each_context(request),
             "title": f"Refund payment {payment.pk}",
             "opts": self.opts,
             "original": payment,
             "form": form,
             "refundable": refundable,
+            "nothing_left": refundable and left <= 0,
+            "frozen": payment.wallet.is_frozen,
+            "state_badge": frozen_badge(payment.wallet),
             "amount_display": format_amount(payment.amount, minor_unit),
             "refunded_display": format_amount(refunded, minor_unit),
-            "left_display": format_amount(max(payment.amount - refunded, Decimal(0)), minor_unit),
+            "left_display": format_amount(left, minor_unit),
+            "confirming": confirm,
+            "notice": notice,
         }
+        if confirm:
+            asked = form.cleaned_data["amount"]
+            context |= {
+                "refund_display": format_amount(asked, minor_unit),
+                "remaining_display": format_amount(left - asked, minor_unit),
+                "reason": form.cleaned_data["reason"],
+                "hidden_fields": confirm_hidden_fields(form, seen=format_amount(refunded, minor_unit)),
+            }
         return TemplateResponse(request, "admin/transactions/transaction/refund.html", context)
 
     # --- columns and fields ------------------------------------------------------------------
@@ -402,3 +504,10 @@ class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
                 for other in others
             ),
         )
+
+
+def _refund_summary(refund: Transaction, payment: Transaction) -> str:
+    return (
+        f"Refunded {format_amount(refund.amount, payment.currency.minor_unit)} {refund.currency_id} "
+        f"of payment {payment.pk}"
+    )

@@ -34,6 +34,27 @@ def admin_link(model: type[Model], pk: object, text: object) -> SafeString | str
     return format_html('<a href="{}">{}</a>', admin_change_url(model, pk), text)
 
 
+FROZEN_BADGE_STYLE = (
+    "background:#ba2121;color:#fff;font-weight:bold;padding:1px 6px;border-radius:3px;white-space:nowrap"
+)
+
+
+def frozen_badge(wallet: Any) -> SafeString:
+    """A red "Frozen" badge for a frozen wallet, a plain "Active" otherwise.
+
+    `wallet` is a Wallet or its `is_frozen`; use it wherever a wallet, balance
+    or entry is shown, so that frozen looks the same on every page.
+    """
+    is_frozen = wallet if isinstance(wallet, bool) else wallet.is_frozen
+    if is_frozen:
+        return format_html(
+            '<span class="wallet-frozen" style="{}" title="{}">Frozen</span>',
+            FROZEN_BADGE_STYLE,
+            "No money may move into or out of this wallet.",
+        )
+    return format_html('<span class="wallet-active">{}</span>', "Active")
+
+
 def uuid_or_none(term: str) -> UUID | None:
     """The search term as a UUID, so that id searches use the primary key index instead of a text scan."""
     try:

@@ -194,6 +194,11 @@ MOVEMENTS_FAST_PATH = env_bool("MOVEMENTS_FAST_PATH", True)
 # How long an Idempotency-Key and its stored answer are kept.
 IDEMPOTENCY_TTL_SECONDS = env_int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
 
+# The back office's new-rate confirmation warns loudly when a rate moves by more than this, in percent.
+ADMIN_RATE_WARN_PERCENT = float(env_str("ADMIN_RATE_WARN_PERCENT", "10"))
+if not ADMIN_RATE_WARN_PERCENT > 0:
+    raise ImproperlyConfigured("ADMIN_RATE_WARN_PERCENT must be positive.")
+
 if REDIS_URL:
     CACHES = {
         "default": {

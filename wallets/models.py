@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from wallet_project.db import ClockTimestamp
 from wallet_project.money import (
@@ -111,3 +112,40 @@ class WalletBalance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.wallet} {self.currency_id}"
+
+
+class StaffAction(models.Model):
+    """One back-office action that moved money, set a rate or froze a wallet: who, what, on what, and why.
+
+    Written in the same database transaction as the action it records
+    (wallets.services.staff_action_record); read-only in the admin.
+    """
+
+    class Action(models.TextChoices):
+        RATE_SET = "rate_set", "Exchange rate set"
+        BALANCE_ADJUSTED = "balance_adjusted", "Balance adjusted"
+        REFUND = "refund", "Payment refunded"
+        WALLET_FROZEN = "wallet_frozen", "Wallet frozen"
+        WALLET_UNFROZEN = "wallet_unfrozen", "Wallet unfrozen"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    target_type = models.ForeignKey("contenttypes.ContentType", on_delete=models.PROTECT, related_name="+")
+    target_id = models.CharField(max_length=64)
+    target_repr = models.CharField(max_length=200)
+    reason = models.CharField(max_length=255)
+    # What changed, amounts as decimal strings (old and new rate, balance before and after, entry ids).
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [
+            models.Index(fields=["staff", "-created_at"], name="staffaction_staff_created"),
+            models.Index(fields=["action", "-created_at"], name="staffaction_action_created"),
+            models.Index(fields=["target_type", "target_id"], name="staffaction_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.target_repr}"

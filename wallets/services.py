@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from accounts.selectors import actor_ensure_active
@@ -16,10 +20,12 @@ from transactions.services import opening_deposit_create
 from wallet_project.errors import BalanceExists, InvalidInput, NotFound, WalletExists
 from wallet_project.money import check_precision
 from wallets.locks import balance_locks
-from wallets.models import Currency, ExchangeRate, Wallet, WalletBalance
+from wallets.models import Currency, ExchangeRate, StaffAction, Wallet, WalletBalance
 
 if TYPE_CHECKING:
     from accounts.models import User
+
+audit_logger = logging.getLogger("wallet.audit")
 
 
 def wallet_create(*, owner: User, name: str) -> Wallet:
@@ -77,12 +83,14 @@ def balance_create(
     return WalletBalance.objects.select_related("currency").get(pk=balance.pk)
 
 
-def wallet_set_frozen(*, wallet_id: UUID, frozen: bool) -> Wallet:
+def wallet_set_frozen(*, wallet_id: UUID, frozen: bool, on_changed: Callable[[Wallet], None] | None = None) -> Wallet:
     """Freeze or unfreeze a wallet (back office); raises NotFound, LockTimeout, ServiceUnavailable.
 
     It takes the locks of every balance of the wallet, as a movement does, so
     that a movement in flight finishes before the freeze and none starts after
-    it without seeing it.
+    it without seeing it. `on_changed`, if given, runs in the same database
+    transaction when the state did change (not when it already was `frozen`),
+    so that what records the change commits with it or not at all.
     """
     if not Wallet.objects.filter(pk=wallet_id).exists():
         raise NotFound("No such wallet.")
@@ -93,6 +101,8 @@ def wallet_set_frozen(*, wallet_id: UUID, frozen: bool) -> Wallet:
         if wallet.is_frozen != frozen:
             wallet.is_frozen = frozen
             wallet.save(update_fields=["is_frozen"])
+            if on_changed is not None:
+                on_changed(wallet)
     return wallet
 
 
@@ -119,3 +129,40 @@ def exchange_rate_create(*, base: str, quote: str, rate: Decimal, created_by: Us
         return ExchangeRate.objects.create(
             base_id=base, quote_id=quote, rate=rate, valid_from=now, created_by=created_by
         )
+
+
+def staff_action_record(
+    *,
+    staff: User,
+    action: StaffAction.Action,
+    target: Model,
+    reason: str,
+    details: Mapping[str, Any],
+) -> StaffAction:
+    """Write a back-office action to the staff-action history, and its audit line once it commits.
+
+    Call it inside the database transaction of the action itself (a service's
+    `on_booked` / `on_changed` hook, or an atomic block around the service),
+    so that the history never shows an action that did not happen.
+    """
+    staff_action = StaffAction.objects.create(
+        staff=staff,
+        action=action,
+        target_type=ContentType.objects.get_for_model(type(target)),
+        target_id=str(target.pk),
+        target_repr=str(target)[:200],
+        reason=reason,
+        details=dict(details),
+    )
+    audit_line = {
+        "staff_action_id": str(staff_action.pk),
+        "action": staff_action.action,
+        "staff": str(staff.pk),
+        "staff_email": staff.email,
+        "target_type": staff_action.target_type.model,
+        "target_id": staff_action.target_id,
+        "reason": reason,
+        "details": staff_action.details,
+    }
+    transaction.on_commit(lambda: audit_logger.info("staff action", extra=audit_line))
+    return staff_action

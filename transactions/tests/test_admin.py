@@ -14,12 +14,12 @@ from django.http import StreamingHttpResponse
 from django.test import RequestFactory
 from django.urls import reverse
 
-from tests.admin_support import round_trips
+from tests.admin_support import confirm, post_and_confirm, review, round_trips
 from tests.factories import funded_balance
 from transactions.admin import TransactionAdmin
 from transactions.models import Transaction, TransactionSource, TransactionType
-from transactions.services import deposit_create, payment_create, transfer_create
-from wallets.models import Wallet
+from transactions.services import deposit_create, payment_create, refund_create, transfer_create
+from wallets.models import StaffAction, Wallet
 
 pytestmark = pytest.mark.django_db
 
@@ -178,9 +178,11 @@ def test_finance_refunds_a_payment_in_full_with_source_admin_and_its_own_name(fi
     payment = pay(balance, "40.00")
 
     page = finance.get(change_url(payment))
-    response = finance.post(refund_url(payment), {"amount": "", "reason": "Goods returned"})
+    form = finance.get(refund_url(payment))
+    response = post_and_confirm(finance, refund_url(payment), {"amount": "40.00", "reason": "Goods returned"})
 
     assert refund_url(payment) in page.content.decode()
+    assert form.context["form"]["amount"].value() == "40.00"  # what is left, filled in, not implied by a blank
     refund = Transaction.objects.get(type=TransactionType.REFUND)
     assert response.status_code == HTTPStatus.FOUND
     assert response["Location"] == change_url(refund)
@@ -191,19 +193,20 @@ def test_finance_refunds_a_payment_in_full_with_source_admin_and_its_own_name(fi
     assert refund.description == "Goods returned"
     balance.refresh_from_db()
     assert balance.amount == Decimal("100.00")
-    assert LogEntry.objects.filter(user=finance_user, object_id=str(payment.pk)).exists()
+    log = LogEntry.objects.get(user=finance_user, object_id=str(payment.pk))
+    assert log.get_change_message() == f"Refunded 40.00 USD of payment {payment.pk}. Reason: Goods returned"
 
 
 def test_finance_refunds_part_of_a_payment_and_is_refused_beyond_what_is_left(finance):
     balance = funded_balance(amount="100.00")
     payment = pay(balance, "40.00")
 
-    partial = finance.post(refund_url(payment), {"amount": "15.00", "reason": ""})
-    too_much = finance.post(refund_url(payment), {"amount": "30.00", "reason": ""})
+    partial = post_and_confirm(finance, refund_url(payment), {"amount": "15.00", "reason": "Part returned"})
+    too_much = finance.post(refund_url(payment), {"amount": "30.00", "reason": "Rest"})
 
     assert partial.status_code == HTTPStatus.FOUND
     assert too_much.status_code == HTTPStatus.OK
-    assert "25.00 USD is left to refund" in too_much.content.decode()
+    assert "25.00 USD is left to refund" in too_much.context["form"].errors["amount"][0]
     assert list(Transaction.objects.filter(type=TransactionType.REFUND).values_list("amount", flat=True)) == [
         Decimal("15.00")
     ]
@@ -216,18 +219,35 @@ def test_refund_of_a_payment_from_a_frozen_wallet_is_shown_as_an_error_not_a_cra
     payment = pay(balance, "40.00")
     Wallet.objects.filter(pk=balance.wallet_id).update(is_frozen=True)
 
-    response = finance.post(refund_url(payment), {"amount": "", "reason": ""})
+    response = finance.post(refund_url(payment), {"amount": "40.00", "reason": "Returned"})
+
+    assert response.status_code == HTTPStatus.OK
+    assert "is frozen" in response.content.decode()
+    assert 'class="wallet-frozen"' in response.content.decode()
+    assert not Transaction.objects.filter(type=TransactionType.REFUND).exists()
+
+
+def test_refund_of_a_wallet_frozen_between_review_and_confirmation_books_nothing(finance):
+    balance = funded_balance(amount="100.00")
+    payment = pay(balance, "40.00")
+    reviewed = review(finance, refund_url(payment), {"amount": "40.00", "reason": "Returned"})
+    Wallet.objects.filter(pk=balance.wallet_id).update(is_frozen=True)
+
+    response = confirm(finance, refund_url(payment), reviewed)
 
     assert response.status_code == HTTPStatus.OK
     assert "is frozen" in response.content.decode()
     assert not Transaction.objects.filter(type=TransactionType.REFUND).exists()
+    assert not StaffAction.objects.exists()
 
 
 def test_refund_of_an_entry_that_is_not_a_payment_is_refused(finance):
     deposit = funded_balance(amount="100.00").entries.get()
 
-    response = finance.post(refund_url(deposit), {"amount": "", "reason": ""})
+    page = finance.get(change_url(deposit))
+    response = finance.post(refund_url(deposit), {"amount": "1.00", "reason": "No", "seen": "0.00", "confirm": "yes"})
 
+    assert refund_url(deposit) not in page.content.decode()
     assert response.status_code == HTTPStatus.OK
     assert "Only payments can be refunded" in response.content.decode()
     assert not Transaction.objects.filter(type=TransactionType.REFUND).exists()
@@ -236,11 +256,106 @@ def test_refund_of_an_entry_that_is_not_a_payment_is_refused(finance):
 def test_refund_form_refuses_a_malformed_amount(finance):
     payment = pay(funded_balance(amount="100.00"), "40.00")
 
-    response = finance.post(refund_url(payment), {"amount": "-5", "reason": ""})
+    response = finance.post(refund_url(payment), {"amount": "-5", "reason": "Returned"})
 
     assert response.status_code == HTTPStatus.OK
     assert response.context["form"].errors["amount"]
     assert not Transaction.objects.filter(type=TransactionType.REFUND).exists()
+
+
+@pytest.mark.parametrize("typed", ["", "1e1", "12,00", "1 2", "١٢", "12.001", "0"])
+def test_refund_requires_a_plain_amount_in_the_currency_precision(finance, typed):
+    payment = pay(funded_balance(amount="100.00"), "40.00")
+
+    response = finance.post(refund_url(payment), {"amount": typed, "reason": "Returned"})
+
+    assert response.status_code == HTTPStatus.OK
+    assert list(response.context["form"].errors) == ["amount"]
+    assert not Transaction.objects.filter(type=TransactionType.REFUND).exists()
+
+
+def test_refund_requires_a_reason(finance):
+    payment = pay(funded_balance(amount="100.00"), "40.00")
+
+    response = finance.post(refund_url(payment), {"amount": "40.00", "reason": "   "})
+
+    assert list(response.context["form"].errors) == ["reason"]
+    assert not Transaction.objects.filter(type=TransactionType.REFUND).exists()
+
+
+def test_refund_review_shows_the_amount_and_what_remains_and_books_nothing(finance):
+    payment = pay(funded_balance(amount="100.00"), "40.00")
+
+    reviewed = review(finance, refund_url(payment), {"amount": "12.00", "reason": "One item back"})
+
+    body = reviewed.content.decode()
+    assert "12.00 USD</strong>" in body
+    assert 'id="remaining-amount">28.00 USD' in body
+    assert not Transaction.objects.filter(type=TransactionType.REFUND).exists()
+    assert not StaffAction.objects.exists()
+
+
+def test_refund_records_the_reason_in_the_history_and_the_audit_log(
+    finance, finance_user, caplog, django_capture_on_commit_callbacks
+):
+    payment = pay(funded_balance(amount="100.00"), "40.00")
+
+    with caplog.at_level("INFO", logger="wallet.audit"), django_capture_on_commit_callbacks(execute=True):
+        post_and_confirm(finance, refund_url(payment), {"amount": "12.00", "reason": "One item back"})
+
+    refund = Transaction.objects.get(type=TransactionType.REFUND)
+    staff_action = StaffAction.objects.get()
+    assert (staff_action.staff, staff_action.action, staff_action.reason, staff_action.target_id) == (
+        finance_user,
+        StaffAction.Action.REFUND,
+        "One item back",
+        str(payment.pk),
+    )
+    assert staff_action.details == {
+        "payment_id": str(payment.pk),
+        "refund_entry_id": str(refund.pk),
+        "amount": "12.00",
+        "currency": "USD",
+        "left_before": "40.00",
+        "left_after": "28.00",
+    }
+    assert [line.reason for line in caplog.records if line.getMessage() == "staff action"] == ["One item back"]
+
+
+def test_a_payment_refunded_between_review_and_confirmation_is_shown_again_with_what_is_left(finance):
+    payment = pay(funded_balance(amount="100.00"), "40.00")
+    reviewed = review(finance, refund_url(payment), {"amount": "10.00", "reason": "One item back"})
+    refund_create(payment_id=payment.pk, amount=Decimal("5.00"), created_by=None)
+
+    again = confirm(finance, refund_url(payment), reviewed)
+
+    assert again.status_code == HTTPStatus.OK and again.context["notice"]
+    assert 'id="remaining-amount">25.00 USD' in again.content.decode()
+    assert Transaction.objects.filter(type=TransactionType.REFUND).count() == 1
+
+    done = confirm(finance, refund_url(payment), again)
+
+    assert done.status_code == HTTPStatus.FOUND
+    assert sorted(Transaction.objects.filter(type=TransactionType.REFUND).values_list("amount", flat=True)) == [
+        Decimal("5.00"),
+        Decimal("10.00"),
+    ]
+
+
+def test_a_fully_refunded_payment_has_no_refund_button_and_no_form(finance):
+    payment = pay(funded_balance(amount="100.00"), "40.00")
+    refund_create(payment_id=payment.pk, amount=None, created_by=None)
+
+    page = finance.get(change_url(payment))
+    form = finance.get(refund_url(payment))
+    post = finance.post(refund_url(payment), {"amount": "1.00", "reason": "Again", "seen": "40.00", "confirm": "yes"})
+
+    assert refund_url(payment) not in page.content.decode()
+    assert (
+        'id="nothing-left"' in form.content.decode() and "<form" not in form.content.decode().split("content-main")[1]
+    )
+    assert post.status_code == HTTPStatus.OK
+    assert Transaction.objects.filter(type=TransactionType.REFUND).count() == 1
 
 
 def test_support_cannot_refund(support):
@@ -248,7 +363,7 @@ def test_support_cannot_refund(support):
 
     page = support.get(change_url(payment))
     form = support.get(refund_url(payment))
-    post = support.post(refund_url(payment), {"amount": "", "reason": ""})
+    post = support.post(refund_url(payment), {"amount": "40.00", "reason": "No", "seen": "0.00", "confirm": "yes"})
 
     assert page.status_code == HTTPStatus.OK
     assert refund_url(payment) not in page.content.decode()
@@ -260,7 +375,7 @@ def test_support_cannot_refund(support):
 def test_superuser_can_refund(root):
     payment = pay(funded_balance(amount="100.00"), "40.00")
 
-    response = root.post(refund_url(payment), {"amount": "10", "reason": ""})
+    response = post_and_confirm(root, refund_url(payment), {"amount": "10", "reason": "Goodwill"})
 
     assert response.status_code == HTTPStatus.FOUND
     assert Transaction.objects.get(type=TransactionType.REFUND).source == TransactionSource.ADMIN

@@ -1,0 +1,161 @@
+"""The back office's money forms walked in a real headless Chromium, as a Finance user would.
+
+The Django test client proves each rule; this proves the pages work as pages:
+the login, the typed value, the error next to the field, the confirmation's
+hidden fields carried by the browser, the buttons. Chromium and chromedriver
+are Debian packages (`apt-get install chromium chromium-driver`; .ci/run
+installs them). Without them the test is skipped on a developer machine and
+fails in CI (CI=true), where a skip would hide a broken back office.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from tests.admin_support import staff_in
+from tests.factories import UserFactory, WalletFactory, funded_balance
+from transactions.models import Transaction, TransactionSource, TransactionType
+from wallets.models import ExchangeRate
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "correct horse battery staple 42"
+WAIT_SECONDS = 10
+
+
+def _chromium_or_reason() -> tuple[Any, str]:
+    """(selenium's webdriver module, "") when a headless Chromium can be driven, else (None, why not)."""
+    try:
+        from selenium import webdriver
+    except ImportError:
+        return None, "selenium is not installed (pip install -r requirements-dev.txt)"
+    for program in ("chromium", "chromedriver"):
+        if shutil.which(program) is None:
+            return None, f"{program} is not installed (apt-get install chromium chromium-driver)"
+    return webdriver, ""
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    webdriver, why_not = _chromium_or_reason()
+    if webdriver is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"The browser check must run in CI: {why_not}")
+        pytest.skip(why_not)
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=options)
+    driver.implicitly_wait(WAIT_SECONDS)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def plain_http_cookies(settings: Any) -> None:
+    # The live server speaks plain HTTP; production cookies are Secure-only.
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+
+
+def _log_in(browser: Any, base_url: str, email: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(base_url + reverse("admin:login"))
+    browser.find_element(By.NAME, "username").send_keys(email)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    browser.find_element(By.ID, "user-tools")  # the admin's header: logged in
+
+
+def _fill(browser: Any, fields: dict[str, str]) -> None:
+    from selenium.webdriver.common.by import By
+
+    for name, value in fields.items():
+        element = browser.find_element(By.NAME, name)
+        element.clear()
+        element.send_keys(value)
+
+
+def _submit(browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.CSS_SELECTOR, "#content-main form input[type=submit]").click()
+
+
+def _error_next_to(browser: Any, field: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return browser.find_element(By.CSS_SELECTOR, f".form-row.field-{field}.errors ul.errorlist").text
+
+
+def test_finance_walks_the_adjust_and_rate_forms_in_a_browser(browser, live_server, plain_http_cookies):
+    from selenium.webdriver.common.by import By
+
+    finance_user = staff_in("Finance")
+    finance_user.set_password(PASSWORD)
+    finance_user.save()
+    owner = UserFactory(name="Grace Hopper", email="grace@example.com")
+    balance = funded_balance(amount="10.00", wallet=WalletFactory(owner=owner, name="Main USD"))
+    _log_in(browser, live_server.url, finance_user.email)
+
+    # Adjust: a typo is an error next to the amount, nothing is booked.
+    browser.get(live_server.url + reverse("admin:wallets_walletbalance_adjust", args=[balance.pk]))
+    assert "Grace Hopper <grace@example.com>" in browser.find_element(By.ID, "balance-facts").text
+    browser.find_element(By.CSS_SELECTOR, "input[name=direction][value=deposit]").click()
+    _fill(browser, {"amount": "1e3", "reason": "Goodwill, ticket 12"})
+    _submit(browser)
+    assert "exponents" in _error_next_to(browser, "amount")
+    assert balance.entries.count() == 1
+
+    # A valid amount shows current → resulting; only the confirmation books it.
+    _fill(browser, {"amount": "1000.00"})
+    _submit(browser)
+    assert browser.find_element(By.ID, "balance-change").text == "10.00 → 1010.00 USD"
+    assert balance.entries.count() == 1
+    browser.find_element(By.ID, "confirm-button").click()
+    assert "Booked: Deposit of 1000.00 USD" in browser.find_element(By.CSS_SELECTOR, "ul.messagelist").text
+    balance.refresh_from_db()
+    assert balance.amount == Decimal("1010.00")
+    entry = balance.entries.get(sequence=2)
+    assert (entry.type, entry.amount, entry.source, entry.created_by_id, entry.description) == (
+        TransactionType.DEPOSIT,
+        Decimal("1000.00"),
+        TransactionSource.ADMIN,
+        finance_user.pk,
+        "Goodwill, ticket 12",
+    )
+    assert Transaction.objects.filter(wallet_balance=balance).count() == 2
+
+    # Rate: 1,08 is an error, not 108.
+    old = ExchangeRate.objects.get(base_id="USD", quote_id="EUR", valid_to__isnull=True)
+    browser.get(live_server.url + reverse("admin:wallets_exchangerate_add") + "?base=USD&quote=EUR")
+    assert browser.find_element(By.ID, "current-rate").text == "0.91"
+    _fill(browser, {"rate": "1,08", "reason": "ECB fixing"})
+    _submit(browser)
+    assert "commas" in _error_next_to(browser, "rate")
+    assert ExchangeRate.objects.get(base_id="USD", quote_id="EUR", valid_to__isnull=True) == old
+
+    # A big change is confirmed against a loud warning, then replaces the current rate.
+    _fill(browser, {"rate": "1.08"})
+    _submit(browser)
+    assert "+18.68 %" in browser.find_element(By.ID, "rate-warning").text
+    assert browser.find_element(By.ID, "old-rate").text == "0.91"
+    browser.find_element(By.ID, "confirm-button").click()
+    browser.find_element(By.CSS_SELECTOR, "ul.messagelist")
+    current = ExchangeRate.objects.get(base_id="USD", quote_id="EUR", valid_to__isnull=True)
+    assert (current.rate, current.created_by_id) == (Decimal("1.08"), finance_user.pk)
+    old.refresh_from_db()
+    assert old.valid_to is not None
