@@ -7,8 +7,12 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.http import HttpRequest
 
+from accounts.admin_login import ThrottledAdminAuthenticationForm
 from accounts.models import User
 from wallets.models import Wallet
+
+# The admin's login counts failures per (client IP, account) like the API's (wallet_project/throttling.py).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 class BackOfficeUserCreationForm(AdminUserCreationForm):

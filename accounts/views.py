@@ -88,13 +88,14 @@ class RegisterView(APIView):
 )
 class TokenObtainView(jwt_views.TokenObtainPairView):
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
-        failed_logins = FailedLoginThrottle()
-        if not failed_logins.allow_request(request, self):
+        email = request.data.get("email") if hasattr(request.data, "get") else None
+        failed_logins = FailedLoginThrottle(request, email)
+        if not failed_logins.allow_request():
             self.throttled(request, failed_logins.wait())
         try:
             return super().post(request, *args, **kwargs)
         except AuthenticationFailed:
-            failed_logins.record_failure(request, self)
+            failed_logins.record_failure()
             raise
 
 

@@ -252,8 +252,6 @@ REST_FRAMEWORK = {
         "wallet_project.throttling.AnonThrottle",
         "wallet_project.throttling.UserThrottle",
     ],
-    # How many proxies in front of us add to X-Forwarded-For; 0 trusts only the socket's address.
-    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 
 # DRF rate syntax: N/second, N/minute, N/hour, N/day.
@@ -319,6 +317,15 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 # SECURE_SSL_REDIRECT and SECURE_HSTS_SECONDS).
 TLS_TERMINATED_BY_PROXY = env_bool("TLS_TERMINATED_BY_PROXY", True)
 SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008"] if TLS_TERMINATED_BY_PROXY else []
+# How many proxies in front of gunicorn append to X-Forwarded-For. The
+# throttles take the client's address from that header, this many entries
+# from its end (wallet_project.throttling.client_ip); behind a proxy, the
+# socket's address is the proxy's, shared by every client. One by default
+# behind the TLS proxy; 0 trusts only the socket's address.
+NUM_PROXIES = env_int("NUM_PROXIES", 1 if TLS_TERMINATED_BY_PROXY else 0)
+if NUM_PROXIES < 0:
+    raise ImproperlyConfigured("NUM_PROXIES must be 0 or more.")
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
