@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt import serializers as jwt_serializers
 
 from accounts.models import User
 from accounts.tokens import WalletRefreshToken
@@ -41,7 +41,7 @@ class TokenPairOutputSerializer(serializers.Serializer):
     refresh = serializers.CharField()
 
 
-class TokenObtainInputSerializer(TokenObtainPairSerializer):
-    """simplejwt's login, issuing the service's password-stamped refresh token."""
+class TokenObtainPairSerializer(jwt_serializers.TokenObtainPairSerializer):
+    """simplejwt's login, issuing the service's password-stamped refresh token (same name: same schema)."""
 
     token_class = WalletRefreshToken

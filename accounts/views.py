@@ -18,7 +18,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.serializers import (
     RefreshInputSerializer,
     RegisterInputSerializer,
-    TokenObtainInputSerializer,
+    TokenObtainPairSerializer,
     TokenPairOutputSerializer,
     UserOutputSerializer,
 )
@@ -87,7 +87,7 @@ class RegisterView(APIView):
     ],
 )
 class TokenObtainView(jwt_views.TokenObtainPairView):
-    serializer_class = TokenObtainInputSerializer
+    serializer_class = TokenObtainPairSerializer
 
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
         email = request.data.get("email") if hasattr(request.data, "get") else None
