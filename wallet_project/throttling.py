@@ -235,11 +235,12 @@ def login_account(email: str) -> str:
     the account, every spelling that reaches it shares one counter; an email
     that reaches no account is keyed by its NFKC case fold.
     """
+    email = email.strip()  # as the login's form fields and serializer trim it
     user_model = get_user_model()
     account_ids = list(user_model._default_manager.login_matches(email).values_list("pk", flat=True)[:2])
     if len(account_ids) == 1:
         return f"user:{account_ids[0]}"
-    return "email:" + unicodedata.normalize("NFKC", email).strip().casefold()
+    return "email:" + unicodedata.normalize("NFKC", email).casefold()
 
 
 class FailedLoginThrottle(RedisRateThrottle):
