@@ -23,11 +23,11 @@ COPY . .
 RUN chmod 0755 docker/entrypoint.sh
 
 # collectstatic imports the settings, which refuse to start with DEBUG off
-# unless DATABASE_URL, REDIS_URL and a non-development SECRET_KEY are set.
-# These are build-time placeholders only: nothing connects to them, and they
-# are not kept in the image's environment.
+# unless DATABASE_URL, REDIS_URL and an unpublished SECRET_KEY are set. The
+# key is random and thrown away with this step; the URLs are placeholders that
+# nothing connects to. None of them is kept in the image's environment.
 RUN DEBUG=false \
-    SECRET_KEY=build-time-placeholder-secret-key-not-used-at-runtime-0123456789 \
+    SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     DATABASE_URL=postgres://build:build@build-placeholder:5432/build \
     REDIS_URL=redis://build-placeholder:6379/0 \
     python manage.py collectstatic --noinput

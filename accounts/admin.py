@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from rest_framework_simplejwt.token_blacklist.admin import OutstandingTokenAdmin
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts.admin_login import ThrottledAdminAuthenticationForm
 from accounts.models import User
+from accounts.services import user_refresh_tokens_revoke
 from wallets.models import Wallet
+
+# The admin's login counts failures per (client IP, account) like the API's (wallet_project/throttling.py).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 class BackOfficeUserCreationForm(AdminUserCreationForm):
@@ -79,3 +87,50 @@ class UserAdmin(DjangoUserAdmin):
     def get_inlines(self, request: HttpRequest, obj: User | None) -> list[type[admin.TabularInline]]:
         # A user being added has no wallets yet.
         return self.inlines if obj is not None else []
+
+    @admin.action(
+        description="Revoke the selected users' refresh tokens (log out their API clients)", permissions=["change"]
+    )
+    def revoke_refresh_tokens(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        revoked = sum(user_refresh_tokens_revoke(user=user) for user in queryset)
+        self.message_user(request, f"{revoked} refresh token(s) revoked.", messages.SUCCESS)
+
+    actions = ["revoke_refresh_tokens"]
+
+
+class RefreshTokenAdmin(OutstandingTokenAdmin):
+    """simplejwt's outstanding tokens without their text: a refresh token shown is a session handed over.
+
+    Staff see whose token it is, when it was issued and expires, and whether
+    it is blacklisted, and can blacklist tokens; nothing here edits a token.
+    """
+
+    list_display = ("jti", "user", "created_at", "expires_at", "blacklisted")
+    list_filter = ("expires_at",)
+    fields = ("jti", "user", "created_at", "expires_at")
+    actions = ["blacklist_tokens"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OutstandingToken]:
+        return super().get_queryset(request).select_related("blacklistedtoken").defer("token")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> tuple[str, ...]:
+        return self.fields
+
+    @admin.display(boolean=True, description="blacklisted")
+    def blacklisted(self, token: OutstandingToken) -> bool:
+        return hasattr(token, "blacklistedtoken")
+
+    def has_blacklist_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("token_blacklist.add_blacklistedtoken")
+
+    @admin.action(description="Blacklist the selected refresh tokens", permissions=["blacklist"])
+    def blacklist_tokens(self, request: HttpRequest, queryset: QuerySet[OutstandingToken]) -> None:
+        created = BlacklistedToken.objects.bulk_create(
+            [BlacklistedToken(token=token) for token in queryset.filter(blacklistedtoken__isnull=True)],
+            ignore_conflicts=True,
+        )
+        self.message_user(request, f"{len(created)} refresh token(s) blacklisted.", messages.SUCCESS)
+
+
+admin.site.unregister(OutstandingToken)
+admin.site.register(OutstandingToken, RefreshTokenAdmin)

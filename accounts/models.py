@@ -13,9 +13,13 @@ from django.utils import timezone
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def get_by_natural_key(self, username: str | None) -> User:
+    def login_matches(self, username: str | None) -> models.QuerySet[User]:
+        """The users a login with this email reaches; the failed-login throttle keys by the same match."""
         # Login is case-insensitive: "Ann@Example.com" finds "ann@example.com".
-        return self.get(email__iexact=username)
+        return self.filter(email__iexact=username)
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        return self.login_matches(username).get()
 
     def _create_user(self, email: str, password: str | None, **extra_fields: object) -> User:
         if not email:

@@ -5,8 +5,10 @@ from typing import Any
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework_simplejwt import serializers as jwt_serializers
 
 from accounts.models import User
+from accounts.tokens import WalletRefreshToken
 
 
 class RegisterInputSerializer(serializers.Serializer):
@@ -37,3 +39,9 @@ class RefreshInputSerializer(serializers.Serializer):
 class TokenPairOutputSerializer(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
+
+
+class TokenObtainPairSerializer(jwt_serializers.TokenObtainPairSerializer):
+    """simplejwt's login, issuing the service's password-stamped refresh token (same name: same schema)."""
+
+    token_class = WalletRefreshToken

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions
 from rest_framework.exceptions import AuthenticationFailed
@@ -19,10 +18,11 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.serializers import (
     RefreshInputSerializer,
     RegisterInputSerializer,
+    TokenObtainPairSerializer,
     TokenPairOutputSerializer,
     UserOutputSerializer,
 )
-from accounts.services import user_create
+from accounts.services import token_pair_rotate, user_create
 from wallet_project.errors import PermissionDenied
 from wallet_project.schema import error_responses, request_example, response_example, success
 from wallet_project.throttling import FailedLoginThrottle
@@ -87,14 +87,17 @@ class RegisterView(APIView):
     ],
 )
 class TokenObtainView(jwt_views.TokenObtainPairView):
+    serializer_class = TokenObtainPairSerializer
+
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
-        failed_logins = FailedLoginThrottle()
-        if not failed_logins.allow_request(request, self):
+        email = request.data.get("email") if hasattr(request.data, "get") else None
+        failed_logins = FailedLoginThrottle(request, email)
+        if not failed_logins.allow_request():
             self.throttled(request, failed_logins.wait())
         try:
             return super().post(request, *args, **kwargs)
         except AuthenticationFailed:
-            failed_logins.record_failure(request, self)
+            failed_logins.record_failure()
             raise
 
 
@@ -102,7 +105,10 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
     tags=["auth"],
     summary="Refresh a JWT pair",
     description="Answers a new access token and a new refresh token; the old refresh token is blacklisted "
-    "(rotation). A rotated, blacklisted, expired or malformed refresh token answers 401 `authentication_failed`.",
+    "(rotation), once: of concurrent refreshes of one token, one succeeds. A rotated, blacklisted, expired or "
+    "malformed refresh token, or one issued before the user's password last changed, answers 401 "
+    "`authentication_failed`.",
+    request=RefreshInputSerializer,
     responses={
         200: success(
             TokenPairOutputSerializer,
@@ -114,10 +120,9 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
 )
 class TokenRefreshView(jwt_views.TokenRefreshView):
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
-        try:
-            return super().post(request, *args, **kwargs)
-        except ObjectDoesNotExist as exc:  # the token's user was deleted
-            raise AuthenticationFailed("The user of this token no longer exists.") from exc
+        serializer = RefreshInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(token_pair_rotate(refresh=serializer.validated_data["refresh"]))
 
 
 @extend_schema(tags=["auth"])

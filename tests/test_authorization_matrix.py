@@ -14,8 +14,8 @@ from decimal import Decimal
 from http import HTTPStatus
 
 import pytest
-from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.tokens import WalletRefreshToken
 from conftest import client_for
 from tests.admin_support import staff_in
 from tests.factories import PASSWORD, UserFactory, WalletFactory, funded_balance
@@ -53,7 +53,7 @@ def world(db) -> World:
 
 
 def _requests(w: World, actor) -> dict[str, tuple[str, str, dict]]:
-    refresh = str(RefreshToken.for_user(w.owner))
+    refresh = str(WalletRefreshToken.for_user(w.owner))
     return {
         "me": ("get", "/api/v1/auth/me/", {}),
         "logout owner's token": ("post", "/api/v1/auth/logout/", {"refresh": refresh}),
@@ -150,7 +150,7 @@ def test_public_auth_endpoints_ignore_a_bad_bearer_token(path):
     body = {
         "/api/v1/auth/register/": {"email": "new@example.com", "password": PASSWORD, "name": "New"},
         "/api/v1/auth/token/": {"email": user.email, "password": PASSWORD},
-        "/api/v1/auth/token/refresh/": {"refresh": str(RefreshToken.for_user(user))},
+        "/api/v1/auth/token/refresh/": {"refresh": str(WalletRefreshToken.for_user(user))},
     }[path]
     client = client_for(None)
     client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")

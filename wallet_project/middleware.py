@@ -1,4 +1,4 @@
-"""Request id and the one structured access-log line per request."""
+"""Request id, the one structured access-log line per request, and `Cache-Control: no-store` on the API."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 class RequestIdMiddleware:
-    """Keeps a well-formed incoming `X-Request-ID` (or makes one), returns it, and logs the request."""
+    """Keeps a well-formed incoming `X-Request-ID` (or makes one), returns it, marks API answers
+    `Cache-Control: no-store`, and logs the request."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -35,6 +36,10 @@ class RequestIdMiddleware:
         try:
             response = self.get_response(request)
             response["X-Request-ID"] = request_id
+            if request.path_info.startswith("/api/"):
+                # API answers carry tokens, balances and ledger entries: no shared or browser cache may keep
+                # them. Set here, once, so both roads of a movement (transactions/fast_path.py) send it.
+                response["Cache-Control"] = "no-store"
             user = request.__dict__.get("user")
             user_id = getattr(user, "pk", None) if user is not None and user.is_authenticated else None
             access_logger.info(

@@ -29,6 +29,25 @@ from redis.retry import Retry
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production-0123456789"
+# Every key this code has ever been published with: the development default,
+# the former defaults of the compose file and .env.example, the image build's,
+# the tests' and the benchmark's. Anyone can read them, and SECRET_KEY also
+# signs the API's tokens (JWT_SIGNING_KEY defaults to it): with one of these,
+# anyone could mint a token for any user.
+PUBLISHED_SECRET_KEYS = frozenset(
+    {
+        DEVELOPMENT_SECRET_KEY,
+        "compose-dev-default-INSECURE-change-me-in-.env-0123456789abcdefghij",
+        "change-me-to-a-long-random-string-of-at-least-50-characters",
+        "build-time-placeholder-secret-key-not-used-at-runtime-0123456789",
+        "test-secret-key-that-is-long-enough-for-hs256-0123456789",
+        "a-production-secret-key-that-is-long-and-random-0123456789-abcdefghij",
+        "a-separate-jwt-signing-key-of-more-than-32-bytes",
+        "bench-secret-key-" + "x" * 64,
+    }
+)
+# Words that mark a key as a placeholder someone was meant to replace.
+_PLACEHOLDER_WORDS = ("change-me", "changeme", "insecure", "placeholder", "do-not-use", "not-a-secret", "example")
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -54,6 +73,18 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def unsafe_key(name: str, key: str, *, min_length: int) -> str | None:
+    """Why a signing key must not be used in production, or None when it may."""
+    if key in PUBLISHED_SECRET_KEYS or any(word in key.lower() for word in _PLACEHOLDER_WORDS):
+        return f"{name} is a published or placeholder value: anyone could sign sessions and tokens with it."
+    if len(key) < min_length or len(set(key)) < 5:
+        return (
+            f"{name} must be at least {min_length} characters of random data "
+            '(python -c "import secrets; print(secrets.token_urlsafe(50))").'
+        )
+    return None
 
 
 def database_from_url(url: str) -> dict:
@@ -101,8 +132,13 @@ if not DEBUG:
             f"{' and '.join(missing)} must be set when DEBUG is off: the SQLite and in-process "
             "lock fallbacks are for single-process development only."
         )
-    if SECRET_KEY == DEVELOPMENT_SECRET_KEY or SECRET_KEY.startswith("change-me"):
-        raise ImproperlyConfigured("SECRET_KEY must be set to a secret value when DEBUG is off.")
+    # Django's own deploy check asks for 50 characters; HS256 wants at least 32 bytes of key.
+    for problem in (
+        unsafe_key("SECRET_KEY", SECRET_KEY, min_length=50),
+        env_str("JWT_SIGNING_KEY") and unsafe_key("JWT_SIGNING_KEY", env_str("JWT_SIGNING_KEY"), min_length=32),
+    ):
+        if problem:
+            raise ImproperlyConfigured(f"{problem} Refused while DEBUG is off.")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if not DEBUG else "*")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -260,8 +296,6 @@ REST_FRAMEWORK = {
         "wallet_project.throttling.AnonThrottle",
         "wallet_project.throttling.UserThrottle",
     ],
-    # How many proxies in front of us add to X-Forwarded-For; 0 trusts only the socket's address.
-    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 
 # DRF rate syntax: N/second, N/minute, N/hour, N/day.
@@ -346,6 +380,15 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 # SECURE_SSL_REDIRECT and SECURE_HSTS_SECONDS).
 TLS_TERMINATED_BY_PROXY = env_bool("TLS_TERMINATED_BY_PROXY", True)
 SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008"] if TLS_TERMINATED_BY_PROXY else []
+# How many proxies in front of gunicorn append to X-Forwarded-For. The
+# throttles take the client's address from that header, this many entries
+# from its end (wallet_project.throttling.client_ip); behind a proxy, the
+# socket's address is the proxy's, shared by every client. One by default
+# behind the TLS proxy; 0 trusts only the socket's address.
+NUM_PROXIES = env_int("NUM_PROXIES", 1 if TLS_TERMINATED_BY_PROXY else 0)
+if NUM_PROXIES < 0:
+    raise ImproperlyConfigured("NUM_PROXIES must be 0 or more.")
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -1,5 +1,8 @@
 """DRF throttles kept in Redis: anonymous callers, each user, and failed logins.
 
+Every throttle that counts per address takes it from `client_ip`, the one
+place that decides who the client is behind the configured proxies.
+
 A fixed-window counter (`INCR`, and `EXPIRE` on the window's first request,
 in one script call: one command, one round trip) rather than DRF's
 `SimpleRateThrottle`, which stores every request's timestamp per key and
@@ -20,14 +23,18 @@ locks only within the limit (`wallets.locks`): one round trip for both.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest
 from django_redis import get_redis_connection
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
@@ -67,6 +74,28 @@ def parse_rate(rate: str) -> tuple[int, int]:
     """'100/minute' → (100, 60)."""
     count, _, period = rate.partition("/")
     return int(count), _PERIODS[period.strip()[0].lower()]
+
+
+def client_ip(request: HttpRequest | Request) -> str:
+    """The client's address: the socket's, or, behind `NUM_PROXIES` trusted proxies, the one they saw.
+
+    Each proxy appends the address it received the request from to
+    `X-Forwarded-For`, so the entry `NUM_PROXIES` from the end was written by
+    the outermost trusted proxy about the client; anything to its left is
+    the client's own to write, and ignored. A value there that is not an IP
+    address (a misconfigured proxy) falls back to the socket's address.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = settings.NUM_PROXIES
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if proxies <= 0 or not forwarded:
+        return remote
+    hops = forwarded.split(",")
+    candidate = hops[-min(proxies, len(hops))].strip()
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
 
 
 def _redis_unavailable(exc: Exception) -> None:
@@ -132,6 +161,9 @@ class RedisRateThrottle(BaseThrottle):
     def identity(self, request: Request, view: Any) -> str | None:
         raise NotImplementedError
 
+    def get_ident(self, request: Request) -> str:
+        return client_ip(request)
+
     def _count(self, ident: str, *, increment: bool) -> int | None:
         """The count of this window (after adding one if `increment`); None when Redis is unusable."""
         if not _usable():
@@ -194,32 +226,51 @@ class UserThrottle(RedisRateThrottle):
         return str(request.user.pk)
 
 
-class FailedLoginThrottle(RedisRateThrottle):
-    """Failed logins, keyed by (client IP, email) together.
+def login_account(email: str) -> str:
+    """Whom a login attempt with this email is against: the account the login resolves it to, if any.
 
-    Keyed by email alone, an attacker could lock every user out; keyed by IP
+    The login finds the account with the user manager's case-insensitive
+    match, which PostgreSQL decides (`UPPER`): "ſam@…" and "ıan@…" reach
+    "sam@…" and "ian@…", while Python's `lower()` keeps them apart. Keyed by
+    the account, every spelling that reaches it shares one counter; an email
+    that reaches no account is keyed by its NFKC case fold.
+    """
+    email = email.strip()  # as the login's form fields and serializer trim it
+    user_model = get_user_model()
+    account_ids = list(user_model._default_manager.login_matches(email).values_list("pk", flat=True)[:2])
+    if len(account_ids) == 1:
+        return f"user:{account_ids[0]}"
+    return "email:" + unicodedata.normalize("NFKC", email).casefold()
+
+
+class FailedLoginThrottle(RedisRateThrottle):
+    """Failed logins of one login attempt's (client IP, account) pair, for the API and the admin alike.
+
+    Keyed by account alone, an attacker could lock every user out; keyed by IP
     alone, one user's typos would block a whole office behind one NAT. Only
-    failures count: `allow_request` reads the counter, `record_failure` adds one.
+    failures count: `allow_request` reads the counter, `record_failure` adds
+    one. A throttled attempt is refused before its password is checked.
     """
 
     scope = "login"
     rate_setting = "THROTTLE_LOGIN_RATE"
 
-    def identity(self, request: Request, view: Any) -> str | None:
-        email = request.data.get("email") if hasattr(request.data, "get") else None
-        if not isinstance(email, str):
-            return None
-        pair = f"{self.get_ident(request)}|{email.strip().lower()}"
-        return hashlib.sha256(pair.encode()).hexdigest()
+    def __init__(self, request: HttpRequest | Request, email: object) -> None:
+        super().__init__()
+        self.ident: str | None = None
+        if isinstance(email, str) and email and _usable():
+            pair = f"{client_ip(request)}|{login_account(email)}"
+            self.ident = hashlib.sha256(pair.encode()).hexdigest()
 
-    def allow_request(self, request: Request, view: Any) -> bool:
-        ident = self.identity(request, view)
-        if ident is None:
+    def identity(self, request: Request, view: Any) -> str | None:
+        return self.ident
+
+    def allow_request(self, request: Request | None = None, view: Any = None) -> bool:
+        if self.ident is None:
             return True
-        count = self._count(ident, increment=False)
+        count = self._count(self.ident, increment=False)
         return count is None or count < self.limit
 
-    def record_failure(self, request: Request, view: Any) -> None:
-        ident = self.identity(request, view)
-        if ident is not None:
-            self._count(ident, increment=True)
+    def record_failure(self) -> None:
+        if self.ident is not None:
+            self._count(self.ident, increment=True)

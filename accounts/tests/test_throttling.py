@@ -1,4 +1,4 @@
-"""Throttles kept in Redis: anonymous, per user, and failed logins keyed by (IP, email)."""
+"""Throttles kept in Redis: anonymous, per user, and failed logins keyed by (IP, account)."""
 
 from http import HTTPStatus
 
