@@ -482,6 +482,11 @@ def test_history_datetime_without_a_zone_is_read_as_utc(api, user):
         ("created_after", "2026-13-01"),
         ("created_before", "2026-02-30"),
         ("created_before", "2026-01-01T25:00:00"),
+        ("created_after", "٢٠٢٦-٠١-٠١"),
+        ("created_after", "２０２６-０１-０１"),
+        ("created_before", "2026-01-0١"),
+        ("created_before", "2026-01-01T1٠:00:00"),
+        ("created_after", "\u00a02026-01-01"),
     ],
 )
 def test_history_refuses_a_malformed_filter_with_400(api, name, value):

@@ -212,6 +212,20 @@ def test_create_balance_opens_an_empty_balance_without_ledger_entries(api, user)
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("initial_amount", ["١٠", "１０", "1٠", "10\u00a0", "\u200710"])
+def test_create_balance_refuses_an_initial_amount_that_is_not_ascii(api, user, initial_amount):
+    wallet = WalletFactory(owner=user)
+
+    response = api.post(balances_url(wallet.pk), {"currency": "USD", "initial_amount": initial_amount})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.json()
+    assert error_code(response) == "validation_error"
+    assert response.json()["error"]["details"]["initial_amount"]
+    assert not WalletBalance.objects.filter(wallet=wallet).exists()
+    assert not Transaction.objects.filter(wallet=wallet).exists()
+
+
+@pytest.mark.django_db
 def test_create_balance_with_zero_initial_amount_writes_no_entry(api, user):
     wallet = WalletFactory(owner=user)
 
