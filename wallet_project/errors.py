@@ -247,7 +247,11 @@ def _input_refusal(exc: Exception, request: Any) -> Exception:
     if isinstance(exc, (PayloadTooLarge, drf_exceptions.ParseError)):
         logger.warning(
             "malformed request",
-            extra={"error": type(exc).__name__, "request_id": getattr(request, "request_id", None)},
+            extra={
+                "error": type(exc).__name__,
+                "reason": str(getattr(exc, "detail", exc)),  # our own words: a message never echoes the body
+                "request_id": getattr(request, "request_id", None),
+            },
         )
     return exc
 
