@@ -11,6 +11,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from wallet_project.money import AmountError, parse_amount
+
 pytestmark = pytest.mark.django_db
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
@@ -323,3 +325,31 @@ def test_redoc_page_may_load_nothing_from_another_host(client):
     bundle = b"".join(served.streaming_content if served.streaming else [served.content]).decode()
     assert "Redoc" in bundle and len(bundle) > 100_000
     assert [host for host in EXTERNAL_ASSET_HOSTS if host in bundle] == []
+
+
+# Spellings of positive amounts within the limits: zero, too many decimals or more than 10^15 are
+# refused by value, which a pattern cannot say (the description does).
+SPELLINGS = ["12.50", "0.01", "7", "+7", "7.", ".5", "1E1", "1e+2", "2.5e-1", " 7.25 ", "\t5\n", "-5", "", "."]
+SPELLINGS += ["1e", "1.2.3", "0x10", "1,5", "NaN", "Infinity", "١٠", "１０", "1٠", "\u00a010", "10\u2007", "1 0"]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_the_documented_amount_pattern_admits_exactly_the_amounts_the_service_reads(schema, spelling):
+    components = schema["components"]["schemas"]
+    documented = {
+        component["properties"][name].get("pattern")
+        for component in components.values()
+        for name in ("amount", "initial_amount")
+        if name in component.get("properties", {})
+    }
+    documented.discard(None)  # the responses' amounts are written by the service, not read
+    assert len(documented) == 1, documented
+    # Only ASCII classes in it, so ECMA-262 (the document's dialect) and Python read it alike.
+    pattern = re.compile(documented.pop(), re.ASCII)
+    try:
+        parse_amount(spelling)
+        read = True
+    except AmountError:
+        read = False
+
+    assert bool(pattern.search(spelling)) == read, (spelling, pattern.pattern)

@@ -41,12 +41,12 @@ ways and compares. `MOVEMENTS_FAST_PATH=false` turns the fast path off.
 from __future__ import annotations
 
 import functools
-import io
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions, permissions
@@ -55,14 +55,13 @@ from rest_framework.views import APIView
 
 from transactions.models import TransactionSource
 from transactions.views import MOVEMENTS, TransactionViewSet, _render
-from wallet_project.parsers import DecimalJSONParser
+from wallet_project.parsers import DecimalJSONParser, parse_json
 from wallet_project.throttling import Admission, RedisRateThrottle
 
 _MAX_BODY = 64 * 1024
 _PLAIN_ACCEPT = frozenset({"*/*", "application/json"})
 _MEDIA_TYPE = "application/json"
 _RENDERER = JSONRenderer()
-_PARSER = DecimalJSONParser()
 
 
 def _supported(view_class: type[APIView]) -> bool:
@@ -131,11 +130,9 @@ def fast_movement_view(drf_view: Callable[..., HttpResponse], endpoint: str) -> 
         if credentials is None or not credentials[0].is_authenticated:
             return drf_view(request)
         try:
-            data = movement.input_serializer.quick_validated(
-                _PARSER.parse(io.BytesIO(request.body), _MEDIA_TYPE, {"encoding": settings.DEFAULT_CHARSET})
-            )
-        except exceptions.ParseError:
-            data = None
+            data = movement.input_serializer.quick_validated(parse_json(request.body, settings.DEFAULT_CHARSET))
+        except (exceptions.ParseError, RequestDataTooBig):
+            data = None  # DRF reads the body again and gives the refusal (400 or 413) its own way
         if data is None:
             return drf_view(request)  # the body stays readable: Django keeps it once read
 

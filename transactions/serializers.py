@@ -142,7 +142,10 @@ class DateOrDateTimeField(serializers.Field):
     default_error_messages = {"invalid": "Use a date (YYYY-MM-DD) or an ISO 8601 datetime."}
 
     def to_internal_value(self, data: Any) -> datetime:
-        text = str(data).strip()
+        text = str(data)
+        if not text.isascii():  # Django's date patterns use `\d`, which reads "٢٠٢٦" as 2026
+            self.fail("invalid")
+        text = text.strip()
         try:
             moment = parse_datetime(text)
             if moment is None:

@@ -13,8 +13,10 @@ from http import HTTPStatus
 from typing import Any
 
 import redis.exceptions
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
@@ -47,6 +49,22 @@ class InvalidInput(DomainError):
     status_code = HTTPStatus.BAD_REQUEST
     code = "validation_error"
     default_message = "The request is invalid."
+
+
+class PayloadTooLarge(DomainError):
+    """A request body over `DATA_UPLOAD_MAX_MEMORY_SIZE`."""
+
+    status_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    code = "payload_too_large"
+    default_message = "The request body is larger than this service accepts."
+
+    @classmethod
+    def for_limit(cls, limit: int | None) -> PayloadTooLarge:
+        if limit is None:
+            return cls()
+        return cls(
+            f"The request body is larger than the {limit} bytes this service accepts.", details={"max_bytes": limit}
+        )
 
 
 class NotFound(DomainError):
@@ -224,9 +242,32 @@ def _is_outage(exc: Exception) -> bool:
     return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError))
 
 
+def _input_refusal(exc: Exception, request: Any) -> Exception:
+    """A body or request the service cannot read, as the client's error (logged as a warning, no traceback).
+
+    Django raises `RequestDataTooBig` (and its other `SuspiciousOperation`s)
+    from inside the view when DRF reads the body; left alone they would be 500s.
+    """
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge.for_limit(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    elif isinstance(exc, SuspiciousOperation):
+        exc = drf_exceptions.ParseError("The request could not be read.")
+    if isinstance(exc, (PayloadTooLarge, drf_exceptions.ParseError)):
+        logger.warning(
+            "malformed request",
+            extra={
+                "error": type(exc).__name__,
+                "reason": str(getattr(exc, "detail", exc)),  # our own words: a message never echoes the body
+                "request_id": getattr(request, "request_id", None),
+            },
+        )
+    return exc
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER: the contract's error shape for every exception."""
     request = context.get("request")
+    exc = _input_refusal(exc, request)
     if isinstance(exc, DomainError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code, headers=exc.headers())

@@ -9,17 +9,18 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from wallet_project.money import AmountError, parse_amount
+from wallet_project.money import AMOUNT_PATTERN, AmountError, parse_amount
 
 
 @extend_schema_field(
     {
         "type": "string",
         "format": "decimal",
-        "pattern": r"^\d+(\.\d+)?$",
+        "pattern": AMOUNT_PATTERN,
         "example": "12.50",
-        "description": "A positive decimal string (a JSON number is accepted too), at most 10^15, "
-        "with no more decimals than the currency's minor unit.",
+        "description": "A positive decimal string of ASCII digits (a JSON number is accepted too), at most "
+        "10^15, with no more decimals than the currency's minor unit. Exponent notation (`1E1`) and "
+        "surrounding spaces are read; digits of other scripts (`١٠`, `１０`) and other spaces are refused.",
     }
 )
 class AmountField(serializers.Field):

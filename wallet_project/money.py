@@ -20,7 +20,13 @@ RATE_MAX_DIGITS = 36
 # Wide enough that no amount or product of ours is ever rounded by the context itself.
 EXACT = Context(prec=100)
 
-_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# A decimal literal in ASCII: `\d`, `Decimal()` and `str.strip()` would also take other scripts'
+# digits ("١٠", "１０") and spaces (no-break, figure), which are no amount in the contract.
+# AMOUNT_PATTERN (the OpenAPI document's) is the same grammar without the sign that only a
+# refused amount could carry.
+_NUMBER_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_JSON_WHITESPACE = " \t\n\r"
+AMOUNT_PATTERN = r"^[ \t\n\r]*\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t\n\r]*$"
 
 
 class AmountError(ValueError):
@@ -28,14 +34,18 @@ class AmountError(ValueError):
 
 
 def parse_amount(raw: object, *, allow_zero: bool = False) -> Decimal:
-    """Read a request amount (decimal string or JSON number) as a positive, finite Decimal up to 10^15."""
+    """Read a request amount (decimal string or JSON number) as a positive, finite Decimal up to 10^15.
+
+    A string is ASCII digits with an optional point and exponent, optionally padded with
+    JSON's whitespace (`AMOUNT_PATTERN`); anything else is "A valid number is required."
+    """
     if isinstance(raw, bool) or raw is None:
         raise AmountError("A valid number is required.")
     if isinstance(raw, (int, Decimal)):
         value = Decimal(raw)
     elif isinstance(raw, str):
-        text = raw.strip()
-        if not _NUMBER_RE.match(text):
+        text = raw.strip(_JSON_WHITESPACE)
+        if not _NUMBER_RE.fullmatch(text):
             raise AmountError("A valid number is required.")
         try:
             value = Decimal(text)

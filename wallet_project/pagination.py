@@ -1,13 +1,43 @@
 """Pagination shared by the list endpoints: `{next, previous, results}` (+ `count` where cheap).
 
-A malformed `page` or `cursor` is the caller's input, so it answers 400
-`validation_error` (DRF answers 404).
+A malformed `page`, `page_size` or `cursor` is the caller's input, so it
+answers 400 `validation_error` in `details` under the parameter's name (DRF
+answers 404 to a bad page or cursor, and ignores a bad page size).
 """
 
 from __future__ import annotations
 
+import binascii
+import logging
+import re
+from base64 import b64decode, urlsafe_b64encode
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Q, QuerySet
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+logger = logging.getLogger("wallet.errors")
+
+# Numbers as the contract writes them: ASCII digits only (`int()` also takes "٣", "３", " 3", "+3" and "3_0").
+_ASCII_DIGITS_RE = re.compile(r"[0-9]+")
+
+
+def _page_size(pager: Any, request: Request) -> int:
+    """The `page_size` asked for (at most `max_page_size`), the default when none; 400 when malformed."""
+    raw = request.query_params.get(pager.page_size_query_param)
+    if raw is None:
+        return pager.page_size
+    digits = raw.lstrip("0")
+    if not _ASCII_DIGITS_RE.fullmatch(raw) or not digits:
+        raise ValidationError({pager.page_size_query_param: ["A page size is a whole number from 1 up."]})
+    # Compared as text first: int() refuses strings of more than 4,300 digits.
+    return pager.max_page_size if len(digits) > 6 else min(int(digits), pager.max_page_size)
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -16,6 +46,15 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request: Request) -> int:
+        return _page_size(self, request)
+
+    def get_page_number(self, request: Request, paginator: Any) -> Any:
+        number = super().get_page_number(request, paginator)
+        if number not in self.last_page_strings and not _ASCII_DIGITS_RE.fullmatch(str(number)):
+            raise ValidationError({self.page_query_param: ["A page is a whole number from 1 up."]})
+        return number
 
     def paginate_queryset(self, queryset, request, view=None):  # type: ignore[no-untyped-def]
         try:
@@ -33,26 +72,143 @@ class PageNumberPagination(pagination.PageNumberPagination):
         return paginated
 
 
+@dataclass(frozen=True)
+class HistoryCursor:
+    """Where a history page starts: strictly after the entry at (`created_at`, `entry_id`).
+
+    `backwards` pages go towards newer entries (a `previous` link). A backwards
+    cursor without a position starts at the oldest end: the last page.
+    """
+
+    backwards: bool
+    created_at: datetime | None = None
+    entry_id: UUID | None = None
+
+    def beyond(self) -> Q:
+        """The entries strictly after this cursor's position in its direction, with a plain range on `created_at`.
+
+        The range lets the history index bound its scan; the rest orders entries of the same time by id.
+        """
+        if self.backwards:
+            return Q(created_at__gte=self.created_at) & (Q(created_at__gt=self.created_at) | Q(id__gt=self.entry_id))
+        return Q(created_at__lte=self.created_at) & (Q(created_at__lt=self.created_at) | Q(id__lt=self.entry_id))
+
+    def encode(self) -> str:
+        fields = []
+        if self.created_at is not None and self.entry_id is not None:
+            moment = self.created_at.astimezone(UTC).isoformat(timespec="microseconds")
+            fields += [f"p={moment}", f"i={self.entry_id}"]
+        if self.backwards:
+            fields.append("r=1")
+        # URL-safe and unpadded: the link needs no percent-encoding, and `decode` has one spelling to expect.
+        return urlsafe_b64encode("&".join(fields).encode("ascii")).decode("ascii").rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> HistoryCursor:
+        """The cursor `encode` wrote as `token`; ValueError for anything else."""
+        if not token.isascii() or len(token) > 128:
+            raise ValueError("not a cursor")
+        try:
+            text = b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True).decode("ascii")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise ValueError("not a cursor") from exc
+        fields = dict(field.partition("=")[::2] for field in text.split("&", 3))
+        created_at = datetime.fromisoformat(fields["p"]).astimezone(UTC) if "p" in fields else None
+        cursor = cls(
+            backwards=fields.get("r") == "1",
+            created_at=created_at,
+            entry_id=UUID(fields["i"]) if "i" in fields else None,
+        )
+        # Only the exact spelling `encode` gives back is a cursor: every other string (another
+        # time zone or format, a stray field, a forward cursor without a position) is malformed.
+        if cursor.encode() != token or (cursor.created_at is None and not cursor.backwards):
+            raise ValueError("not a cursor")
+        return cursor
+
+
 class HistoryCursorPagination(pagination.CursorPagination):
-    """Newest first over an index on (owner, created_at, id): a deep page costs what the first one does."""
+    """Newest first, by keyset on (created_at, id): a unique, total order, so ties in time lose no entry.
+
+    Both link directions start strictly after a real entry's (created_at, id),
+    and the history indexes end in (created_at, id): a deep page costs what the
+    first one does, and paging either way across entries that share a
+    `created_at` shows each once.
+    """
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = ("-created_at", "-id")
+    invalid_cursor_message = "Invalid cursor: use the `next` and `previous` links as given."
 
-    def decode_cursor(self, request):  # type: ignore[no-untyped-def]
+    def get_page_size(self, request: Request) -> int:
+        return _page_size(self, request)
+
+    def decode_cursor(self, request: Request) -> HistoryCursor | None:  # type: ignore[override]
+        token = request.query_params.get(self.cursor_query_param)
+        if token is None:
+            return None
         try:
-            return super().decode_cursor(request)
-        except NotFound as exc:
-            raise ValidationError({self.cursor_query_param: [str(exc.detail)]}) from exc
+            return HistoryCursor.decode(token)
+        except (ValueError, OverflowError) as exc:
+            logger.warning("malformed cursor", extra={"error": type(exc).__name__})
+            raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}) from exc
+
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list[Any]:
+        self.request = request
+        self.base_url = request.build_absolute_uri()
+        self.page_size = self.get_page_size(request)
+        self.cursor = self.decode_cursor(request)
+        backwards = self.cursor is not None and self.cursor.backwards
+        if self.cursor is not None and self.cursor.created_at is not None:
+            queryset = queryset.filter(self.cursor.beyond())
+        queryset = queryset.order_by("created_at", "id") if backwards else queryset.order_by("-created_at", "-id")
+        rows = list(queryset[: self.page_size + 1])
+        more = len(rows) > self.page_size
+        page = rows[: self.page_size]
+        if backwards:
+            page.reverse()
+            # There is a page after this one exactly when the cursor stands on an entry.
+            self.has_next, self.has_previous = self.cursor.created_at is not None, more  # type: ignore[union-attr]
+        else:
+            self.has_next, self.has_previous = more, self.cursor is not None
+        self.page = page
+        return page
+
+    def _link(self, cursor: HistoryCursor | None) -> str:
+        if cursor is None:
+            return remove_query_param(self.base_url, self.cursor_query_param)
+        return replace_query_param(self.base_url, self.cursor_query_param, cursor.encode())
+
+    def get_next_link(self) -> str | None:
+        if not self.has_next:
+            return None
+        if not self.page:
+            # Nothing newer than a backwards cursor: the newest entries are the first page.
+            return self._link(None)
+        last = self.page[-1]
+        return self._link(HistoryCursor(backwards=False, created_at=last.created_at, entry_id=last.pk))
+
+    def get_previous_link(self) -> str | None:
+        if not self.has_previous:
+            return None
+        if not self.page:
+            # Nothing older than a forward cursor: the oldest entries are the last page.
+            return self._link(HistoryCursor(backwards=True))
+        first = self.page[0]
+        return self._link(HistoryCursor(backwards=True, created_at=first.created_at, entry_id=first.pk))
 
     def get_paginated_response_schema(self, schema):  # type: ignore[no-untyped-def]
         """DRF's schema, with this service's links as the examples (documentation only)."""
         paginated = super().get_paginated_response_schema(schema)
         links = paginated["properties"]
         links["next"]["example"] = (
-            "https://wallet.example.com/api/v1/transactions/?cursor=cD0yMDI2LTExLTI1KzEwJTNBMDU%3D"
+            "https://wallet.example.com/api/v1/transactions/?cursor="
+            + HistoryCursor(
+                backwards=False,
+                created_at=datetime(2026, 11, 25, 10, 5, 0, 123456, tzinfo=UTC),
+                entry_id=UUID("7a1d1c7e-2f7b-4a7e-8c53-6a0e4c1b9f10"),
+            ).encode()
         )
         links["previous"]["example"] = None
         return paginated

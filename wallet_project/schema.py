@@ -29,6 +29,7 @@ _DESCRIPTIONS = {
     403: "Authenticated but not allowed (`permission_denied`).",
     404: "No such resource visible to the caller (`not_found`).",
     409: "Conflict with the current state.",
+    413: "`payload_too_large`: the body is over the upload limit (`details.max_bytes`); nothing was read.",
     422: "A valid request that the rules refuse.",
     429: "Too many requests; retry after the seconds in the `Retry-After` header.",
     503: "`service_unavailable`: the database (or, for a money movement, Redis) cannot be reached; "
@@ -40,6 +41,7 @@ _DEFAULT_CODES = {
     401: ["not_authenticated", "authentication_failed"],
     403: ["permission_denied"],
     404: ["not_found"],
+    413: ["payload_too_large"],
     429: ["throttled"],
     503: ["service_unavailable"],
 }

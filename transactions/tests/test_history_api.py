@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import logging
 import uuid
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from http import HTTPStatus
 
 import pytest
+from django.db import connection
 
 from conftest import error_code
 from tests.factories import WalletFactory, funded_balance
 from transactions.models import Transaction, TransactionType
+from transactions.services import deposit_create
 from wallets.models import WalletBalance
 
 HISTORY = "/api/v1/transactions/"
@@ -127,6 +132,30 @@ def test_history_pages_through_every_entry_once_with_a_cursor(api, user):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("page_size", ["٣", "３", "1٠", " 3", "+3", "3_0", "3.0", "0", "-1", "abc", ""])
+def test_history_refuses_a_page_size_that_is_not_ascii_digits(api, user, page_size):
+    balance_of(user)
+
+    response = api.get(HISTORY, {"page_size": page_size})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.json()
+    assert error_code(response) == "validation_error"
+    assert response.json()["error"]["details"]["page_size"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("page_size", "shown"), [("2", 2), ("002", 2), ("200", 3), ("9" * 5000, 3)])
+def test_history_takes_a_page_size_of_ascii_digits_capped_at_the_maximum(api, user, page_size, shown):
+    balance = balance_of(user)
+    deposit(api, balance)
+    deposit(api, balance)
+
+    response = api.get(HISTORY, {"page_size": page_size})
+
+    assert len(ids(response)) == shown
+
+
+@pytest.mark.django_db
 def test_history_previous_link_goes_back_a_page(api, user):
     balance = balance_of(user, amount="1.00")
     for _ in range(4):
@@ -153,6 +182,91 @@ def test_history_cursor_is_stable_when_new_entries_arrive(api, user):
     assert [entry["id"] for entry in second["results"]] == everything[2:4]
 
 
+def ledger_with_ties(user, *, entries: int, tie_group: int) -> list[str]:
+    """`entries` entries on one balance whose times come in groups of `tie_group` equal `created_at`.
+
+    The services stamp each entry with `clock_timestamp()`, so ties are forced
+    afterwards: the ledger's triggers refuse every UPDATE, and are stepped
+    around for this test's own transaction only. Returns the ids newest first
+    by (created_at, id), the order the contract's history must show.
+    """
+    balance = balance_of(user, amount="1.00")
+    for _ in range(entries - 1):
+        deposit_create(wallet_balance_id=balance.pk, amount=Decimal("1"), owner=user, created_by=user, source="API")
+    rows = list(Transaction.objects.filter(wallet_balance=balance).order_by("sequence").values_list("pk", flat=True))
+    assert len(rows) == entries
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        for start in range(0, entries, tie_group):
+            group = rows[start : start + tie_group]
+            cursor.execute(
+                f"UPDATE {Transaction._meta.db_table} SET created_at = %s WHERE id = ANY(%s)",
+                [TIE_EPOCH + timedelta(seconds=start), group],
+            )
+        cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+    stamped = Transaction.objects.filter(wallet_balance=balance).values_list("created_at", "pk")
+    assert len({created_at for created_at, _ in stamped}) == -(-entries // tie_group)
+    return [str(pk) for _, pk in sorted(stamped, reverse=True)]
+
+
+TIE_EPOCH = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
+
+
+def walk(api, url: str, link: str) -> list[dict]:
+    """Every page from `url` on, following `link` (`next` or `previous`) to its end."""
+    pages = [api.get(url).json()]
+    while pages[-1][link]:
+        pages.append(api.get(pages[-1][link]).json())
+        assert len(pages) < 100, "the links go round in a circle"
+    return pages
+
+
+def page_ids(page: dict) -> list[str]:
+    return [entry["id"] for entry in page["results"]]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("tie_group", [1, 2, 3, 7], ids=lambda size: f"ties-of-{size}")
+def test_history_pages_both_ways_across_entries_that_share_a_time(api, user, tie_group):
+    expected = ledger_with_ties(user, entries=7, tie_group=tie_group)
+    ledger_before = Transaction.objects.count()
+
+    for size in range(1, len(expected) + 2):
+        forward = walk(api, f"{HISTORY}?page_size={size}", "next")
+        assert [entry for page in forward for entry in page_ids(page)] == expected, size
+        assert forward[0]["previous"] is None
+        assert all(len(page_ids(page)) == size for page in forward[:-1])
+
+        backward = walk(api, forward[-1]["previous"], "previous") if forward[-1]["previous"] else []
+        seen_backwards = [entry for page in reversed(backward) for entry in page_ids(page)]
+        assert seen_backwards + page_ids(forward[-1]) == expected, size
+
+        for page in forward + backward:
+            # Each link, either way, continues exactly where its page stops.
+            shown = page_ids(page)
+            if page["next"]:
+                following = page_ids(api.get(page["next"]).json())
+                assert following[0] == expected[expected.index(shown[-1]) + 1], size
+            if page["previous"]:
+                preceding = page_ids(api.get(page["previous"]).json())
+                assert preceding[-1] == expected[expected.index(shown[0]) - 1], size
+    assert Transaction.objects.count() == ledger_before
+
+
+@pytest.mark.django_db
+def test_history_previous_of_the_first_page_and_next_of_the_last_are_none(api, user):
+    expected = ledger_with_ties(user, entries=4, tie_group=4)
+
+    first = api.get(HISTORY, {"page_size": 2}).json()
+    last = api.get(first["next"]).json()
+
+    assert page_ids(first) + page_ids(last) == expected
+    assert first["previous"] is None
+    assert last["next"] is None
+    assert page_ids(api.get(last["previous"]).json()) == page_ids(first)
+    assert api.get(last["previous"]).json()["previous"] is None
+
+
 @pytest.mark.django_db
 def test_history_refuses_a_malformed_cursor_with_400(api):
     response = api.get(HISTORY, {"cursor": "not-a-cursor"})
@@ -160,6 +274,89 @@ def test_history_refuses_a_malformed_cursor_with_400(api):
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert error_code(response) == "validation_error"
     assert "cursor" in response.json()["error"]["details"]
+
+
+def b64(text: str | bytes) -> str:
+    """A cursor-shaped token: `text` in unpadded URL-safe base64, as the links carry it."""
+    raw = text.encode() if isinstance(text, str) else text
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+WHEN = "2026-11-25T10:05:00.123456+00:00"
+SOME_ID = "01a2473b-2085-7439-a579-314d7b8e6dfe"
+MALFORMED_CURSORS = [
+    pytest.param("not-a-cursor", id="not-base64"),
+    pytest.param("%%%", id="not-base64-at-all"),
+    pytest.param("", id="empty"),
+    pytest.param("a", id="truncated-base64"),
+    pytest.param(b64(f"p={WHEN}&i={SOME_ID}") + "==", id="padded"),
+    pytest.param(base64.b64encode(b"p=\xfb\xff&i=?").decode(), id="standard-base64-alphabet"),
+    pytest.param("A" * 10_000, id="huge"),
+    pytest.param("٣٣٣٣", id="non-ascii"),
+    pytest.param(b64(b"\xff\xfe\x00"), id="binary-inside"),
+    pytest.param(b64("p=notadate"), id="position-not-a-time"),
+    pytest.param(b64("p=2026-11-25T10:05:00+00:00"), id="time-without-id"),
+    pytest.param(b64(f"i={SOME_ID}"), id="id-without-time"),
+    pytest.param(b64(f"p={WHEN}&i=not-a-uuid"), id="id-not-a-uuid"),
+    pytest.param(b64(f"p={WHEN}&i=" + "9" * 1000), id="id-a-huge-number"),
+    pytest.param(b64(f"p={WHEN}&i={SOME_ID.upper()}"), id="id-not-canonical"),
+    pytest.param(b64(f"p={WHEN}&i={{{SOME_ID}}}"), id="id-in-braces"),
+    pytest.param(b64(f"p=2026-13-45T10:05:00.123456+00:00&i={SOME_ID}"), id="no-such-date"),
+    pytest.param(b64(f"p=99999-01-01T00:00:00.000000+00:00&i={SOME_ID}"), id="year-out-of-range"),
+    pytest.param(b64(f"p=0001-01-01T00:00:00.000000+14:00&i={SOME_ID}"), id="before-year-one-in-utc"),
+    pytest.param(b64(f"p=9999-12-31T23:59:59.999999-14:00&i={SOME_ID}"), id="after-year-9999-in-utc"),
+    pytest.param(b64(f"p=NaN&i={SOME_ID}"), id="time-nan"),
+    pytest.param(b64(f"p=1e999&i={SOME_ID}"), id="time-a-huge-number"),
+    pytest.param(b64(f"p=1764065100&i={SOME_ID}"), id="time-as-epoch-seconds"),
+    pytest.param(b64(f"p=2026-11-25T10:05:00.123456&i={SOME_ID}"), id="time-without-zone"),
+    pytest.param(b64(f"p=2026-11-25T12:05:00.123456+02:00&i={SOME_ID}"), id="time-in-another-zone"),
+    pytest.param(b64(f"p=2026-11-25T10:05:00.123456+00:00\x00&i={SOME_ID}"), id="nul-in-time"),
+    pytest.param(b64(f"p=٢٠٢٦-11-25T10:05:00.123456+00:00&i={SOME_ID}"), id="non-ascii-digits-in-time"),
+    pytest.param(b64(f"p={WHEN}&i={SOME_ID}&r=2"), id="direction-not-a-flag"),
+    pytest.param(b64(f"p={WHEN}&i={SOME_ID}&r=0"), id="direction-spelled-out"),
+    pytest.param(b64(f"p={WHEN}&i={SOME_ID}&x=1"), id="unknown-field"),
+    pytest.param(b64(f"p={WHEN}&i={SOME_ID}&p={WHEN}"), id="repeated-field"),
+    pytest.param(b64(f"i={SOME_ID}&p={WHEN}"), id="fields-out-of-order"),
+    pytest.param(b64("o=99999999"), id="offset-of-another-pagination"),
+    pytest.param(b64("o=-1"), id="negative-offset"),
+    pytest.param(b64("r=x"), id="direction-garbage"),
+    pytest.param(b64("p=%00"), id="percent-escape"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cursor", MALFORMED_CURSORS)
+def test_history_refuses_every_malformed_cursor_with_400_and_a_warning(api, user, cursor, caplog):
+    balance_of(user)
+
+    with caplog.at_level(logging.WARNING, logger="wallet.errors"):
+        response = api.get(HISTORY, {"cursor": cursor})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.content
+    assert error_code(response) == "validation_error"
+    assert response.json()["error"]["details"]["cursor"]
+    warnings = [record for record in caplog.records if record.name == "wallet.errors"]
+    assert [record.levelno for record in warnings] == [logging.WARNING]
+    assert warnings[0].exc_info is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("cursor", "shows_entry"),
+    [
+        (b64(f"p=1970-01-01T00:00:00.000000+00:00&i={SOME_ID}"), False),  # older than everything
+        (b64(f"p=9999-12-31T23:59:59.999999+00:00&i={SOME_ID}"), True),
+        (b64(f"p=9999-12-31T23:59:59.999999+00:00&i={SOME_ID}&r=1"), False),  # newer than everything
+        (b64("r=1"), True),  # the last page
+    ],
+)
+def test_history_answers_a_well_formed_cursor_anywhere_in_time(api, user, cursor, shows_entry):
+    balance = balance_of(user)
+    entry = Transaction.objects.get(wallet_balance=balance)
+
+    response = api.get(HISTORY, {"cursor": cursor})
+
+    assert ids(response) == ([str(entry.pk)] if shows_entry else [])
 
 
 # --- filters ---------------------------------------------------------------------------------
@@ -285,6 +482,11 @@ def test_history_datetime_without_a_zone_is_read_as_utc(api, user):
         ("created_after", "2026-13-01"),
         ("created_before", "2026-02-30"),
         ("created_before", "2026-01-01T25:00:00"),
+        ("created_after", "٢٠٢٦-٠١-٠١"),
+        ("created_after", "２０２６-０１-０１"),
+        ("created_before", "2026-01-0١"),
+        ("created_before", "2026-01-01T1٠:00:00"),
+        ("created_after", "\u00a02026-01-01"),
     ],
 )
 def test_history_refuses_a_malformed_filter_with_400(api, name, value):

@@ -16,6 +16,7 @@ from django.db import connection
 from tests.factories import WalletFactory, funded_balance
 from transactions.models import Transaction
 from transactions.selectors import HistoryFilters, transaction_history
+from wallet_project.pagination import HistoryCursor
 
 
 def _plan(queryset) -> str:
@@ -67,3 +68,26 @@ def test_a_history_page_is_read_from_its_own_index_without_sorting(user, filters
     for plan in (newest_first, oldest_first):
         assert index in plan, plan
         assert "Sort" not in plan, plan
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("filters", [{}, {"wallet": True}, {"balance": True}], ids=["owner", "wallet", "balance"])
+@pytest.mark.parametrize("backwards", [False, True], ids=["next", "previous"])
+def test_a_page_after_a_cursor_is_a_range_of_an_index_without_sorting(user, filters, backwards):
+    balance = funded_balance(amount="10.00", wallet=WalletFactory(owner=user))
+    entry = Transaction.objects.get(wallet_balance=balance)
+    cursor = HistoryCursor(backwards=backwards, created_at=entry.created_at, entry_id=entry.pk)
+    history = transaction_history(
+        owner=user,
+        filters=HistoryFilters(
+            wallet_id=balance.wallet_id if filters.get("wallet") else None,
+            wallet_balance_id=balance.pk if filters.get("balance") else None,
+        ),
+    ).filter(cursor.beyond())
+    order = ("created_at", "id") if backwards else ("-created_at", "-id")
+
+    plan = _plan(history.order_by(*order)[:51])
+
+    index_conditions = [line for line in plan.splitlines() if "Index Cond" in line]
+    assert any("created_at" in line for line in index_conditions), plan
+    assert "Sort" not in plan, plan

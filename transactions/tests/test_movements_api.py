@@ -218,6 +218,68 @@ def test_every_movement_refuses_an_invalid_amount_with_400_in_details_amount(api
     assert ledger_state() == before
 
 
+NOT_ASCII_AMOUNTS = [
+    pytest.param("١٠", id="arabic-indic-digits"),
+    pytest.param("۱۰", id="extended-arabic-indic-digits"),
+    pytest.param("１０", id="full-width-digits"),
+    pytest.param("१०", id="devanagari-digits"),
+    pytest.param("𝟏𝟎", id="mathematical-bold-digits"),
+    pytest.param("1٠", id="ascii-then-arabic-indic"),
+    pytest.param("٣.٥٠", id="arabic-indic-with-a-point"),
+    pytest.param("1.٥", id="arabic-indic-decimals"),
+    pytest.param("1e٢", id="arabic-indic-exponent"),
+    pytest.param("1٫50", id="arabic-decimal-separator"),
+    pytest.param("１０．５", id="full-width-point"),
+    pytest.param("\u00a010", id="leading-no-break-space"),
+    pytest.param("10\u00a0", id="trailing-no-break-space"),
+    pytest.param("\u200710", id="figure-space"),
+    pytest.param("10\u202f", id="narrow-no-break-space"),
+    pytest.param("\u300010", id="ideographic-space"),
+    pytest.param("10\u0085", id="next-line"),
+    pytest.param("10\u2028", id="line-separator"),
+    pytest.param("\u200b10", id="zero-width-space"),
+    pytest.param("10\ufeff", id="byte-order-mark"),
+    pytest.param("1 0", id="space-inside"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", [DEPOSIT, WITHDRAW, PAYMENT, TRANSFER])
+@pytest.mark.parametrize("amount", NOT_ASCII_AMOUNTS)
+def test_every_movement_refuses_an_amount_that_is_not_ascii_with_400(api, user, url, amount):
+    balance = balance_of(user)
+    destination = balance_of(user)
+    body = {"wallet_balance_id": str(balance.pk), "merchant": "Shop", "amount": amount}
+    if url == TRANSFER:
+        body = {
+            "from_wallet_balance_id": str(balance.pk),
+            "to_wallet_balance_id": str(destination.pk),
+            "amount": amount,
+        }
+    before = ledger_state()
+
+    response = post_json(api, url, json.dumps(body))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.json()
+    assert error_code(response) == "validation_error"
+    assert response.json()["error"]["details"]["amount"] == ["A valid number is required."]
+    assert ledger_state() == before
+    assert amount_of(balance) == Decimal("100.00")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("padding", [" ", "\t", "\n", "\r", " \t\r\n "])
+def test_deposit_reads_an_amount_padded_with_json_whitespace(api, user, padding):
+    balance = balance_of(user, amount="0")
+
+    response = post_json(
+        api, DEPOSIT, json.dumps({"wallet_balance_id": str(balance.pk), "amount": f"{padding}7.25{padding}"})
+    )
+
+    assert response.status_code == HTTPStatus.CREATED, response.json()
+    assert amount_of(balance) == Decimal("7.25")
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("currency", "amount"),

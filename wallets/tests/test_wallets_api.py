@@ -110,6 +110,33 @@ def test_list_wallets_pages_with_next_and_previous(api, user):
     assert second["previous"] is not None
 
 
+NOT_ASCII_COUNTS = ["٢", "２", "1٠", " 2", "2 ", "+2", "2_0", "2.0", "-1", "abc"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("param", ["page", "page_size"])
+@pytest.mark.parametrize("value", NOT_ASCII_COUNTS)
+def test_list_wallets_refuses_a_page_or_page_size_that_is_not_ascii_digits(api, user, param, value):
+    for index in range(3):
+        WalletFactory(owner=user, name=f"W{index}")
+
+    response = api.get(WALLETS, {param: value})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.json()
+    assert error_code(response) == "validation_error"
+    assert response.json()["error"]["details"][param]
+
+
+@pytest.mark.django_db
+def test_list_wallets_caps_a_huge_page_size_at_the_maximum(api, user):
+    WalletFactory(owner=user)
+
+    response = api.get(WALLETS, {"page_size": "9" * 5000})
+
+    assert response.status_code == HTTPStatus.OK
+    assert len(response.json()["results"]) == 1
+
+
 @pytest.mark.django_db
 def test_retrieve_wallet_answers_it_with_its_balances(api, user):
     wallet = WalletFactory(owner=user)
@@ -182,6 +209,20 @@ def test_create_balance_opens_an_empty_balance_without_ledger_entries(api, user)
     assert balance.amount == 0
     assert balance.last_sequence == 0
     assert not Transaction.objects.filter(wallet_balance=balance).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("initial_amount", ["١٠", "１０", "1٠", "10\u00a0", "\u200710"])
+def test_create_balance_refuses_an_initial_amount_that_is_not_ascii(api, user, initial_amount):
+    wallet = WalletFactory(owner=user)
+
+    response = api.post(balances_url(wallet.pk), {"currency": "USD", "initial_amount": initial_amount})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.json()
+    assert error_code(response) == "validation_error"
+    assert response.json()["error"]["details"]["initial_amount"]
+    assert not WalletBalance.objects.filter(wallet=wallet).exists()
+    assert not Transaction.objects.filter(wallet=wallet).exists()
 
 
 @pytest.mark.django_db
