@@ -110,8 +110,11 @@ def test_validation_errors_map_each_field_to_a_list_of_messages(api):
     assert all(isinstance(message, str) for messages in details.values() for message in messages)
 
 
-def _post_endpoints(user, staff_user) -> list[tuple[str, str]]:
-    """Every POST of the API with a body, and who calls it: (path, "user" | "staff" | "anonymous")."""
+def _post_endpoints(user, finance_user) -> list[tuple[str, str]]:
+    """Every POST of the API with a body, and who calls it: (path, "user" | "staff" | "anonymous").
+
+    "staff" is a Finance user: refunds ask for the refund permission before they read the body.
+    """
     wallet = WalletFactory(owner=user)
     balance = funded_balance(wallet=wallet)
     payment = payment_create(
@@ -173,10 +176,10 @@ READABLE_BUT_INVALID_BODIES = [
 ]
 
 
-def _caller(kind: str, user, staff_user) -> APIClient:
+def _caller(kind: str, user, finance_user) -> APIClient:
     client = APIClient()
     if kind != "anonymous":
-        token = RefreshToken.for_user(staff_user if kind == "staff" else user).access_token
+        token = RefreshToken.for_user(finance_user if kind == "staff" else user).access_token
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
 
@@ -187,13 +190,13 @@ def _ledger() -> tuple:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("body", UNREADABLE_BODIES)
-def test_an_unreadable_body_answers_400_on_every_endpoint_with_a_warning(user, staff_user, body, caplog):
-    for path, kind in _post_endpoints(user, staff_user):
+def test_an_unreadable_body_answers_400_on_every_endpoint_with_a_warning(user, finance_user, body, caplog):
+    for path, kind in _post_endpoints(user, finance_user):
         before = _ledger()
         caplog.clear()
 
         with caplog.at_level(logging.WARNING):
-            response = _caller(kind, user, staff_user).post(path, data=body, content_type="application/json")
+            response = _caller(kind, user, finance_user).post(path, data=body, content_type="application/json")
 
         assert response.status_code == HTTPStatus.BAD_REQUEST, (path, response.content[:300])
         error = error_of(response)
@@ -207,13 +210,13 @@ def test_an_unreadable_body_answers_400_on_every_endpoint_with_a_warning(user, s
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("body", READABLE_BUT_INVALID_BODIES)
-def test_a_readable_but_invalid_body_is_never_a_server_error(user, staff_user, body, caplog):
-    for path, kind in _post_endpoints(user, staff_user):
+def test_a_readable_but_invalid_body_is_never_a_server_error(user, finance_user, body, caplog):
+    for path, kind in _post_endpoints(user, finance_user):
         before = _ledger()
         caplog.clear()
 
         with caplog.at_level(logging.WARNING):
-            response = _caller(kind, user, staff_user).post(path, data=body, content_type="application/json")
+            response = _caller(kind, user, finance_user).post(path, data=body, content_type="application/json")
 
         assert HTTPStatus.BAD_REQUEST <= response.status_code < HTTPStatus.INTERNAL_SERVER_ERROR, (path, response)
         assert response.status_code != HTTPStatus.CREATED, path
@@ -226,19 +229,19 @@ def test_a_readable_but_invalid_body_is_never_a_server_error(user, staff_user, b
 @pytest.mark.parametrize("limit", [None, 1024], ids=["default-limit", "configured-limit"])
 @pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "drf"])
 def test_a_body_over_the_upload_limit_answers_413_on_every_endpoint(
-    user, staff_user, settings, caplog, limit, fast_path
+    user, finance_user, settings, caplog, limit, fast_path
 ):
     settings.MOVEMENTS_FAST_PATH = fast_path
     if limit is not None:
         settings.DATA_UPLOAD_MAX_MEMORY_SIZE = limit
     allowed = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     body = b'{"name": "' + b"x" * allowed + b'"}'
-    for path, kind in _post_endpoints(user, staff_user):
+    for path, kind in _post_endpoints(user, finance_user):
         before = _ledger()
         caplog.clear()
 
         with caplog.at_level(logging.WARNING):
-            response = _caller(kind, user, staff_user).post(path, data=body, content_type="application/json")
+            response = _caller(kind, user, finance_user).post(path, data=body, content_type="application/json")
 
         assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE, (path, response.content[:300])
         error = error_of(response)

@@ -237,10 +237,16 @@ def login_account(email: str) -> str:
     """
     email = email.strip()  # as the login's form fields and serializer trim it
     user_model = get_user_model()
-    account_ids = list(user_model._default_manager.login_matches(email).values_list("pk", flat=True)[:2])
-    if len(account_ids) == 1:
-        return f"user:{account_ids[0]}"
+    if _could_be_stored(email, user_model):
+        account_ids = list(user_model._default_manager.login_matches(email).values_list("pk", flat=True)[:2])
+        if len(account_ids) == 1:
+            return f"user:{account_ids[0]}"
     return "email:" + unicodedata.normalize("NFKC", email).casefold()
+
+
+def _could_be_stored(email: str, user_model: Any) -> bool:
+    """Whether an account could have this email: PostgreSQL refuses a NUL in text (an error, not a miss)."""
+    return "\x00" not in email and len(email) <= user_model._meta.get_field("email").max_length
 
 
 class FailedLoginThrottle(RedisRateThrottle):
