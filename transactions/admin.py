@@ -16,7 +16,6 @@ from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -33,6 +32,7 @@ from transactions.models import Transaction, TransactionSource, TransactionType
 from transactions.services import refund_create, refunded_amount
 from wallet_project.admin_forms import (
     SEEN,
+    CurrencyAmountForm,
     ReasonField,
     StaleConfirmation,
     amount_field,
@@ -133,17 +133,14 @@ def entry_label(entry: Transaction) -> str:
     return f"{id_tail(entry.pk)} ({entry.type} {amount} {entry.currency_id})"
 
 
-class RefundForm(forms.Form):
+class RefundForm(CurrencyAmountForm):
+    """`seen` is what had been refunded of the payment when the confirmation was shown."""
+
     amount = amount_field(help_text="How much to refund, at most what is left of the payment (filled in).")
     reason = ReasonField(help_text="Required. Kept on the REFUND entry as its description, and in the history.")
-    # What had been refunded of the payment when the confirmation was shown.
-    seen = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, payment: Transaction, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        amount = self.fields["amount"]
-        amount.max_decimals = payment.currency.minor_unit  # type: ignore[attr-defined]
-        amount.currency = payment.currency_id  # type: ignore[attr-defined]
+        super().__init__(*args, currency=payment.currency, **kwargs)
 
 
 @admin.register(Transaction)

@@ -115,6 +115,22 @@ def rate_field(**kwargs: Any) -> StrictDecimalField:
     return StrictDecimalField(max_decimals=RATE_DECIMAL_PLACES, max_value=largest, **kwargs)
 
 
+class CurrencyAmountForm(forms.Form):
+    """A money form on one currency: `amount` takes that currency's digits, `seen` what the confirmation showed.
+
+    A subclass declares `amount` (with `amount_field`) and its other fields.
+    """
+
+    amount: StrictDecimalField
+    seen = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, currency: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        amount = self.fields["amount"]
+        amount.max_decimals = currency.minor_unit  # type: ignore[attr-defined]
+        amount.currency = currency.code  # type: ignore[attr-defined]
+
+
 class ReasonField(forms.CharField):
     """Why the staff member acts: required, kept in the staff-action history and the audit log."""
 

@@ -32,6 +32,7 @@ from transactions.models import Transaction, TransactionSource
 from transactions.services import deposit_create, withdrawal_create
 from wallet_project.admin_forms import (
     SEEN,
+    CurrencyAmountForm,
     ReasonField,
     StaleConfirmation,
     amount_field,
@@ -457,7 +458,9 @@ class WalletAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
 # --- balances ----------------------------------------------------------------------------
 
 
-class BalanceAdjustmentForm(forms.Form):
+class BalanceAdjustmentForm(CurrencyAmountForm):
+    """`seen` is the balance's last sequence when the confirmation was shown: any entry since then changes it."""
+
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
 
@@ -467,14 +470,9 @@ class BalanceAdjustmentForm(forms.Form):
     )
     amount = amount_field(help_text="A positive amount in the balance's currency, e.g. 1000.00.")
     reason = ReasonField(help_text="Required. Kept on the ledger entry as its description, and in the history.")
-    # The balance's last sequence when the confirmation was shown: any entry since then changes it.
-    seen = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, balance: WalletBalance, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        amount = self.fields["amount"]
-        amount.max_decimals = balance.currency.minor_unit  # type: ignore[attr-defined]
-        amount.currency = balance.currency_id  # type: ignore[attr-defined]
+        super().__init__(*args, currency=balance.currency, **kwargs)
 
 
 @admin.register(WalletBalance)
