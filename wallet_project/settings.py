@@ -19,6 +19,7 @@ import hashlib
 import os
 import sys
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -231,8 +232,11 @@ MOVEMENTS_FAST_PATH = env_bool("MOVEMENTS_FAST_PATH", True)
 IDEMPOTENCY_TTL_SECONDS = env_int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
 
 # The back office's new-rate confirmation warns loudly when a rate moves by more than this, in percent.
-ADMIN_RATE_WARN_PERCENT = float(env_str("ADMIN_RATE_WARN_PERCENT", "10"))
-if not ADMIN_RATE_WARN_PERCENT > 0:
+try:
+    ADMIN_RATE_WARN_PERCENT = Decimal(env_str("ADMIN_RATE_WARN_PERCENT", "10"))
+except InvalidOperation:
+    raise ImproperlyConfigured("ADMIN_RATE_WARN_PERCENT must be a number.") from None
+if not (ADMIN_RATE_WARN_PERCENT.is_finite() and ADMIN_RATE_WARN_PERCENT > 0):
     raise ImproperlyConfigured("ADMIN_RATE_WARN_PERCENT must be positive.")
 
 if REDIS_URL:
