@@ -65,6 +65,7 @@ from wallet_project.money import (
     check_precision,
     convert,
     format_amount,
+    format_rate,
     round_down,
 )
 from wallets.locks import balance_locks
@@ -788,7 +789,7 @@ def transfer_create(
                 raise AmountTooSmall(
                     f"{format_amount(amount, source_balance.minor_unit)} {source_balance.currency_id} "
                     f"converts to less than one minor unit of {destination.currency_id}.",
-                    details={"amount": [f"Converted at {rate.normalize():f}, it rounds down to zero."]},
+                    details={"amount": [f"Converted at {format_rate(rate)}, it rounds down to zero."]},
                 )
         return [
             _Leg(source_balance.pk, TransactionType.TRANSFER_OUT, amount, destination.pk, rate),

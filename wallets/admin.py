@@ -14,14 +14,13 @@ the same database transaction.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -52,7 +51,7 @@ from wallet_project.admin_helpers import (
     uuid_or_none,
 )
 from wallet_project.errors import DomainError, InsufficientFunds, InvalidInput
-from wallet_project.money import format_amount
+from wallet_project.money import format_amount, format_rate
 from wallets.models import Currency, ExchangeRate, StaffAction, Wallet, WalletBalance
 from wallets.services import exchange_rate_create, staff_action_record, wallet_set_frozen
 
@@ -112,9 +111,8 @@ class NewRateForm(forms.Form):
         return cleaned
 
 
-def current_rate(base: str, quote: str, *, lock: bool = False) -> ExchangeRate | None:
-    rates = ExchangeRate.objects.filter(base_id=base, quote_id=quote, valid_to__isnull=True)
-    return (rates.select_for_update() if lock else rates).first()
+def current_rate(base: str, quote: str) -> ExchangeRate | None:
+    return ExchangeRate.objects.filter(base_id=base, quote_id=quote, valid_to__isnull=True).first()
 
 
 def rate_version(rate: ExchangeRate | None) -> str:
@@ -189,33 +187,35 @@ class ExchangeRateAdmin(admin.ModelAdmin):
 
     def _set_rate(self, request: HttpRequest, form: NewRateForm) -> tuple[ExchangeRate, ExchangeRate | None]:
         """Replace the pair's current rate if it is still the one confirmed; raises StaleConfirmation if not."""
-        base, quote = form.cleaned_data["base"].code, form.cleaned_data["quote"].code
         reason = form.cleaned_data["reason"]
+        replaced: list[ExchangeRate | None] = []
+
+        def check_and_record(created: ExchangeRate, old: ExchangeRate | None) -> None:
+            # Under the pair's lock, in the new rate's transaction: a stale confirmation undoes it.
+            if rate_version(old) != form.cleaned_data[SEEN]:
+                raise StaleConfirmation
+            staff_action_record(
+                staff=request.user,  # type: ignore[arg-type]
+                action=StaffAction.Action.RATE_SET,
+                target=created,
+                reason=reason,
+                details=_rate_details(created, old),
+            )
+            self.log_addition(request, created, f"{_rate_summary(created, old)}. Reason: {reason}")
+            replaced.append(old)
+
         try:
-            # The service's own atomic block becomes a savepoint of this one: the current rate stays
-            # locked from the check to the staff-action row, and all of it commits together.
-            with transaction.atomic():
-                old = current_rate(base, quote, lock=True)
-                if rate_version(old) != form.cleaned_data[SEEN]:
-                    raise StaleConfirmation
-                created = exchange_rate_create(
-                    base=base,
-                    quote=quote,
-                    rate=form.cleaned_data["rate"],
-                    created_by=request.user,  # type: ignore[arg-type]
-                )
-                staff_action_record(
-                    staff=request.user,  # type: ignore[arg-type]
-                    action=StaffAction.Action.RATE_SET,
-                    target=created,
-                    reason=reason,
-                    details=_rate_details(created, old),
-                )
-                self.log_addition(request, created, f"{_rate_summary(created, old)}. Reason: {reason}")
+            created = exchange_rate_create(
+                base=form.cleaned_data["base"].code,
+                quote=form.cleaned_data["quote"].code,
+                rate=form.cleaned_data["rate"],
+                created_by=request.user,  # type: ignore[arg-type]
+                on_created=check_and_record,
+            )
         except IntegrityError as exc:
             # A first rate of the pair set by someone else at the same moment (one current rate per pair).
             raise StaleConfirmation from exc
-        return created, old
+        return created, replaced[0]
 
     def _render_rate_form(self, request: HttpRequest, form: NewRateForm) -> TemplateResponse:
         current_rates = list(
@@ -224,13 +224,13 @@ class ExchangeRateAdmin(admin.ModelAdmin):
             .values_list("base_id", "quote_id", "rate")
         )
         chosen = form.data if form.is_bound else form.initial
-        rates_by_pair = {f"{base}:{quote}": _rate_text(rate) for base, quote, rate in current_rates}
+        rates_by_pair = {f"{base}:{quote}": format_rate(rate) for base, quote, rate in current_rates}
         context = {
             **self.admin_site.each_context(request),
             "title": "Set an exchange rate",
             "opts": self.opts,
             "form": form,
-            "current_rates": [(base, quote, _rate_text(rate)) for base, quote, rate in current_rates],
+            "current_rates": [(base, quote, format_rate(rate)) for base, quote, rate in current_rates],
             "current_rates_json": rates_by_pair,
             "chosen_current_rate": rates_by_pair.get(f"{chosen.get('base', '')}:{chosen.get('quote', '')}"),
             "warn_percent": rate_warn_percent(),
@@ -249,8 +249,8 @@ class ExchangeRateAdmin(admin.ModelAdmin):
             "confirming": True,
             "base": form.cleaned_data["base"].code,
             "quote": form.cleaned_data["quote"].code,
-            "old_rate": _rate_text(old.rate) if old is not None else None,
-            "new_rate": _rate_text(new_rate),
+            "old_rate": format_rate(old.rate) if old is not None else None,
+            "new_rate": format_rate(new_rate),
             "change_percent": f"{change:+f}" if change is not None else None,
             "warn": change is not None and abs(change) > rate_warn_percent(),
             "warn_percent": rate_warn_percent(),
@@ -266,32 +266,28 @@ class ExchangeRateAdmin(admin.ModelAdmin):
 
     @admin.display(description="rate", ordering="rate")
     def rate_display(self, rate: ExchangeRate) -> str:
-        return _rate_text(rate.rate)
+        return format_rate(rate.rate)
 
     @admin.display(description="current", boolean=True)
     def is_current(self, rate: ExchangeRate) -> bool:
         return rate.valid_to is None
 
 
-def _rate_text(rate: Decimal) -> str:
-    return f"{rate.normalize():f}"
-
-
 def _rate_summary(created: ExchangeRate, old: ExchangeRate | None) -> str:
     pair = f"{created.base_id} → {created.quote_id}"
     if old is None:
-        return f"Set the first {pair} rate: {_rate_text(created.rate)}"
+        return f"Set the first {pair} rate: {format_rate(created.rate)}"
     change = percent_change(old.rate, created.rate)
-    return f"Set the {pair} rate from {_rate_text(old.rate)} to {_rate_text(created.rate)} ({change:+f} %)"
+    return f"Set the {pair} rate from {format_rate(old.rate)} to {format_rate(created.rate)} ({change:+f} %)"
 
 
 def _rate_details(created: ExchangeRate, old: ExchangeRate | None) -> dict[str, Any]:
     return {
         "base": created.base_id,
         "quote": created.quote_id,
-        "old_rate": _rate_text(old.rate) if old is not None else None,
+        "old_rate": format_rate(old.rate) if old is not None else None,
         "old_rate_id": str(old.pk) if old is not None else None,
-        "new_rate": _rate_text(created.rate),
+        "new_rate": format_rate(created.rate),
         "change_percent": f"{percent_change(old.rate, created.rate):+f}" if old is not None else None,
     }
 

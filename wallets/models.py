@@ -16,6 +16,7 @@ from wallet_project.money import (
     AMOUNT_MAX_DIGITS,
     RATE_DECIMAL_PLACES,
     RATE_MAX_DIGITS,
+    format_rate,
 )
 
 
@@ -69,7 +70,7 @@ class ExchangeRate(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.base_id}→{self.quote_id} {self.rate.normalize():f}"
+        return f"{self.base_id}→{self.quote_id} {format_rate(self.rate)}"
 
 
 class Wallet(models.Model):

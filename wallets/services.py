@@ -106,11 +106,18 @@ def wallet_set_frozen(*, wallet_id: UUID, frozen: bool, on_changed: Callable[[Wa
     return wallet
 
 
-def exchange_rate_create(*, base: str, quote: str, rate: Decimal, created_by: User | None) -> ExchangeRate:
+# Called in the new rate's database transaction with the new rate and the one it replaced (None for a
+# pair's first), while the pair stays locked; raising undoes the new rate.
+OnRateCreated = Callable[[ExchangeRate, ExchangeRate | None], None]
+
+
+def exchange_rate_create(
+    *, base: str, quote: str, rate: Decimal, created_by: User | None, on_created: OnRateCreated | None = None
+) -> ExchangeRate:
     """Make `rate` the current rate of the pair, closing the current one (kept for audit).
 
     Raises InactiveAccount, and InvalidInput for an unknown currency, a pair of one currency or a rate
-    that is not positive.
+    that is not positive; IntegrityError when another pair's first rate was set at the same moment.
     """
     actor_ensure_active(actor=created_by)
     if base == quote:
@@ -124,11 +131,15 @@ def exchange_rate_create(*, base: str, quote: str, rate: Decimal, created_by: Us
     with transaction.atomic():
         now = timezone.now()
         # Lock the pair's current rate so that two new rates cannot both close it.
-        list(ExchangeRate.objects.select_for_update().filter(base_id=base, quote_id=quote, valid_to__isnull=True))
-        ExchangeRate.objects.filter(base_id=base, quote_id=quote, valid_to__isnull=True).update(valid_to=now)
-        return ExchangeRate.objects.create(
+        current = ExchangeRate.objects.select_for_update().filter(base_id=base, quote_id=quote, valid_to__isnull=True)
+        replaced = current.first()
+        current.update(valid_to=now)
+        created = ExchangeRate.objects.create(
             base_id=base, quote_id=quote, rate=rate, valid_from=now, created_by=created_by
         )
+        if on_created is not None:
+            on_created(created, replaced)
+        return created
 
 
 def staff_action_record(
