@@ -13,6 +13,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from accounts.admin_login import ThrottledAdminAuthenticationForm
 from accounts.models import User
 from accounts.services import user_refresh_tokens_revoke
+from wallet_project.admin_helpers import ReadOnlyAdminMixin
 from wallets.models import Wallet
 
 # The admin's login counts failures per (client IP, account) like the API's (wallet_project/throttling.py).
@@ -37,7 +38,7 @@ class BackOfficeUserChangeForm(UserChangeForm):
         fields = "__all__"
 
 
-class WalletInline(admin.TabularInline):
+class WalletInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The user's wallets, as links; wallets change only through their own admin and the services."""
 
     model = Wallet
@@ -46,15 +47,6 @@ class WalletInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(User)

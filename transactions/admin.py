@@ -42,6 +42,7 @@ from wallet_project.admin_forms import (
 )
 from wallet_project.admin_helpers import (
     ObjectPageAdminMixin,
+    ReadOnlyAdminMixin,
     admin_change_url,
     admin_changelist_url,
     admin_link,
@@ -144,7 +145,7 @@ class RefundForm(CurrencyAmountForm):
 
 
 @admin.register(Transaction)
-class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
+class TransactionAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     object_page = "refund"  # refund_view, has_refund_permission
     list_display = (
         "short_id",
@@ -249,14 +250,6 @@ class TransactionAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
         return super().get_search_results(request, queryset, search_term)
 
     # The ledger is append-only, and only the services append.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     def has_refund_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("transactions.refund_payment")

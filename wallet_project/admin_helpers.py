@@ -91,3 +91,16 @@ class ObjectPageAdminMixin:
     ) -> HttpResponse:
         extra_context = {**(extra_context or {}), f"can_{self.object_page}": self._page_permission(request)}
         return super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+
+
+class ReadOnlyAdminMixin:
+    """No add, change or delete through the admin: these rows change only through the services."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
