@@ -47,7 +47,7 @@ def _logged_in(client: Client) -> bool:
 # --- the admin login ----------------------------------------------------------------------
 
 
-@override_settings(THROTTLE_LOGIN_RATE="3/minute")
+@override_settings(THROTTLE_LOGIN_RATE="3/day")
 def test_admin_login_refuses_the_right_password_after_repeated_failures():
     staff = UserFactory(email="office@example.com", is_staff=True)
     browser = Client()
@@ -63,7 +63,7 @@ def test_admin_login_refuses_the_right_password_after_repeated_failures():
     assert staff.last_login is None
 
 
-@override_settings(THROTTLE_LOGIN_RATE="3/minute")
+@override_settings(THROTTLE_LOGIN_RATE="3/day")
 def test_admin_login_throttle_is_per_address_and_account():
     staff = UserFactory(email="office@example.com", is_staff=True)
     colleague = UserFactory(email="colleague@example.com", is_staff=True)
@@ -78,7 +78,7 @@ def test_admin_login_throttle_is_per_address_and_account():
     assert _logged_in(same_office)
 
 
-@override_settings(THROTTLE_LOGIN_RATE="3/minute")
+@override_settings(THROTTLE_LOGIN_RATE="3/day")
 def test_failed_api_logins_and_failed_admin_logins_share_one_counter():
     staff = UserFactory(email="office@example.com", is_staff=True)
     for _ in range(2):
@@ -91,7 +91,7 @@ def test_failed_api_logins_and_failed_admin_logins_share_one_counter():
     assert not _logged_in(browser)
 
 
-@override_settings(THROTTLE_LOGIN_RATE="3/minute")
+@override_settings(THROTTLE_LOGIN_RATE="3/day")
 def test_successful_admin_logins_do_not_count_as_failures():
     staff = UserFactory(email="office@example.com", is_staff=True)
     for _ in range(5):
@@ -126,7 +126,7 @@ def test_a_look_alike_spelling_reaches_the_account(spelling):
 
 
 @pytest.mark.parametrize("spelling", LOOK_ALIKES)
-@override_settings(THROTTLE_LOGIN_RATE="3/minute")
+@override_settings(THROTTLE_LOGIN_RATE="3/day")
 def test_failures_with_look_alike_spellings_count_against_the_account(spelling):
     UserFactory(email=EMAIL)
     for _ in range(3):
@@ -138,7 +138,7 @@ def test_failures_with_look_alike_spellings_count_against_the_account(spelling):
     assert error_code(refused) == "throttled"
 
 
-@override_settings(THROTTLE_LOGIN_RATE="3/minute")
+@override_settings(THROTTLE_LOGIN_RATE="3/day")
 def test_rotating_look_alike_spellings_does_not_escape_the_throttle():
     UserFactory(email=EMAIL)
     for spelling in LOOK_ALIKES[:3]:
@@ -147,7 +147,7 @@ def test_rotating_look_alike_spellings_does_not_escape_the_throttle():
     assert _api_login(LOOK_ALIKES[3], PASSWORD).status_code == HTTPStatus.TOO_MANY_REQUESTS
 
 
-@override_settings(THROTTLE_LOGIN_RATE="3/minute")
+@override_settings(THROTTLE_LOGIN_RATE="3/day")
 def test_look_alike_spellings_share_the_counter_on_the_admin_login_too():
     UserFactory(email=EMAIL, is_staff=True)
     for spelling in LOOK_ALIKES[:3]:
@@ -160,7 +160,7 @@ def test_look_alike_spellings_share_the_counter_on_the_admin_login_too():
     assert not _logged_in(browser)
 
 
-@override_settings(THROTTLE_LOGIN_RATE="3/minute")
+@override_settings(THROTTLE_LOGIN_RATE="3/day")
 def test_failures_against_an_unknown_email_are_counted_by_its_case_fold():
     for spelling in ("nobody@example.com", "NOBODY@example.com", "nobody@EXAMPLE.COM"):
         assert _api_login(spelling, "guess").status_code == HTTPStatus.UNAUTHORIZED
@@ -192,7 +192,7 @@ def test_client_ip_is_taken_num_proxies_entries_from_the_end_of_x_forwarded_for(
         assert client_ip(request) == expected
 
 
-@override_settings(NUM_PROXIES=1, THROTTLE_LOGIN_RATE="3/minute")
+@override_settings(NUM_PROXIES=1, THROTTLE_LOGIN_RATE="3/day")
 def test_behind_a_proxy_each_client_has_its_own_failed_login_counter():
     staff = UserFactory(email="office@example.com")
     proxy = {"ip": "10.0.0.2"}
@@ -206,7 +206,7 @@ def test_behind_a_proxy_each_client_has_its_own_failed_login_counter():
     assert other_client.status_code == HTTPStatus.OK
 
 
-@override_settings(NUM_PROXIES=1, THROTTLE_ANON_RATE="2/minute")
+@override_settings(NUM_PROXIES=1, THROTTLE_ANON_RATE="2/day")
 def test_behind_a_proxy_anonymous_callers_are_throttled_per_client():
     def register(client_address: str) -> int:
         return (

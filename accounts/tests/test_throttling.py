@@ -22,7 +22,7 @@ def _login(client, email, password, ip="10.0.0.1"):
 
 
 @pytest.mark.django_db
-@override_settings(THROTTLE_LOGIN_RATE="3/minute")
+@override_settings(THROTTLE_LOGIN_RATE="3/day")
 def test_failed_logins_are_throttled_per_ip_and_email_with_retry_after(anon_client):
     user = UserFactory(email="ann@example.com")
 
@@ -36,7 +36,7 @@ def test_failed_logins_are_throttled_per_ip_and_email_with_retry_after(anon_clie
 
 
 @pytest.mark.django_db
-@override_settings(THROTTLE_LOGIN_RATE="3/minute")
+@override_settings(THROTTLE_LOGIN_RATE="3/day")
 def test_failed_logins_of_one_user_do_not_block_other_users_behind_the_same_ip(anon_client):
     typist = UserFactory(email="typo@example.com")
     colleague = UserFactory(email="colleague@example.com")
@@ -50,7 +50,7 @@ def test_failed_logins_of_one_user_do_not_block_other_users_behind_the_same_ip(a
 
 
 @pytest.mark.django_db
-@override_settings(THROTTLE_LOGIN_RATE="3/minute")
+@override_settings(THROTTLE_LOGIN_RATE="3/day")
 def test_an_attacker_failing_from_one_ip_does_not_lock_the_user_out_elsewhere(anon_client):
     victim = UserFactory(email="victim@example.com")
     for _ in range(5):
@@ -61,7 +61,7 @@ def test_an_attacker_failing_from_one_ip_does_not_lock_the_user_out_elsewhere(an
 
 
 @pytest.mark.django_db
-@override_settings(THROTTLE_LOGIN_RATE="3/minute")
+@override_settings(THROTTLE_LOGIN_RATE="3/day")
 def test_successful_logins_do_not_count_as_failures(anon_client):
     user = UserFactory()
     for _ in range(6):
@@ -69,7 +69,7 @@ def test_successful_logins_do_not_count_as_failures(anon_client):
 
 
 @pytest.mark.django_db
-@override_settings(THROTTLE_USER_RATE="5/minute")
+@override_settings(THROTTLE_USER_RATE="5/day")
 def test_authenticated_users_are_throttled_per_user(user, other_user):
     client = client_for(user)
     statuses = [client.get("/api/v1/wallets/").status_code for _ in range(6)]
@@ -80,7 +80,7 @@ def test_authenticated_users_are_throttled_per_user(user, other_user):
 
 
 @pytest.mark.django_db
-@override_settings(THROTTLE_ANON_RATE="2/minute")
+@override_settings(THROTTLE_ANON_RATE="2/day")
 def test_anonymous_callers_are_throttled_per_ip(anon_client):
     url = "/api/v1/auth/register/"
     statuses = [anon_client.post(url, {}, REMOTE_ADDR="10.9.9.9").status_code for _ in range(3)]
