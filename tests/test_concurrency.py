@@ -33,6 +33,7 @@ from tests.factories import UserFactory, WalletFactory, funded_balance
 from tests.invariants import assert_ledger_invariants, totals_by_currency
 from transactions import services
 from transactions.models import CREDIT_TYPES, IdempotencyRecord, Transaction, TransactionType
+from transactions.posting import engine
 from wallet_project.errors import (
     AmountTooSmall,
     InsufficientFunds,
@@ -98,13 +99,13 @@ def unexpected(outcomes: list[Outcome], *allowed: type[BaseException]) -> list[B
 
 
 @contextmanager
-def _no_redis_locks(balance_ids: Any, admission: Any = None) -> Iterator[None]:
+def _no_redis_locks(balance_ids: Any, gate: Any = None) -> Iterator[None]:
     yield
 
 
 def bypass_redis_locks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Movements take no Redis lock at all: only the PostgreSQL row lock stands between them."""
-    monkeypatch.setattr(services, "balance_locks", _no_redis_locks)
+    monkeypatch.setattr(engine, "balance_locks", _no_redis_locks)
 
 
 def bearer(user: Any) -> str:

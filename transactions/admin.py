@@ -29,7 +29,8 @@ from django.utils.safestring import mark_safe
 from accounts.models import User
 from transactions.admin_filters import BalanceFilter, CreatedDateRangeFilter, ReferenceFilter, WalletFilter
 from transactions.models import Transaction, TransactionSource, TransactionType
-from transactions.services import refund_create, refunded_amount
+from transactions.selectors import refunded_amount
+from transactions.services import refund_create
 from wallet_project.admin_forms import (
     SEEN,
     CurrencyAmountForm,

@@ -11,7 +11,8 @@ skip DRF's dispatch").
 serves the plain case itself, calling the pieces DRF would call, in DRF's
 order: the view's authentication class, its permission (`IsAuthenticated`),
 its throttles, its parser, the input serializer (through the quick
-validation), the service, the exception handler, the renderer. Every other
+validation), the view module's `movement_execute` (the one call of the
+service), the exception handler, the view module's `render_entry`. Every other
 request goes to the DRF view unchanged, and always **before anything with an
 effect** (the throttle's count is the first), so nothing is done twice:
 
@@ -26,8 +27,9 @@ effect** (the throttle's count is the first), so nothing is done twice:
   answers 401 with its `WWW-Authenticate`).
 
 The user's throttle is not asked on its own: its count goes with the
-movement to the call that takes the balance locks (`throttling.Admission`),
-which makes it before taking them, in the same Redis round trip. A movement
+movement to the call that takes the balance locks (`throttling.Admission`, a
+`wallets.locks.Gate` handed over by `movement_execute`), which makes it
+before taking them, in the same Redis round trip. A movement
 refused before its locks (invalid input the service judges, an unknown
 balance) is counted then, on its way out, and answers 429 if that count is
 over the limit, as DRF, which counts first, would have.
@@ -53,8 +55,7 @@ from rest_framework import exceptions, permissions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from transactions.models import TransactionSource
-from transactions.views import MOVEMENTS, TransactionViewSet, _render
+from transactions.views import MOVEMENTS, TransactionViewSet, movement_execute, render_entry
 from wallet_project.parsers import DecimalJSONParser, parse_json
 from wallet_project.throttling import Admission, RedisRateThrottle
 
@@ -151,9 +152,7 @@ def fast_movement_view(drf_view: Callable[..., HttpResponse], endpoint: str) -> 
         try:
             if waits:
                 raise exceptions.Throttled(_longest(waits))
-            entry = movement.service(
-                **data, owner=user, created_by=user, source=TransactionSource.API, on_booked=None, admission=admission
-            )
+            entry = movement_execute(endpoint=endpoint, data=data, user=user, gate=admission)
         except Exception as exc:
             error: Exception = exc
             if admission is not None and not admission.settle(request):  # type: ignore[arg-type]
@@ -168,6 +167,6 @@ def fast_movement_view(drf_view: Callable[..., HttpResponse], endpoint: str) -> 
         if admission is not None:
             # Counted by the locks, so nothing to do; a movement booked without them would be counted here.
             admission.settle(request)  # type: ignore[arg-type]
-        return _answer(_render(entry), HTTPStatus.CREATED, allow)
+        return _answer(render_entry(entry), HTTPStatus.CREATED, allow)
 
     return view

@@ -29,7 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from transactions.models import IdempotencyRecord, Transaction
-from transactions.services import OnBooked
+from transactions.posting.hooks import OnBooked
 from wallet_project.errors import (
     DomainError,
     IdempotencyInProgress,

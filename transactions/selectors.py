@@ -1,15 +1,16 @@
-"""Reads of the ledger: a user's history and one entry."""
+"""Reads of the ledger: a user's history, one entry, and what is refunded of a payment."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
-from transactions.models import Transaction
+from transactions.models import Transaction, TransactionType
 from wallet_project.errors import NotFound
 
 if TYPE_CHECKING:
@@ -47,3 +48,11 @@ def transaction_get(*, owner: User, entry_id: UUID) -> Transaction:
     if entry is None:
         raise NotFound("No such transaction.")
     return entry
+
+
+def refunded_amount(*, payment: Transaction) -> Decimal:
+    """What has been refunded of a payment so far (its REFUND entries share its reference)."""
+    total = Transaction.objects.filter(
+        reference=payment.reference, wallet_balance_id=payment.wallet_balance_id, type=TransactionType.REFUND
+    ).aggregate(total=Sum("amount"))["total"]
+    return total or Decimal(0)

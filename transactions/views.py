@@ -7,9 +7,9 @@ money (through `idempotency.respond`, which stores the answer when an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -20,6 +20,8 @@ from rest_framework.response import Response
 
 from transactions import idempotency, selectors, services
 from transactions.models import Transaction, TransactionSource
+from transactions.posting.engine import before_locks
+from transactions.posting.hooks import OnBooked
 from transactions.serializers import (
     BalanceMovementInputSerializer,
     HistoryQuerySerializer,
@@ -33,6 +35,10 @@ from wallet_project.pagination import HistoryCursorPagination
 from wallet_project.quick_input import QuickSerializer, validated
 from wallet_project.schema import error_responses, request_example, response_example, success
 from wallets.views import UUID_LOOKUP
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from wallets.locks import Gate
 
 # A TRANSFER_OUT from a USD balance to a EUR one; `entry_example` derives the other types from it.
 ENTRY_EXAMPLE = {
@@ -128,8 +134,9 @@ class CanRefundPayments(permissions.BasePermission):
         return bool(user and user.is_authenticated and user.is_staff and user.has_perm("transactions.refund_payment"))
 
 
-def _render(entry: Transaction) -> dict[str, Any]:
-    return entry_representation(entry)  # TransactionOutputSerializer's, without building one
+def render_entry(entry: Transaction) -> dict[str, Any]:
+    """An entry as the API answers it: TransactionOutputSerializer's data, without building one."""
+    return entry_representation(entry)
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,17 @@ MOVEMENTS: dict[str, Movement] = {
     "payment": Movement(PaymentInputSerializer, services.payment_create),
     "transfer": Movement(TransferInputSerializer, services.transfer_create),
 }
+
+
+def movement_execute(
+    *, endpoint: str, data: Mapping[str, Any], user: User, on_booked: OnBooked | None = None, gate: Gate | None = None
+) -> Transaction:
+    """Book one of the caller's movements (MOVEMENTS): the one call of its service, for this view and the fast
+    path (`transactions.fast_path`) alike. `gate`, the fast path's throttle count, is made with the locks."""
+    with before_locks(gate):
+        return MOVEMENTS[endpoint].service(
+            **data, owner=user, created_by=user, source=TransactionSource.API, on_booked=on_booked
+        )
 
 
 @extend_schema(tags=["transactions"])
@@ -188,34 +206,23 @@ class TransactionViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(entries)
         # TransactionOutputSerializer(page, many=True).data, without the list serializer: it and
         # its data hold each other, so the page's entries would wait for the cyclic collector.
-        return self.get_paginated_response([_render(entry) for entry in page])
+        return self.get_paginated_response([render_entry(entry) for entry in page])
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(_render(selectors.transaction_get(owner=request.user, entry_id=pk)))
+        return Response(render_entry(selectors.transaction_get(owner=request.user, entry_id=pk)))
 
-    def _move(
-        self,
-        request: Request,
-        endpoint: str,
-        input_serializer: type[QuickSerializer],
-        service: Any,
-        **fixed: Any,
-    ) -> Response:
-        data = validated(input_serializer, request.data)
+    def _move_own(self, request: Request, endpoint: str) -> Response:
+        """One of the four movements on the caller's own balances (MOVEMENTS)."""
+        data = validated(MOVEMENTS[endpoint].input_serializer, request.data)
         return idempotency.respond(
             request=request,
             endpoint=endpoint,
             data=data,
-            perform=lambda on_booked: service(
-                **data, **fixed, created_by=request.user, source=TransactionSource.API, on_booked=on_booked
+            perform=lambda on_booked: movement_execute(
+                endpoint=endpoint, data=data, user=request.user, on_booked=on_booked
             ),
-            render=_render,
+            render=render_entry,
         )
-
-    def _move_own(self, request: Request, endpoint: str) -> Response:
-        """One of the four movements on the caller's own balances (MOVEMENTS)."""
-        movement = MOVEMENTS[endpoint]
-        return self._move(request, endpoint, movement.input_serializer, movement.service, owner=request.user)
 
     @movement_schema(
         summary="Deposit",
@@ -321,6 +328,17 @@ class TransactionViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], permission_classes=[CanRefundPayments])
     def refund(self, request: Request, pk: str) -> Response:
         payment_id = UUID(pk)
-        return self._move(
-            request, f"refund:{payment_id}", RefundInputSerializer, services.refund_create, payment_id=payment_id
+        data = validated(RefundInputSerializer, request.data)
+        return idempotency.respond(
+            request=request,
+            endpoint=f"refund:{payment_id}",
+            data=data,
+            perform=lambda on_booked: services.refund_create(
+                **data,
+                payment_id=payment_id,
+                created_by=request.user,
+                source=TransactionSource.API,
+                on_booked=on_booked,
+            ),
+            render=render_entry,
         )

@@ -91,3 +91,14 @@ class DirectScript:
             connection.read_response()
             connection.send_command(*command)
             return connection.read_response()
+
+
+# A fixed window's count: the throttles', and the gate a movement's lock acquire may count first
+# (`wallets.locks.Gate`). KEYS[1]: the window's counter; ARGV[1]: seconds until the window ends, plus one.
+COUNT_SCRIPT = """
+local count = redis.call("incr", KEYS[1])
+if count == 1 then
+    redis.call("expire", KEYS[1], ARGV[1])
+end
+return count
+"""

@@ -40,7 +40,7 @@ from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from wallet_project.redis_scripts import DirectScript, ScriptRunner
+from wallet_project.redis_scripts import COUNT_SCRIPT, DirectScript, ScriptRunner
 
 logger = logging.getLogger("wallet.throttling")
 
@@ -49,14 +49,6 @@ _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _BACKOFF_SECONDS = 2.0
 _state = {"down_until": 0.0, "last_warning": 0.0}
 
-# KEYS[1]: the window's counter; ARGV[1]: seconds until the window ends, plus one.
-COUNT_SCRIPT = """
-local count = redis.call("incr", KEYS[1])
-if count == 1 then
-    redis.call("expire", KEYS[1], ARGV[1])
-end
-return count
-"""
 # The script, bound to the client it was made for (django-redis hands out one client per cache).
 _count_script: tuple[redis.Redis, DirectScript] | None = None
 
@@ -121,7 +113,9 @@ def _window_key(scope: str, ident: str, period: int) -> tuple[str, int]:
 class Admission:
     """A request's count against a throttle, left to the call that takes its movement's balance locks.
 
-    `wallets.locks` makes the count (`COUNT_SCRIPT` on `key`, expiring after
+    A `wallets.locks.Gate`, handed to the locks through the posting engine
+    (`transactions.posting.engine.before_locks`): `wallets.locks` makes the
+    count (`COUNT_SCRIPT` on `key`, expiring after
     `ttl` seconds) in the script that takes the locks, before them, and takes
     them only if the count is within `limit`; otherwise it raises `refusal()`,
     holding nothing. It marks the admission `counted` when it sends that

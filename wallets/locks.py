@@ -39,13 +39,13 @@ How we use python-redis-lock 4.0.1 (see the pitfalls in DESIGN.md):
   longer than the lock wait, so that they are never cut short by the socket.
 * Locks are taken in sorted id order, the same order as the row locks, so
   A→B and B→A transfers cannot deadlock.
-* A movement served by the fast path also hands its throttle's count to the
-  first acquire (`wallet_project.throttling.Admission`): `ADMIT_THEN_ACQUIRE_SCRIPT`
-  counts first and, over the limit, takes no lock and answers -1, so the
-  movement is refused (429) holding nothing. The throttle's count and the
-  locks are one round trip, not two: a plain transfer makes two Redis calls
-  in all, the acquire and the release. The throttle's counters and the locks
-  live on the same server, `REDIS_URL` (settings.py).
+* A caller may hand a `Gate` to the first acquire: a fixed-window count that
+  `ADMIT_THEN_ACQUIRE_SCRIPT` makes first and, over its limit, takes no lock
+  and answers -1, so the movement is refused holding nothing. The fast path's
+  throttle count is one (`wallet_project.throttling.Admission`, 429). The
+  count and the locks are one round trip, not two: a plain transfer makes two
+  Redis calls in all, the acquire and the release. The throttle's counters and
+  the locks live on the same server, `REDIS_URL` (settings.py).
 
 Without `REDIS_URL` (single-process development mode) an in-process lock
 takes the place of Redis.
@@ -69,8 +69,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from wallet_project.errors import LockTimeout, ServiceUnavailable
-from wallet_project.redis_scripts import DirectScript, ScriptRunner
-from wallet_project.throttling import COUNT_SCRIPT, Admission
+from wallet_project.redis_scripts import COUNT_SCRIPT, DirectScript, ScriptRunner
 
 logger = logging.getLogger("wallet.locks")
 
@@ -89,7 +88,7 @@ end
 return #KEYS
 """
 
-# A throttle's count (`wallet_project.throttling.COUNT_SCRIPT`), then, within the
+# A gate's count (`wallet_project.redis_scripts.COUNT_SCRIPT`), then, within the
 # limit, the locks as ACQUIRE_PREFIX_SCRIPT takes them; over it, -1 and no lock.
 # KEYS: the counter, then the lock keys; ARGV: the lock expiry, the limit, the
 # counter's expiry, then each lock's id.
@@ -131,10 +130,26 @@ return released
 )
 
 
+class Gate(Protocol):
+    """A count the first acquire of a movement's locks makes before them, in the same script.
+
+    `key` is the fixed window's counter, expiring after `ttl` seconds; within
+    `limit` the locks are taken, over it none is and `refusal()` is raised.
+    The acquire sets `counted` when it sends the script, whatever the answer,
+    so a gate is never counted twice; one that was not (the movement was
+    refused before its locks, or ran without Redis) is its owner's to settle.
+    """
+
+    key: str
+    limit: int
+    ttl: int
+    counted: bool
+
+    def refusal(self) -> Exception: ...
+
+
 class _Backend(Protocol):
-    def acquire_all(
-        self, names: Sequence[str], deadline: float, admission: Admission | None = None
-    ) -> list[object]: ...
+    def acquire_all(self, names: Sequence[str], deadline: float, gate: Gate | None = None) -> list[object]: ...
 
     def try_acquire(self, name: str) -> object | None: ...
 
@@ -162,9 +177,7 @@ class RedisLocks:
         self.admit_then_acquire = DirectScript(scripts, ADMIT_THEN_ACQUIRE_SCRIPT)
         self.release_many = DirectScript(scripts, RELEASE_ALL_SCRIPT)
 
-    def acquire_all(
-        self, names: Sequence[str], deadline: float, admission: Admission | None = None
-    ) -> list[redis_lock.Lock]:
+    def acquire_all(self, names: Sequence[str], deadline: float, gate: Gate | None = None) -> list[redis_lock.Lock]:
         """The locks of `names`, taken in that order, within `deadline`.
 
         Every attempt tries all the locks not yet held in one script call
@@ -175,7 +188,7 @@ class RedisLocks:
         held out of order while waiting (that is what keeps A→B and B→A from
         deadlocking).
 
-        An `admission` not yet counted is counted by the first attempt
+        A `gate` not yet counted is counted by the first attempt
         (`ADMIT_THEN_ACQUIRE_SCRIPT`); over its limit, its `refusal()` is
         raised and no lock was taken.
         """
@@ -184,16 +197,14 @@ class RedisLocks:
         try:
             wanted = locks
             keys = [lock._name for lock in wanted]
-            if admission is None or admission.counted:
+            if gate is None or gate.counted:
                 taken = self.acquire_prefix(keys=keys, args=self._acquire_args(wanted))
             else:
-                admission.counted = True  # sent, whatever comes back: never counted twice
+                gate.counted = True  # sent, whatever comes back: never counted twice
                 expire, *ids = self._acquire_args(wanted)
-                taken = self.admit_then_acquire(
-                    keys=[admission.key, *keys], args=[expire, admission.limit, admission.ttl, *ids]
-                )
+                taken = self.admit_then_acquire(keys=[gate.key, *keys], args=[expire, gate.limit, gate.ttl, *ids])
                 if taken < 0:
-                    raise admission.refusal()
+                    raise gate.refusal()
             while True:
                 held.extend(wanted[:taken])
                 if len(held) == len(locks):
@@ -285,8 +296,8 @@ class LocalLocks:
     def acquire(self, name: str, deadline: float) -> object:
         return self.acquire_all([name], deadline)[0]
 
-    def acquire_all(self, names: Sequence[str], deadline: float, admission: Admission | None = None) -> list[object]:
-        # Nothing is throttled without Redis; an admission is left uncounted, for its caller to settle.
+    def acquire_all(self, names: Sequence[str], deadline: float, gate: Gate | None = None) -> list[object]:
+        # Nothing is counted without Redis; a gate is left uncounted, for its owner to settle.
         held: list[object] = []
         try:
             for name in names:
@@ -338,17 +349,17 @@ def lock_name(balance_id: UUID | str) -> str:
 
 
 @contextmanager
-def balance_locks(balance_ids: Iterable[UUID], admission: Admission | None = None) -> Iterator[None]:
+def balance_locks(balance_ids: Iterable[UUID], gate: Gate | None = None) -> Iterator[None]:
     """Hold the locks of these balances, taken in sorted id order within one deadline, after counting
-    `admission` if it is not yet counted (`RedisLocks.acquire_all`).
+    `gate` if it is not yet counted (`RedisLocks.acquire_all`).
 
     Raises LockTimeout when the wait runs out, ServiceUnavailable when Redis is unreachable, the
-    admission's refusal (DRF's `Throttled`) when it is over its limit.
+    gate's refusal when it is over its limit.
     """
     backend = get_backend()
     deadline = time.monotonic() + settings.LOCK_WAIT_SECONDS
     names = [lock_name(balance_id) for balance_id in sorted(set(balance_ids))]
-    held = backend.acquire_all(names, deadline, admission)
+    held = backend.acquire_all(names, deadline, gate)
     try:
         yield
     finally:

@@ -1,4 +1,4 @@
-"""The known facts of a balance (transactions.services.BalanceFacts): a movement validated from them skips the
+"""The known facts of a balance (transactions.posting.facts.BalanceFacts): a movement validated from them skips the
 pre-lock read, and answers exactly as a movement validated from a fresh read would.
 
 The facts live in the process across tests: each test makes its own balances and says what it assumes.
@@ -19,10 +19,10 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import User
 from conftest import client_for, error_code, held_in_redis
 from tests.factories import BalanceFactory, WalletFactory, funded_balance
-from transactions import services
 from transactions.models import Transaction
+from transactions.posting import facts
+from transactions.posting.rows import BalanceRow
 from transactions.services import (
-    BalanceRow,
     deposit_create,
     opening_deposit_create,
     payment_create,
@@ -52,12 +52,12 @@ def ledger_state() -> tuple:
 
 
 def known(balance: WalletBalance) -> bool:
-    return balance.pk in services._balance_facts
+    return balance.pk in facts.kept
 
 
 def forget(*balances: WalletBalance) -> None:
     for balance in balances:
-        services._balance_facts.pop(balance.pk, None)
+        facts.kept.pop(balance.pk, None)
 
 
 def deactivate(user: User) -> None:
@@ -214,7 +214,7 @@ def test_a_wallet_moved_to_another_owner_is_not_found_by_the_old_one_though_the_
 
     assert ledger_state() == before
     # The locked read learnt the new facts: the new owner moves money on it.
-    assert services._balance_facts[source.pk].owner_id == new_owner.pk
+    assert facts.kept[source.pk].owner_id == new_owner.pk
     move(owner=new_owner)
     assert ledger_state() != before
 
@@ -318,28 +318,28 @@ def _row(*, owner_is_active: bool = True) -> BalanceRow:
 
 
 def test_the_facts_are_bounded_and_the_oldest_go_first(monkeypatch):
-    monkeypatch.setattr(services, "_balance_facts", {})
-    rows = [_row() for _ in range(services._BALANCE_FACTS_MAX + 10)]
+    monkeypatch.setattr(facts, "kept", {})
+    rows = [_row() for _ in range(facts.MAX_KEPT + 10)]
 
-    services._remember(rows)
+    facts.remember(rows)
 
-    assert len(services._balance_facts) == services._BALANCE_FACTS_MAX
-    assert list(services._balance_facts) == [row.pk for row in rows[10:]]
+    assert len(facts.kept) == facts.MAX_KEPT
+    assert list(facts.kept) == [row.pk for row in rows[10:]]
     # Read again, a kept balance stays one entry.
-    services._remember(rows[-1:])
-    assert len(services._balance_facts) == services._BALANCE_FACTS_MAX
+    facts.remember(rows[-1:])
+    assert len(facts.kept) == facts.MAX_KEPT
 
 
 def test_the_facts_of_a_balance_whose_owner_is_not_active_are_not_kept(monkeypatch):
-    monkeypatch.setattr(services, "_balance_facts", {})
+    monkeypatch.setattr(facts, "kept", {})
     row = _row()
-    services._remember([row])
-    assert row.pk in services._balance_facts
+    facts.remember([row])
+    assert row.pk in facts.kept
 
     row.owner_is_active = False
-    services._remember([row, _row(owner_is_active=False)])
+    facts.remember([row, _row(owner_is_active=False)])
 
-    assert services._balance_facts == {}
+    assert facts.kept == {}
 
 
 @pytest.mark.django_db
@@ -352,7 +352,7 @@ def test_a_refused_opening_leaves_no_facts_behind(user):
         opening_deposit_create(balance=opening, amount=Decimal("5.00"), created_by=None)
 
     assert not WalletBalance.objects.filter(pk=opening.pk).exists()
-    assert opening.pk not in services._balance_facts
+    assert opening.pk not in facts.kept
 
 
 @pytest.mark.django_db
@@ -362,6 +362,6 @@ def test_a_balance_opened_empty_is_known_after_its_first_read(user):
 
     deposit_create(wallet_balance_id=balance.pk, amount=Decimal("1.00"), owner=user, created_by=None)
 
-    assert services._balance_facts[balance.pk] == services.BalanceFacts(
+    assert facts.kept[balance.pk] == facts.BalanceFacts(
         pk=balance.pk, wallet_id=balance.wallet_id, currency_id="USD", minor_unit=2, owner_id=user.pk
     )

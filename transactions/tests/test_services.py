@@ -536,7 +536,7 @@ def test_a_factory_balance_starts_empty_and_unnumbered():
 def test_a_new_entry_is_built_as_the_model_builds_it(user, other_user, django_assert_num_queries, with_creator):
     from django.db.models import signals
 
-    from transactions.services import _new_entry
+    from transactions.posting.rows import new_entry as _new_entry
 
     creator = user if with_creator else None
     values = {

@@ -1,0 +1,251 @@
+"""The posting engine: the one road of every money movement (DESIGN.md, "One road for money").
+
+It knows no movement by name. A movement is data (`movement`): its legs
+(balance, entry type, amount, counterpart, rate, and the checks the balance
+must pass under the lock) and a `Booking` (who asks, from where, what the
+entries say, the hook inside the transaction). `post` runs the road:
+
+1. the Redis locks of every balance, in sorted id order, within one deadline
+   (`wallets.locks.balance_locks`), after the step a caller put before them
+   (`before_locks`: the fast path's throttle count, in the same round trip);
+2. `transaction.atomic(durable=True)`, and the same balances read
+   `FOR NO KEY UPDATE` in the same order, with the actor's state and, for a
+   converted movement, the current rate, in one statement: the row lock is
+   the fence if a Redis lock ever expires under a slow worker;
+3. the checks, in the order the answers must come (`_checked`): the actor is
+   active, the balances exist, the facts the legs were validated from still
+   hold, each leg's own checks, then `settle` (rules that need the locked
+   rows: what is left of a payment, the rate now);
+4. the balances and the ledger entries, each computed from the locked row,
+   never below zero nor above the largest amount (`_entries`), written in one
+   round trip (`rows.write`), then `on_booked`;
+5. commit, release, and the audit line.
+
+`planning.plan_and_post` puts validation in front of it. Adding a movement
+means a service that builds its plan or legs, an entry type, and a migration
+for the database's CHECKs: nothing here changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from decimal import Decimal
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from django.db import connection, transaction
+
+from transactions.models import CREDIT_TYPES, Transaction
+from transactions.posting import facts, hooks, rows
+from transactions.posting.facts import BalanceFacts
+from transactions.posting.movement import Booking, Leg, Settle
+from transactions.posting.rows import BalanceRow
+from wallet_project.errors import (
+    InactiveAccount,
+    InsufficientFunds,
+    InvalidInput,
+    NotFound,
+)
+from wallet_project.ids import uuid7
+from wallet_project.money import EXACT, MAX_BALANCE, format_amount
+from wallets.locks import Gate, balance_locks
+
+if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
+
+    from accounts.models import User
+
+# --- the step before the locks ----------------------------------------------------------------
+
+_gate: ContextVar[Gate | None] = ContextVar("posting_gate", default=None)
+
+
+@contextmanager
+def before_locks(gate: Gate | None) -> Iterator[None]:
+    """Have the postings inside this block pass `gate` to the first acquire of their locks.
+
+    The gate (the fast path's throttle count) is settled by Redis in the same
+    round trip as the locks, before them; over its limit, no lock is taken and
+    its refusal is raised. It stays with the request, not in every service's
+    signature.
+    """
+    token = _gate.set(gate)
+    try:
+        yield
+    finally:
+        _gate.reset(token)
+
+
+# --- the road ---------------------------------------------------------------------------------
+
+
+class _FactsChanged(Exception):
+    """Under the lock, a balance no longer shows the facts its movement was validated from.
+
+    An exception, because it must leave the atomic block to roll it back; it
+    never leaves `_post`.
+    """
+
+
+def post(
+    legs: Sequence[Leg],
+    booking: Booking,
+    *,
+    settle: Settle | None = None,
+    with_rate: bool = False,
+    create_balance: Callable[[], object] | None = None,
+) -> list[Transaction]:
+    """Lock, check, write and commit the legs of one movement; returns the entries in leg order.
+
+    `settle`, if given, runs on the locked rows and returns the final legs; with
+    `with_rate` those rows carry the current rate between their currencies.
+    `create_balance`, if given, inserts the (locked) balance of an opening
+    deposit in the same database transaction, so a refused opening leaves no
+    balance behind. Raises InactiveAccount, NotFound, WalletFrozen (and what
+    the legs' checks and `settle` raise), InsufficientFunds, InvalidInput (a
+    balance beyond its largest amount), LockTimeout, ServiceUnavailable, and
+    the gate's refusal.
+    """
+    entries = _post(legs, booking, settle=settle, with_rate=with_rate, create_balance=create_balance)
+    assert entries is not None  # only known facts can change
+    return entries
+
+
+def post_if_facts_hold(
+    legs: Sequence[Leg], booking: Booking, validated: Mapping[UUID, BalanceFacts]
+) -> list[Transaction] | None:
+    """`post` legs validated from the known facts `validated`; None, with nothing written, if the locked rows no
+    longer show them (a fresh read must decide)."""
+    return _post(legs, booking, validated=validated)
+
+
+def _post(
+    legs: Sequence[Leg],
+    booking: Booking,
+    *,
+    settle: Settle | None = None,
+    with_rate: bool = False,
+    create_balance: Callable[[], object] | None = None,
+    validated: Mapping[UUID, BalanceFacts] | None = None,
+) -> list[Transaction] | None:
+    """`post`; with `validated`, the known facts the legs came from: None if the locked rows no longer show
+    them (nothing was written)."""
+    reference = booking.reference or uuid7()
+    balance_ids = sorted({leg.balance_id for leg in legs})
+    # One cursor for the locked read and the writes, made before the locks are taken and read again
+    # after they are released: what the locks hold is the rhythm of a busy balance
+    # (docs/PERFORMANCE.md, "One cursor, made before the locks").
+    with connection.cursor() as cursor:
+        try:
+            with balance_locks(balance_ids, _gate.get()), transaction.atomic(durable=True):
+                if create_balance is not None:
+                    create_balance()
+                locked = _read_locked(balance_ids, booking.created_by, with_rate, cursor)
+                if create_balance is None:  # an opening's own new row is not a fact until the commit
+                    facts.remember(locked.values())
+                legs = _checked(locked, balance_ids, legs, booking.created_by, validated, settle)
+                entries = _entries(locked, legs, booking, reference)
+                rows.write([locked[balance_id] for balance_id in balance_ids], entries, cursor)
+                if booking.on_booked is not None:
+                    rows.read_created_at(cursor, entries)
+                    booking.on_booked(entries[0])
+        except _FactsChanged:
+            return None
+        if booking.on_booked is None:
+            rows.read_created_at(cursor, entries)
+    # Committed and released: the audit line is written outside the locks, so
+    # that the next movement of these balances does not wait for it.
+    hooks.audit(entries)
+    return entries
+
+
+def _read_locked(
+    balance_ids: Sequence[UUID], actor: User | None, with_rate: bool, cursor: CursorWrapper
+) -> dict[UUID, BalanceRow]:
+    # Same order as the Redis locks: no deadlock between A→B and B→A.
+    return rows.read_balances(balance_ids, lock=True, actor=actor, with_rate=with_rate, cursor=cursor)
+
+
+def _checked(
+    locked: Mapping[UUID, BalanceRow],
+    balance_ids: Sequence[UUID],
+    legs: Sequence[Leg],
+    actor: User | None,
+    validated: Mapping[UUID, BalanceFacts] | None,
+    settle: Settle | None,
+) -> Sequence[Leg]:
+    """The rules on the locked rows, in the order of the answers a fresh read gives; the final legs."""
+    ensure_actor_active(locked, actor)
+    if len(locked) != len(balance_ids):  # it vanished between the look-up and the lock
+        raise NotFound("No such wallet balance.")
+    if validated is not None and not facts.hold(locked, validated):
+        raise _FactsChanged()
+    for leg in legs:
+        for check in leg.checks:
+            check(locked[leg.balance_id])
+    return legs if settle is None else settle(locked)
+
+
+def ensure_actor_active(balances: Mapping[UUID, BalanceRow], actor: User | None) -> None:
+    """Refuse a movement asked by a deactivated (or deleted) user, as read with its balances (InactiveAccount)."""
+    if actor is not None and balances and not next(iter(balances.values())).actor_is_active:
+        raise InactiveAccount()
+
+
+def _entries(
+    locked: Mapping[UUID, BalanceRow], legs: Sequence[Leg], booking: Booking, reference: UUID
+) -> list[Transaction]:
+    """Move each leg's balance (the locked row, updated in place) and build its ledger entry."""
+    entries = []
+    for leg in legs:
+        balance = locked[leg.balance_id]
+        balance.amount = _moved(balance, leg)
+        balance.last_sequence += 1
+        entries.append(
+            rows.new_entry(
+                wallet_balance_id=balance.pk,
+                wallet_id=balance.wallet_id,
+                owner_id=balance.owner_id,
+                currency_id=balance.currency_id,
+                type=leg.type,
+                amount=leg.amount,
+                balance_after=balance.amount,
+                sequence=balance.last_sequence,
+                related_wallet_balance_id=leg.related_balance_id,
+                exchange_rate=leg.exchange_rate,
+                reference=reference,
+                source=booking.source,
+                description=booking.description,
+                merchant=booking.merchant,
+                created_by=booking.created_by,
+            )
+        )
+    return entries
+
+
+def _moved(balance: BalanceRow, leg: Leg) -> Decimal:
+    """The balance after the leg, from the locked row, never from a value read before the lock.
+
+    Raises InsufficientFunds for a debit beyond the balance, InvalidInput for a credit beyond the largest
+    amount the column holds.
+    """
+    if leg.type in CREDIT_TYPES:
+        new_amount = EXACT.add(balance.amount, leg.amount)
+        if new_amount > MAX_BALANCE:
+            message = "The balance would exceed the largest amount it can hold."
+            raise InvalidInput(message, details={"amount": [message]})
+        return new_amount
+    new_amount = EXACT.subtract(balance.amount, leg.amount)
+    if new_amount < 0:
+        held, asked, currency = (
+            format_amount(balance.amount, balance.minor_unit),
+            format_amount(leg.amount, balance.minor_unit),
+            balance.currency_id,
+        )
+        raise InsufficientFunds(
+            f"Balance {balance.pk} holds {held} {currency}; {asked} {currency} was asked.",
+            details={"wallet_balance_id": str(balance.pk), "available": held, "requested": asked, "currency": currency},
+        )
+    return new_amount

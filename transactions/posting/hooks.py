@@ -1,0 +1,47 @@
+"""What a posting does besides its rows: the hook inside its transaction, and the audit line after it.
+
+`OnBooked` runs inside the posting's database transaction, after its entries
+are written, with the entry the caller gets back: what must commit with the
+money or not at all (the idempotency record, a staff-action row). `audit`
+runs after the commit and the release of the locks, so that the next
+movement of the same balances does not wait for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from transactions.models import Transaction
+from wallet_project.money import format_amount
+from wallets.selectors import minor_unit_of
+
+audit_logger = logging.getLogger("wallet.audit")
+
+OnBooked = Callable[[Transaction], None]
+
+
+def audit(entries: Sequence[Transaction]) -> None:
+    """One audit line per money movement, after its commit, with every entry it wrote."""
+    first = entries[0]
+    audit_logger.info(
+        "money movement",
+        extra={
+            "reference": str(first.reference),
+            "type": first.type,
+            "source": first.source,
+            "created_by": str(first.created_by_id) if first.created_by_id else None,
+            "entries": [
+                {
+                    "entry_id": str(entry.pk),
+                    "type": entry.type,
+                    "wallet_balance_id": str(entry.wallet_balance_id),
+                    "amount": format_amount(entry.amount, minor_unit_of(entry.currency_id)),
+                    "currency": entry.currency_id,
+                    "balance_after": format_amount(entry.balance_after, minor_unit_of(entry.currency_id)),
+                    "sequence": entry.sequence,
+                }
+                for entry in entries
+            ],
+        },
+    )

@@ -1,0 +1,232 @@
+"""The SQL of the posting engine: the balances read with what the rules need, and the writes.
+
+Plain statements on PostgreSQL, built from the models' own table and column
+names and `%s` placeholders only (no input reaches the SQL text), and the
+ORM's equivalents for SQLite, the single-process development mode, which
+stores ids as hex and has neither the triggers nor `FOR UPDATE`.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import psycopg
+from django.db import ProgrammingError, connection, router
+from django.db.models.base import ModelState
+
+from transactions.models import Transaction
+from wallet_project.db import ClockTimestamp
+from wallet_project.errors import InactiveAccount
+from wallet_project.ids import uuid7
+from wallet_project.money import AMOUNT_DECIMAL_PLACES
+from wallets.models import WalletBalance
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from django.db.backends.utils import CursorWrapper
+
+    from accounts.models import User
+
+
+_BALANCE_ROWS = """
+    SELECT balance.id, balance.wallet_id, balance.currency_id, balance.amount, balance.last_sequence,
+           currency.minor_unit AS minor_unit, wallet.owner_id AS owner_id, wallet.is_frozen AS is_frozen,
+           owner.is_active AS owner_is_active, {actor} AS actor_is_active{rate}
+    FROM wallets_walletbalance balance
+    JOIN wallets_currency currency ON currency.code = balance.currency_id
+    JOIN wallets_wallet wallet ON wallet.id = balance.wallet_id
+    JOIN accounts_user owner ON owner.id = wallet.owner_id
+    WHERE balance.id IN ({ids})
+    ORDER BY balance.id{lock}
+"""
+# Whether the user who asks for the movement is active, read with the balances: a deactivated
+# account's unexpired token, or a deactivated staff member, moves nothing.
+_ACTOR_IS_ACTIVE = "(SELECT actor.is_active FROM accounts_user actor WHERE actor.id = %s)"
+# The current rate from this balance's currency to the other balance's (a transfer reads both at once).
+_RATE_TO_OTHER = """,
+           (SELECT rate.rate FROM wallets_exchangerate rate
+            JOIN wallets_walletbalance other ON other.currency_id = rate.quote_id
+            WHERE other.id IN ({ids}) AND other.id <> balance.id
+              AND rate.base_id = balance.currency_id AND rate.valid_to IS NULL) AS rate_to_other"""
+
+
+@dataclass(slots=True)
+class BalanceRow:
+    """A balance as the money rules see it: the row, its currency's minor unit, its wallet's owner and state.
+
+    Read by one plain statement (`read_balances`). Not a model instance: building
+    those through a RawQuerySet was a fifth of a transfer's Python time
+    (docs/PERFORMANCE.md, "Balances read in one plain statement").
+    """
+
+    pk: UUID
+    wallet_id: UUID
+    currency_id: str
+    amount: Decimal
+    last_sequence: int
+    minor_unit: int
+    owner_id: UUID
+    is_frozen: bool
+    owner_is_active: bool
+    actor_is_active: bool | None = None  # None: no actor was named (the system), or no such user
+    rate_to_other: Decimal | None = None
+
+
+def read_balances(
+    balance_ids: Sequence[UUID],
+    *,
+    lock: bool = False,
+    with_rate: bool = False,
+    actor: User | None = None,
+    cursor: CursorWrapper | None = None,
+) -> dict[UUID, BalanceRow]:
+    """The balances with what the rules need, in one statement; with `lock`, `FOR NO KEY UPDATE` of the
+    balance rows in id order. Ids that do not exist are missing from the answer. With `actor`, each
+    row also says whether that user is active; with `with_rate`, the current rate from the row's
+    currency to the other balance's. On `cursor` if given (the engine's, made before the locks), else on
+    a cursor of its own.
+    """
+    sqlite = connection.vendor == "sqlite"  # single-process development mode: ids are stored as hex
+    ids = [balance_id.hex if sqlite else balance_id for balance_id in balance_ids]
+    placeholders = ", ".join(["%s"] * len(ids))
+    sql = _BALANCE_ROWS.format(
+        ids=placeholders,
+        actor="NULL" if actor is None else _ACTOR_IS_ACTIVE,
+        rate=_RATE_TO_OTHER.format(ids=placeholders) if with_rate else "",
+        lock=" FOR NO KEY UPDATE OF balance" if lock and not sqlite else "",
+    )
+    params = [] if actor is None else [actor.pk.hex if sqlite else actor.pk]
+    params += [*ids, *ids] if with_rate else ids
+    with connection.cursor() if cursor is None else nullcontext(cursor) as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if sqlite:
+        rows = [_from_sqlite(row) for row in rows]
+    return {row[0]: BalanceRow(*row) for row in rows}
+
+
+_STORED_QUANTUM = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
+
+
+def _from_sqlite(row: tuple) -> tuple:
+    """SQLite returns ids as hex text, amounts and rates as floats or text, booleans as integers."""
+    pk, wallet_id, currency_id, amount, last_sequence, minor_unit, owner_id, is_frozen, active, actor, *rate = row
+    return (
+        UUID(pk),
+        UUID(wallet_id),
+        currency_id,
+        Decimal(str(amount)).quantize(_STORED_QUANTUM),  # as Django's own converter does
+        last_sequence,
+        minor_unit,
+        UUID(owner_id),
+        bool(is_frozen),
+        bool(active),
+        None if actor is None else bool(actor),
+        *[None if value is None else Decimal(str(value)) for value in rate],
+    )
+
+
+_CREATED_AT = Transaction._meta.get_field("created_at")
+_CREATED_BY = Transaction._meta.get_field("created_by")
+
+
+def new_entry(*, created_by: User | None, **values: Any) -> Transaction:
+    """A new, unsaved ledger entry, as `Transaction(**values, created_by=created_by)` builds it.
+
+    Without `Model.__init__`'s walk over every field and its `pre_init` and
+    `post_init` signals (the model has no receivers of either): the two
+    entries of a transfer were a twentieth of its Python time
+    (docs/PERFORMANCE.md, "Ledger entries built without Model.__init__").
+    `values` gives every other field by its attname,
+    except `id` (a new UUID, the field's default) and `created_at` (the
+    database's, `db_default`). `transactions/tests/test_services.py` compares
+    the two ways field by field.
+    """
+    entry = Transaction.__new__(Transaction)
+    entry._state = ModelState()
+    entry.__dict__.update(
+        values,
+        id=uuid7(),
+        created_at=_CREATED_AT.get_default(),
+        created_by_id=None if created_by is None else created_by.pk,
+    )
+    if created_by is not None:  # what the foreign key's descriptor does when given the user
+        entry._state.db = router.db_for_write(Transaction, instance=created_by)
+        _CREATED_BY.set_cached_value(entry, created_by)
+    return entry
+
+
+_ENTRY_FIELDS = [
+    field
+    for field in Transaction._meta.concrete_fields
+    if field.name != "created_at"  # clock_timestamp(), by the database, after the row lock
+]
+# Built from the models' own table and column names and %s placeholders only: no input reaches the SQL text.
+_INSERT_ENTRIES = "INSERT INTO {table} ({columns}) VALUES {rows} RETURNING id, created_at".format(  # noqa: S608
+    table=Transaction._meta.db_table,
+    columns=", ".join(field.column for field in _ENTRY_FIELDS),
+    rows="{rows}",
+)
+_ENTRY_ROW = "(" + ", ".join(["%s"] * len(_ENTRY_FIELDS)) + ")"
+_UPDATE_BALANCES = (
+    f"UPDATE {WalletBalance._meta.db_table} AS balance"  # noqa: S608
+    " SET amount = moved.amount, last_sequence = moved.last_sequence, updated_at = clock_timestamp()"
+    " FROM (VALUES {rows}) AS moved (id, amount, last_sequence) WHERE balance.id = moved.id"
+)
+_BALANCE_ROW = "(%s::uuid, %s::numeric, %s::bigint)"
+
+
+def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor: CursorWrapper) -> None:
+    """One UPDATE of every balance of the movement, then one INSERT of all its entries.
+
+    Plain SQL on PostgreSQL (the ORM's bulk_update and bulk_create took a third
+    of a transfer's Python time), sent together in one pipeline: one round trip
+    to the database for both, while the balances are locked (docs/PERFORMANCE.md,
+    "Balance UPDATE and ledger INSERT in one pipeline").
+    If the UPDATE fails, PostgreSQL skips the INSERT and the error is raised
+    here, as Django's own. The entries get their `created_at` from the database:
+    the INSERT's `RETURNING` stays on `cursor` for `read_created_at`, which
+    the engine calls after the commit and the release when it can.
+    """
+    if connection.vendor != "postgresql":  # single-process development mode (SQLite)
+        for balance in balances:
+            WalletBalance.objects.filter(pk=balance.pk).update(
+                amount=balance.amount, last_sequence=balance.last_sequence, updated_at=ClockTimestamp()
+            )
+        Transaction.objects.bulk_create(entries)
+        return
+    try:
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            cursor.execute(
+                _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))),
+                [value for balance in balances for value in (balance.pk, balance.amount, balance.last_sequence)],
+            )
+            cursor.execute(
+                _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
+                [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
+            )
+    except ProgrammingError as exc:
+        # The ledger's trigger: the actor was deactivated after the locked read saw it active.
+        if isinstance(exc.__cause__, psycopg.errors.InsufficientPrivilege):
+            raise InactiveAccount() from exc
+        raise
+
+
+def read_created_at(cursor: CursorWrapper, entries: Sequence[Transaction]) -> None:
+    """Give the entries `_write` inserted their `created_at`, from the INSERT's `RETURNING` on `cursor`.
+
+    The pipeline's sync brought the rows back before the commit; reading them
+    is Python's work only, so the engine does it once the locks are released.
+    """
+    if connection.vendor != "postgresql":  # bulk_create has set them already
+        return
+    created = dict(cursor.fetchall())
+    for entry in entries:
+        entry.created_at = created[entry.pk]
+        entry._state.adding = False
+        entry._state.db = connection.alias
