@@ -28,7 +28,6 @@ What it does (docs/PERFORMANCE.md says why):
 from __future__ import annotations
 
 import argparse
-import base64
 import glob
 import hashlib
 import json
@@ -51,10 +50,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
 
 from bench import lua, sql
 from bench.sql import Balance
+from wallet_project.cursors import HistoryCursor
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -519,15 +518,16 @@ def bulk_ledger(dbname: str, balance: Balance, size: int) -> None:
 
 
 def deep_cursor(dbname: str, owner_id: str, depth: int) -> tuple[str, str]:
-    """DRF's cursor for the page that starts `depth` entries down the owner's history (newest first)."""
+    """The service's cursor for the page after the entry `depth` entries down the owner's history (newest
+    first), and that entry's time."""
     with pg_connect(dbname) as conn:
-        (created_at,) = conn.execute(
-            "SELECT created_at FROM transactions_transaction WHERE owner_id = %s "
+        (created_at, entry_id) = conn.execute(
+            "SELECT created_at, id FROM transactions_transaction WHERE owner_id = %s "
             "ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1",
             (owner_id, depth),
         ).fetchone()
-    position = str(created_at.astimezone(UTC))
-    return base64.b64encode(urlencode({"p": position}).encode()).decode(), position
+    cursor = HistoryCursor(backwards=False, created_at=created_at, entry_id=entry_id)
+    return cursor.encode(), str(created_at.astimezone(UTC))
 
 
 # --- the scenarios ----------------------------------------------------------------------------

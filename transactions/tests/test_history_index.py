@@ -16,7 +16,7 @@ from django.db import connection
 from tests.factories import WalletFactory, funded_balance
 from transactions.models import Transaction
 from transactions.selectors import HistoryFilters, transaction_history
-from wallet_project.pagination import HistoryCursor
+from wallet_project.cursors import HistoryCursor
 
 
 def _plan(queryset) -> str:
