@@ -17,8 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -273,14 +272,9 @@ class TransactionAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
 
     # --- refund ---------------------------------------------------------------------------
 
-    def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    def refund_view(self, request: HttpRequest, payment: Transaction) -> HttpResponse:
         """Refund a payment, in full or in part, through refund_create (source ADMIN, created_by the staff user),
         after a confirmation page showing the amount and what remains."""
-        if not self.has_refund_permission(request):
-            raise PermissionDenied
-        payment = self.get_object(request, unquote(object_id))
-        if payment is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if payment.type != TransactionType.PAYMENT:
             return self._render_refund(request, payment, RefundForm(payment=payment))
         refunded = refunded_amount(payment=payment)

@@ -6,6 +6,8 @@ import uuid
 from typing import Any
 from uuid import UUID
 
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
@@ -67,8 +69,10 @@ class ObjectPageAdminMixin:
     """A ModelAdmin with one page of its own per object, at `<object_id>/<object_page>/`.
 
     The subclass names the page (`object_page = "refund"`) and defines
-    `<object_page>_view(request, object_id)` and `has_<object_page>_permission(request)`;
-    the change form gets `can_<object_page>` to show or hide its button.
+    `<object_page>_view(request, obj)` and `has_<object_page>_permission(request)`;
+    the page answers 403 without the permission and sends an unknown id back
+    to the list, as the change page does, before the view sees the object.
+    The change form gets `can_<object_page>` to show or hide its button.
     """
 
     object_page: str
@@ -80,11 +84,19 @@ class ObjectPageAdminMixin:
         opts = self.model._meta  # type: ignore[attr-defined]
         page = path(
             f"<path:object_id>/{self.object_page}/",
-            self.admin_site.admin_view(getattr(self, f"{self.object_page}_view")),  # type: ignore[attr-defined]
+            self.admin_site.admin_view(self._object_page_view),  # type: ignore[attr-defined]
             name=f"{opts.app_label}_{opts.model_name}_{self.object_page}",
         )
         # Before the default patterns, whose "<path:object_id>/" would swallow ".../<page>/".
         return [page, *super().get_urls()]  # type: ignore[misc]
+
+    def _object_page_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not self._page_permission(request):
+            raise PermissionDenied
+        obj = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)  # type: ignore[attr-defined]
+        return getattr(self, f"{self.object_page}_view")(request, obj)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None

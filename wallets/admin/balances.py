@@ -6,8 +6,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -105,13 +103,8 @@ class WalletBalanceAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
     def has_adjust_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wallets.adjust_balance")
 
-    def adjust_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    def adjust_view(self, request: HttpRequest, balance: WalletBalance) -> HttpResponse:
         """Book a DEPOSIT or WITHDRAWAL entry (source ADMIN, created_by the staff user) after a confirmation."""
-        if not self.has_adjust_permission(request):
-            raise PermissionDenied
-        balance = self.get_object(request, unquote(object_id))
-        if balance is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
 
         if request.method != "POST" or editing(request):
             initial = {name: request.POST.get(name, "") for name in ("direction", "amount", "reason")}
@@ -127,7 +120,7 @@ class WalletBalanceAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
                 entry = self._book_adjustment(request, balance, form)
             except StaleConfirmation:
                 notice = "The balance changed while you were confirming. Nothing was booked: check the new numbers."
-                balance = self.get_object(request, unquote(object_id))
+                balance = self.get_object(request, str(balance.pk))
                 if not self._precheck(balance, form):
                     return self._render_adjust(request, balance, form)
             except DomainError as exc:

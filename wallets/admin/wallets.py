@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -94,13 +92,8 @@ class WalletAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
     def has_freeze_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wallets.freeze_wallet")
 
-    def freeze_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    def freeze_view(self, request: HttpRequest, wallet: Wallet) -> HttpResponse:
         """Freeze or unfreeze one wallet, with a reason, after a confirmation page."""
-        if not self.has_freeze_permission(request):
-            raise PermissionDenied
-        wallet = self.get_object(request, unquote(object_id))
-        if wallet is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         offered = FreezeForm.UNFREEZE if wallet.is_frozen else FreezeForm.FREEZE
 
         if request.method != "POST" or editing(request):
