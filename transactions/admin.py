@@ -27,7 +27,7 @@ from django.utils.safestring import mark_safe
 
 from accounts.models import User
 from transactions.admin_filters import BalanceFilter, CreatedDateRangeFilter, ReferenceFilter, WalletFilter
-from transactions.models import Transaction, TransactionSource, TransactionType
+from transactions.models import REFUNDABLE_TYPES, Transaction, TransactionSource, TransactionType
 from transactions.selectors import refunded_amount
 from transactions.services import refund_create
 from wallet_project.admin_forms import (
@@ -235,7 +235,7 @@ class TransactionAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
             context["subtitle"] = None
         # The Refund button only where a refund can be booked: a payment with something left to refund.
         if context.get("can_refund") and obj is not None:
-            context["can_refund"] = obj.type == TransactionType.PAYMENT and refunded_amount(payment=obj) < obj.amount
+            context["can_refund"] = obj.type in REFUNDABLE_TYPES and refunded_amount(payment=obj) < obj.amount
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_search_results(
@@ -275,7 +275,7 @@ class TransactionAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
     def refund_view(self, request: HttpRequest, payment: Transaction) -> HttpResponse:
         """Refund a payment, in full or in part, through refund_create (source ADMIN, created_by the staff user),
         after a confirmation page showing the amount and what remains."""
-        if payment.type != TransactionType.PAYMENT:
+        if payment.type not in REFUNDABLE_TYPES:
             return self._render_refund(request, payment, RefundForm(payment=payment))
         refunded = refunded_amount(payment=payment)
 
@@ -370,7 +370,7 @@ class TransactionAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
         notice: str = "",
     ) -> TemplateResponse:
         minor_unit = payment.currency.minor_unit
-        refundable = payment.type == TransactionType.PAYMENT
+        refundable = payment.type in REFUNDABLE_TYPES
         if refunded is None:
             refunded = refunded_amount(payment=payment) if refundable else Decimal(0)
         left = max(payment.amount - refunded, Decimal(0))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from wallet_project.db import ClockTimestamp
 from wallet_project.ids import uuid7
@@ -24,10 +27,15 @@ class TransactionType(models.TextChoices):
     TRANSFER_OUT = "TRANSFER_OUT", "Transfer out"
     TRANSFER_IN = "TRANSFER_IN", "Transfer in"
     REFUND = "REFUND", "Refund"
+    CAPTURE = "CAPTURE", "Capture"  # of a hold: a payment whose amount was reserved first
 
 
 CREDIT_TYPES = frozenset({TransactionType.DEPOSIT, TransactionType.TRANSFER_IN, TransactionType.REFUND})
-DEBIT_TYPES = frozenset({TransactionType.WITHDRAWAL, TransactionType.PAYMENT, TransactionType.TRANSFER_OUT})
+DEBIT_TYPES = frozenset(
+    {TransactionType.WITHDRAWAL, TransactionType.PAYMENT, TransactionType.TRANSFER_OUT, TransactionType.CAPTURE}
+)
+# What staff may refund: money paid to a merchant, at once or through a hold.
+REFUNDABLE_TYPES = frozenset({TransactionType.PAYMENT, TransactionType.CAPTURE})
 
 
 class TransactionSource(models.TextChoices):
@@ -176,3 +184,97 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} → {self.status_code}"
+
+
+class HoldStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    CAPTURED = "captured", "Captured"
+    VOIDED = "voided", "Voided"
+    EXPIRED = "expired", "Expired"
+
+
+class Hold(models.Model):
+    """Money reserved on a balance, to be captured (in one or several parts), voided, or left to expire.
+
+    Not a ledger entry: a hold moves no money. While `active`, its remainder
+    (`amount − captured_amount`) counts in its balance's `held_amount`; each
+    capture books a CAPTURE entry with the hold's `reference`. A hold past
+    `expires_at` reserves nothing more, whatever its stored status says until
+    a movement or the sweeper marks it `expired` (`status_now`). Written only
+    by `transactions.holds.services`, under its balance's locks; once resolved,
+    the database refuses any change to it (migration 0012).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    wallet_balance = models.ForeignKey("wallets.WalletBalance", on_delete=models.PROTECT, related_name="holds")
+    # The owner repeats what the balance knows, so that a user's holds are one index scan.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
+    currency = models.ForeignKey("wallets.Currency", on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
+    captured_amount = models.DecimalField(
+        max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES, default=Decimal(0)
+    )
+    status = models.CharField(max_length=8, choices=HoldStatus.choices, default=HoldStatus.ACTIVE)
+    description = models.CharField(max_length=255, blank=True, default="")
+    merchant = models.CharField(max_length=255, blank=True, default="")
+    reference = models.UUIDField(default=uuid7, unique=True)  # shared by the CAPTURE entries of this hold
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(db_default=ClockTimestamp())
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("void_hold", "Can void holds")]
+        indexes = [
+            models.Index(fields=["owner", "-created_at", "-id"], name="hold_owner_history"),
+            # A balance's active holds: what expiry releases and what reconcile sums.
+            models.Index(
+                fields=["wallet_balance", "expires_at"],
+                condition=Q(status=HoldStatus.ACTIVE),
+                name="hold_active_by_balance",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="hold_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(captured_amount__gte=0, captured_amount__lte=models.F("amount")),
+                name="hold_captured_within_amount",
+            ),
+            models.CheckConstraint(condition=Q(status__in=HoldStatus.values), name="hold_status_known"),
+            models.CheckConstraint(
+                condition=Q(status=HoldStatus.ACTIVE, resolved_at__isnull=True)
+                | (~Q(status=HoldStatus.ACTIVE) & Q(resolved_at__isnull=False)),
+                name="hold_resolved_when_not_active",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=HoldStatus.CAPTURED) | Q(captured_amount__gt=0), name="hold_captured_has_capture"
+            ),
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")), name="hold_expires_later"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Hold {self.amount.normalize():f} {self.currency_id} ({self.status_now})"
+
+    @property
+    def is_past_expiry(self) -> bool:
+        return self.status == HoldStatus.ACTIVE and self.expires_at <= timezone.now()
+
+    @property
+    def status_now(self) -> str:
+        """The status as of now: an active hold past `expires_at` is expired, swept or not."""
+        return HoldStatus.EXPIRED if self.is_past_expiry else self.status
+
+    @property
+    def remaining(self) -> Decimal:
+        """What the hold still reserves now: nothing once resolved or past its expiry."""
+        if self.status_now != HoldStatus.ACTIVE:
+            return Decimal(0)
+        return self.amount - self.captured_amount
+
+    @property
+    def resolved_at_now(self):  # type: ignore[no-untyped-def]
+        """When it stopped reserving money: its expiry, for an expired hold not yet swept."""
+        return self.expires_at if self.is_past_expiry else self.resolved_at

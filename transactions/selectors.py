@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 
-from transactions.models import Transaction, TransactionType
+from transactions.models import REFUNDABLE_TYPES, Transaction, TransactionType
 from wallet_project.errors import NotFound
 
 if TYPE_CHECKING:
@@ -51,8 +51,18 @@ def transaction_get(*, owner: User, entry_id: UUID) -> Transaction:
 
 
 def refunded_amount(*, payment: Transaction) -> Decimal:
-    """What has been refunded of a payment so far (its REFUND entries share its reference)."""
-    total = Transaction.objects.filter(
-        reference=payment.reference, wallet_balance_id=payment.wallet_balance_id, type=TransactionType.REFUND
-    ).aggregate(total=Sum("amount"))["total"]
-    return total or Decimal(0)
+    """What counts as refunded of a payment or a capture so far: its amount less what may still be refunded.
+
+    Refunds carry the reference of what they refund. A payment is alone under
+    its reference; a hold's captures share the hold's, and their refunds are
+    counted together: each capture may be refunded up to its amount, while
+    all of them together never get back more than was captured.
+    """
+    totals = Transaction.objects.filter(
+        reference=payment.reference, wallet_balance_id=payment.wallet_balance_id
+    ).aggregate(
+        paid=Sum("amount", filter=Q(type__in=REFUNDABLE_TYPES)),
+        refunded=Sum("amount", filter=Q(type=TransactionType.REFUND)),
+    )
+    left = (totals["paid"] or Decimal(0)) - (totals["refunded"] or Decimal(0))
+    return payment.amount - max(Decimal(0), min(payment.amount, left))

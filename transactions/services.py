@@ -19,11 +19,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from transactions.models import Transaction, TransactionSource, TransactionType
+from transactions.models import REFUNDABLE_TYPES, Transaction, TransactionSource, TransactionType
 from transactions.posting.engine import post
-from transactions.posting.hooks import OnBooked
+from transactions.posting.hooks import OnBooked, first_entry
 from transactions.posting.movement import Booking, Leg, can_receive, not_frozen
-from transactions.posting.planning import plan_and_post
+from transactions.posting.planning import plan_and_post, visible_balance
 from transactions.selectors import refunded_amount
 from wallet_project.errors import (
     AmountTooSmall,
@@ -55,14 +55,6 @@ __all__ = [
 ]
 
 
-def _visible_balance(found: Found, balance_id: UUID, owner: User | None) -> BalanceRow | BalanceFacts:
-    """The balance, if `owner` is None (staff and system) or owns it and is active; else NotFound."""
-    balance = found.get(balance_id)
-    if balance is None or not (owner is None or (balance.owner_id == owner.pk and balance.owner_is_active)):
-        raise NotFound("No such wallet balance.")
-    return balance
-
-
 def _one_balance(
     type_: TransactionType, balance_id: UUID, amount: Decimal, owner: User | None, booking: Booking
 ) -> Transaction:
@@ -70,7 +62,7 @@ def _one_balance(
     balance_id = UUID(str(balance_id))  # callers outside the API may pass the id as text
 
     def plan(found: Found) -> list[Leg]:
-        balance = _visible_balance(found, balance_id, owner)
+        balance = visible_balance(found, balance_id, owner)
         check_precision(amount, balance.minor_unit, balance.currency_id)
         return [Leg(balance.pk, type_, amount)]
 
@@ -90,7 +82,7 @@ def deposit_create(
 ) -> Transaction:
     """Credit a balance. Raises InactiveAccount, NotFound, InvalidInput, WalletFrozen, LockTimeout,
     ServiceUnavailable."""
-    booking = Booking(created_by, source, description, on_booked=on_booked)
+    booking = Booking(created_by, source, description, on_posted=first_entry(on_booked))
     return _one_balance(TransactionType.DEPOSIT, wallet_balance_id, amount, owner, booking)
 
 
@@ -106,7 +98,7 @@ def withdrawal_create(
 ) -> Transaction:
     """Debit a balance. Raises InactiveAccount, NotFound, InvalidInput, WalletFrozen, InsufficientFunds,
     LockTimeout, ServiceUnavailable."""
-    booking = Booking(created_by, source, description, on_booked=on_booked)
+    booking = Booking(created_by, source, description, on_posted=first_entry(on_booked))
     return _one_balance(TransactionType.WITHDRAWAL, wallet_balance_id, amount, owner, booking)
 
 
@@ -123,7 +115,7 @@ def payment_create(
 ) -> Transaction:
     """Pay a merchant from a balance. Raises InactiveAccount, NotFound, InvalidInput, WalletFrozen,
     InsufficientFunds, LockTimeout, ServiceUnavailable."""
-    booking = Booking(created_by, source, description, merchant=merchant, on_booked=on_booked)
+    booking = Booking(created_by, source, description, merchant=merchant, on_posted=first_entry(on_booked))
     return _one_balance(TransactionType.PAYMENT, wallet_balance_id, amount, owner, booking)
 
 
@@ -195,7 +187,7 @@ def transfer_create(
     source_id, destination_id = UUID(str(from_wallet_balance_id)), UUID(str(to_wallet_balance_id))
 
     def plan(found: Found) -> list[Leg]:
-        source_balance = _visible_balance(found, source_id, owner)
+        source_balance = visible_balance(found, source_id, owner)
         check_precision(amount, source_balance.minor_unit, source_balance.currency_id)
         # The destination may be anyone's (API.md); it only has to exist.
         destination = found.get(destination_id)
@@ -220,7 +212,7 @@ def transfer_create(
 
     # The fresh read is one statement: both balances, who owns them, and the
     # current rate from each one's currency to the other's.
-    booking = Booking(created_by, source, description, on_booked=on_booked)
+    booking = Booking(created_by, source, description, on_posted=first_entry(on_booked))
     entries = plan_and_post([source_id, destination_id], plan, booking, with_rate=True)
     return entries[0]
 
@@ -234,7 +226,7 @@ def refund_create(
     description: str = "",
     on_booked: OnBooked | None = None,
 ) -> Transaction:
-    """Refund a payment, in full by default or in part, onto the balance that paid it.
+    """Refund a payment or a hold's capture, in full by default or in part, onto the balance that paid it.
 
     Raises InactiveAccount, NotFound, InvalidInput, NotRefundable, RefundExceedsPayment, WalletFrozen,
     LockTimeout, ServiceUnavailable.
@@ -244,8 +236,8 @@ def refund_create(
         raise NotFound("No such transaction.")
     if amount is not None:
         check_precision(amount, payment.currency.minor_unit, payment.currency_id)
-    if payment.type != TransactionType.PAYMENT:
-        raise NotRefundable(f"Only payments can be refunded; this is a {payment.type}.")
+    if payment.type not in REFUNDABLE_TYPES:
+        raise NotRefundable(f"Only payments and captures can be refunded; this is a {payment.type}.")
     minor_unit = payment.currency.minor_unit
 
     def settle(locked: Mapping[UUID, BalanceRow]) -> list[Leg]:
@@ -269,7 +261,7 @@ def refund_create(
         description or f"Refund of payment {payment.pk}",
         merchant=payment.merchant,
         reference=payment.reference,
-        on_booked=on_booked,
+        on_posted=first_entry(on_booked),
     )
     # The amount is settled under the lock.
     (entry,) = post(

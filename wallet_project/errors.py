@@ -138,7 +138,24 @@ class WalletFrozen(DomainError):
 
 class NotRefundable(DomainError):
     code = "not_refundable"
-    default_message = "Only payments can be refunded."
+    default_message = "Only payments and captures can be refunded."
+
+
+class HoldNotActive(DomainError):
+    """The hold was already captured, voided or expired: it is resolved exactly once."""
+
+    code = "hold_not_active"
+    default_message = "The hold is no longer active."
+
+
+class HoldExpired(DomainError):
+    code = "hold_expired"
+    default_message = "The hold has expired; it can no longer be captured."
+
+
+class CaptureExceedsHold(DomainError):
+    code = "capture_exceeds_hold"
+    default_message = "The capture exceeds what the hold still reserves."
 
 
 class RefundExceedsPayment(DomainError):

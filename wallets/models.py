@@ -90,7 +90,15 @@ class Wallet(models.Model):
 
 
 class WalletBalance(models.Model):
-    """One currency's balance in a wallet. Only transactions.services writes `amount` and `last_sequence`."""
+    """One currency's balance in a wallet. Only the posting engine writes `amount`, `last_sequence` and the holds'
+    two columns.
+
+    `held_amount` is what the balance's active holds still reserve (the remainders of the holds whose status
+    is `active`, including any past `expires_at` that no movement or sweep has released yet); debits and new
+    holds may use `amount − held_amount` only. `hold_due_at` is never later than the earliest `expires_at` of
+    those holds (NULL: none): a movement that locks a balance whose `hold_due_at` has passed releases the
+    expired holds first, and one whose `hold_due_at` is in the future pays nothing for its holds.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="balances")
@@ -98,6 +106,10 @@ class WalletBalance(models.Model):
     amount = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES, default=Decimal(0))
     # The `sequence` of this balance's newest ledger entry (0: none yet).
     last_sequence = models.BigIntegerField(default=0)
+    held_amount = models.DecimalField(
+        max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES, default=Decimal(0), db_default=Decimal(0)
+    )
+    hold_due_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(db_default=ClockTimestamp())
 
@@ -107,6 +119,14 @@ class WalletBalance(models.Model):
             models.UniqueConstraint(fields=["wallet", "currency"], name="walletbalance_one_per_currency"),
             models.CheckConstraint(condition=Q(amount__gte=0), name="walletbalance_amount_non_negative"),
             models.CheckConstraint(condition=Q(last_sequence__gte=0), name="walletbalance_sequence_non_negative"),
+            # Reserved money is part of the balance: never negative, never more than the balance holds.
+            models.CheckConstraint(
+                condition=Q(held_amount__gte=0, held_amount__lte=models.F("amount")), name="walletbalance_held_within"
+            ),
+        ]
+        # The expiry sweeper's look-up: balances with a hold due, the earliest first.
+        indexes = [
+            models.Index(fields=["hold_due_at"], condition=Q(hold_due_at__isnull=False), name="walletbalance_hold_due")
         ]
         # Adjusting books a DEPOSIT or WITHDRAWAL entry through transactions.services; nobody types an amount.
         permissions = [("adjust_balance", "Can adjust balances with a ledger entry")]

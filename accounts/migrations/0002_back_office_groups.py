@@ -1,9 +1,10 @@
 """The two back-office groups of the admin.
 
-* **Support** sees everything and changes nothing.
+* **Support** sees everything and changes nothing but voiding holds (which
+  releases reserved money to its owner and moves none).
 * **Finance** sees everything and may adjust balances, freeze wallets, add
-  exchange rates and refund payments — each of which goes through the
-  services, so money still moves only by ledger entries.
+  exchange rates, refund payments and void holds — each of which goes through
+  the services, so money still moves only by ledger entries.
 
 Permissions are normally created by a post_migrate signal, after every
 migration has run; they are created here first so that the groups can be
@@ -15,11 +16,13 @@ from django.db import migrations
 
 BACK_OFFICE_APPS = ("accounts", "wallets", "transactions")
 
+SUPPORT_PERMISSIONS = (("transactions", "void_hold"),)
 FINANCE_PERMISSIONS = (
     ("wallets", "adjust_balance"),
     ("wallets", "freeze_wallet"),
     ("wallets", "add_exchangerate"),
     ("transactions", "refund_payment"),
+    ("transactions", "void_hold"),
 )
 
 
@@ -42,16 +45,21 @@ def create_back_office_groups(apps, schema_editor):
             content_type__app_label__in=BACK_OFFICE_APPS, codename__startswith="view_"
         )
     )
-    finance_extra = []
-    for app_label, codename in FINANCE_PERMISSIONS:
-        finance_extra.append(
-            permission_model.objects.using(using).get(content_type__app_label=app_label, codename=codename)
-        )
+
+    def existing(permissions):  # type: ignore[no-untyped-def]
+        # A permission of a model a later migration creates is granted when that migration calls this again.
+        return [
+            permission
+            for app_label, codename in permissions
+            for permission in permission_model.objects.using(using).filter(
+                content_type__app_label=app_label, codename=codename
+            )
+        ]
 
     support, _ = group_model.objects.using(using).get_or_create(name="Support")
-    support.permissions.set(view_permissions)
+    support.permissions.set(view_permissions + existing(SUPPORT_PERMISSIONS))
     finance, _ = group_model.objects.using(using).get_or_create(name="Finance")
-    finance.permissions.set(view_permissions + finance_extra)
+    finance.permissions.set(view_permissions + existing(FINANCE_PERMISSIONS))
 
 
 def delete_back_office_groups(apps, schema_editor):

@@ -1,9 +1,10 @@
 """The posting engine: the one road of every money movement (DESIGN.md, "One road for money").
 
-It knows no movement by name. A movement is data (`movement`): its legs
-(balance, entry type, amount, counterpart, rate, and the checks the balance
-must pass under the lock) and a `Booking` (who asks, from where, what the
-entries say, the hook inside the transaction). `post` runs the road:
+It knows no movement by name. A movement is data (`movement`): its steps,
+each a leg (balance, entry type, amount, counterpart, rate) or a reservation
+(a hold's amount reserved on a balance, or released), with the checks the
+balance must pass under the lock, and a `Booking` (who asks, from where,
+what the entries say, the hook inside the transaction). `post` runs the road:
 
 1. the Redis locks of every balance, in sorted id order, within one deadline
    (`wallets.locks.balance_locks`), after the step a caller put before them
@@ -12,17 +13,21 @@ entries say, the hook inside the transaction). `post` runs the road:
    `FOR NO KEY UPDATE` in the same order, with the actor's state and, for a
    converted movement, the current rate, in one statement: the row lock is
    the fence if a Redis lock ever expires under a slow worker;
-3. the checks, in the order the answers must come (`_checked`): the actor is
+3. the holds of those balances that are past their expiry released, when a
+   balance says one may be (`hold_due`; a balance with none due costs
+   nothing), so that no rule reads money an expired hold no longer reserves;
+4. the checks, in the order the answers must come (`_checked`): the actor is
    active, the balances exist, the facts the legs were validated from still
-   hold, each leg's own checks, then `settle` (rules that need the locked
-   rows: what is left of a payment, the rate now);
-4. the balances and the ledger entries, each computed from the locked row,
-   never below zero nor above the largest amount (`_entries`), written in one
-   round trip (`rows.write`), then `on_booked`;
-5. commit, release, and the audit line.
+   hold, each step's own checks, then `settle` (rules that need the locked
+   rows: what is left of a payment or a hold, the rate now);
+5. the balances and the ledger entries, each computed from the locked row:
+   never below zero nor above the largest amount, and no debit or new hold
+   beyond what is available (the amount less what holds reserve) (`_entries`),
+   written in one round trip (`rows.write`), then `on_posted`;
+6. commit, release, and the audit line.
 
 `planning.plan_and_post` puts validation in front of it. Adding a movement
-means a service that builds its plan or legs, an entry type, and a migration
+means a service that builds its plan or steps, an entry type, and a migration
 for the database's CHECKs: nothing here changes.
 """
 
@@ -40,7 +45,7 @@ from django.db import connection, transaction
 from transactions.models import CREDIT_TYPES, Transaction
 from transactions.posting import facts, hooks, rows
 from transactions.posting.facts import BalanceFacts
-from transactions.posting.movement import Booking, Leg, Settle
+from transactions.posting.movement import Booking, Leg, Reserve, Settle, Step
 from transactions.posting.rows import BalanceRow
 from wallet_project.errors import (
     InactiveAccount,
@@ -90,14 +95,14 @@ class _FactsChanged(Exception):
 
 
 def post(
-    legs: Sequence[Leg],
+    legs: Sequence[Step],
     booking: Booking,
     *,
     settle: Settle | None = None,
     with_rate: bool = False,
     create_balance: Callable[[], object] | None = None,
 ) -> list[Transaction]:
-    """Lock, check, write and commit the legs of one movement; returns the entries in leg order.
+    """Lock, check, write and commit the steps of one movement; returns the entries of its legs, in order.
 
     `settle`, if given, runs on the locked rows and returns the final legs; with
     `with_rate` those rows carry the current rate between their currencies.
@@ -114,7 +119,7 @@ def post(
 
 
 def post_if_facts_hold(
-    legs: Sequence[Leg], booking: Booking, validated: Mapping[UUID, BalanceFacts]
+    legs: Sequence[Step], booking: Booking, validated: Mapping[UUID, BalanceFacts]
 ) -> list[Transaction] | None:
     """`post` legs validated from the known facts `validated`; None, with nothing written, if the locked rows no
     longer show them (a fresh read must decide)."""
@@ -122,7 +127,7 @@ def post_if_facts_hold(
 
 
 def _post(
-    legs: Sequence[Leg],
+    legs: Sequence[Step],
     booking: Booking,
     *,
     settle: Settle | None = None,
@@ -145,15 +150,18 @@ def _post(
                 locked = _read_locked(balance_ids, booking.created_by, with_rate, cursor)
                 if create_balance is None:  # an opening's own new row is not a fact until the commit
                     facts.remember(locked.values())
+                due = [balance for balance in locked.values() if balance.hold_due]
+                if due:
+                    rows.release_expired_holds(due, cursor)
                 legs = _checked(locked, balance_ids, legs, booking.created_by, validated, settle)
                 entries = _entries(locked, legs, booking, reference)
                 rows.write([locked[balance_id] for balance_id in balance_ids], entries, cursor)
-                if booking.on_booked is not None:
+                if booking.on_posted is not None:
                     rows.read_created_at(cursor, entries)
-                    booking.on_booked(entries[0])
+                    booking.on_posted(entries)
         except _FactsChanged:
             return None
-        if booking.on_booked is None:
+        if booking.on_posted is None:
             rows.read_created_at(cursor, entries)
     # Committed and released: the audit line is written outside the locks, so
     # that the next movement of these balances does not wait for it.
@@ -171,11 +179,11 @@ def _read_locked(
 def _checked(
     locked: Mapping[UUID, BalanceRow],
     balance_ids: Sequence[UUID],
-    legs: Sequence[Leg],
+    legs: Sequence[Step],
     actor: User | None,
     validated: Mapping[UUID, BalanceFacts] | None,
     settle: Settle | None,
-) -> Sequence[Leg]:
+) -> Sequence[Step]:
     """The rules on the locked rows, in the order of the answers a fresh read gives; the final legs."""
     ensure_actor_active(locked, actor)
     if len(locked) != len(balance_ids):  # it vanished between the look-up and the lock
@@ -195,12 +203,15 @@ def ensure_actor_active(balances: Mapping[UUID, BalanceRow], actor: User | None)
 
 
 def _entries(
-    locked: Mapping[UUID, BalanceRow], legs: Sequence[Leg], booking: Booking, reference: UUID
+    locked: Mapping[UUID, BalanceRow], steps: Sequence[Step], booking: Booking, reference: UUID
 ) -> list[Transaction]:
-    """Move each leg's balance (the locked row, updated in place) and build its ledger entry."""
+    """Move each step's balance (the locked row, updated in place) and build each leg's ledger entry."""
     entries = []
-    for leg in legs:
+    for leg in steps:
         balance = locked[leg.balance_id]
+        if isinstance(leg, Reserve):
+            _reserve(balance, leg)
+            continue
         balance.amount = _moved(balance, leg)
         balance.last_sequence += 1
         entries.append(
@@ -228,8 +239,8 @@ def _entries(
 def _moved(balance: BalanceRow, leg: Leg) -> Decimal:
     """The balance after the leg, from the locked row, never from a value read before the lock.
 
-    Raises InsufficientFunds for a debit beyond the balance, InvalidInput for a credit beyond the largest
-    amount the column holds.
+    Raises InsufficientFunds for a debit beyond what is available (the balance less what its holds
+    reserve), InvalidInput for a credit beyond the largest amount the column holds.
     """
     if leg.type in CREDIT_TYPES:
         new_amount = EXACT.add(balance.amount, leg.amount)
@@ -238,14 +249,34 @@ def _moved(balance: BalanceRow, leg: Leg) -> Decimal:
             raise InvalidInput(message, details={"amount": [message]})
         return new_amount
     new_amount = EXACT.subtract(balance.amount, leg.amount)
-    if new_amount < 0:
-        held, asked, currency = (
-            format_amount(balance.amount, balance.minor_unit),
-            format_amount(leg.amount, balance.minor_unit),
-            balance.currency_id,
-        )
-        raise InsufficientFunds(
-            f"Balance {balance.pk} holds {held} {currency}; {asked} {currency} was asked.",
-            details={"wallet_balance_id": str(balance.pk), "available": held, "requested": asked, "currency": currency},
-        )
+    if new_amount < balance.held_amount:
+        raise _insufficient(balance, leg.amount)
     return new_amount
+
+
+def _reserve(balance: BalanceRow, step: Reserve) -> None:
+    """Reserve (or release) part of the locked balance for a hold; a new reservation must fit in what is
+    available, and the balance's next due time is at most its expiry (InsufficientFunds)."""
+    held = EXACT.add(balance.held_amount, step.amount)
+    if step.amount > 0 and held > balance.amount:
+        raise _insufficient(balance, step.amount)
+    balance.held_amount = held
+    if step.until is not None and (balance.hold_due_at is None or step.until < balance.hold_due_at):
+        balance.hold_due_at = step.until
+
+
+def _insufficient(balance: BalanceRow, asked: Decimal) -> InsufficientFunds:
+    def text(amount: Decimal) -> str:
+        return f"{format_amount(amount, balance.minor_unit)} {balance.currency_id}"
+
+    held = f", {text(balance.held_amount)} of it held ({text(balance.available)} available)"
+    return InsufficientFunds(
+        f"Balance {balance.pk} holds {text(balance.amount)}{held if balance.held_amount else ''}; "
+        f"{text(asked)} was asked.",
+        details={
+            "wallet_balance_id": str(balance.pk),
+            "available": format_amount(balance.available, balance.minor_unit),
+            "requested": format_amount(asked, balance.minor_unit),
+            "currency": balance.currency_id,
+        },
+    )

@@ -1,10 +1,12 @@
 """What a posting does besides its rows: the hook inside its transaction, and the audit line after it.
 
-`OnBooked` runs inside the posting's database transaction, after its entries
-are written, with the entry the caller gets back: what must commit with the
-money or not at all (the idempotency record, a staff-action row). `audit`
-runs after the commit and the release of the locks, so that the next
-movement of the same balances does not wait for it.
+`OnPosted` runs inside the posting's database transaction, after its balances
+and entries are written, with every entry (none for a hold's reservation or
+release): what must commit with the money or not at all (a hold's row, the
+idempotency record, a staff-action row). A service's callers give an
+`OnBooked`, with the entry they get back (`first_entry`). `audit` runs after
+the commit and the release of the locks, so that the next movement of the
+same balances does not wait for it.
 """
 
 from __future__ import annotations
@@ -19,10 +21,20 @@ from wallets.selectors import minor_unit_of
 audit_logger = logging.getLogger("wallet.audit")
 
 OnBooked = Callable[[Transaction], None]
+OnPosted = Callable[[Sequence[Transaction]], None]
+
+
+def first_entry(on_booked: OnBooked | None) -> OnPosted | None:
+    """The engine's hook that hands a caller's `on_booked` the posting's first entry (the one it answers with)."""
+    if on_booked is None:
+        return None
+    return lambda entries: on_booked(entries[0])
 
 
 def audit(entries: Sequence[Transaction]) -> None:
-    """One audit line per money movement, after its commit, with every entry it wrote."""
+    """One audit line per money movement, after its commit, with every entry it wrote (none: nothing moved)."""
+    if not entries:
+        return
     first = entries[0]
     audit_logger.info(
         "money movement",

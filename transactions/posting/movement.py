@@ -1,4 +1,4 @@
-"""What a movement is made of, as data: its legs, the checks of each leg, and its booking.
+"""What a movement is made of, as data: its legs, its reservations, the checks of each, and its booking.
 
 A service describes a movement with these and hands it to the engine
 (`engine.post`, or `planning.plan_and_post` when it validates before the
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 from transactions.models import TransactionType
-from transactions.posting.hooks import OnBooked
+from transactions.posting.hooks import OnPosted
 from transactions.posting.rows import BalanceRow
 from wallet_project.errors import WalletFrozen
 
@@ -50,6 +51,24 @@ class Leg:
 
 
 @dataclass(frozen=True, slots=True)
+class Reserve:
+    """A change of what a balance holds back for its holds; not a ledger entry, since reserved money has not moved.
+
+    Positive: a new hold reserves `amount` until `until` (it must fit in what the
+    balance has available). Negative: a capture or a void releases it.
+    """
+
+    balance_id: UUID
+    amount: Decimal
+    until: datetime | None = None
+    checks: tuple[Check, ...] = ()
+
+
+# One step of a movement: an entry in the ledger, or a change of what a balance reserves.
+Step = Leg | Reserve
+
+
+@dataclass(frozen=True, slots=True)
 class Booking:
     """What every entry of one movement shares: who asks, from where, what it says, and its hook."""
 
@@ -57,9 +76,9 @@ class Booking:
     source: str
     description: str = ""
     merchant: str = ""
-    reference: UUID | None = None  # a new one unless given (a refund carries its payment's)
-    on_booked: OnBooked | None = None
+    reference: UUID | None = None  # a new one unless given (a refund carries its payment's, a capture its hold's)
+    on_posted: OnPosted | None = None
 
 
-# Rules that need the locked rows; returns the final legs, on the same balances.
-Settle = Callable[[Mapping[UUID, BalanceRow]], Sequence[Leg]]
+# Rules that need the locked rows; returns the final steps, on the same balances.
+Settle = Callable[[Mapping[UUID, BalanceRow]], Sequence[Step]]

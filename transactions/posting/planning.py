@@ -17,26 +17,36 @@ from transactions.models import Transaction
 from transactions.posting import facts
 from transactions.posting.engine import ensure_actor_active, post, post_if_facts_hold
 from transactions.posting.facts import BalanceFacts
-from transactions.posting.movement import Booking, Leg
+from transactions.posting.movement import Booking, Leg, Step
 from transactions.posting.rows import BalanceRow, read_balances
-from wallet_project.errors import DomainError, LockTimeout, ServiceUnavailable
+from wallet_project.errors import DomainError, LockTimeout, NotFound, ServiceUnavailable
 
 if TYPE_CHECKING:
     from accounts.models import User
 
-# Turns the balances, as read afresh (BalanceRow) or as known (BalanceFacts), into the movement's legs;
+# Turns the balances, as read afresh (BalanceRow) or as known (BalanceFacts), into the movement's steps;
 # raises the refusal.
-Plan = Callable[[Mapping[UUID, BalanceRow | BalanceFacts]], Sequence[Leg]]
+Plan = Callable[[Mapping[UUID, BalanceRow | BalanceFacts]], Sequence[Step]]
 
 
 @dataclass(frozen=True, slots=True)
 class Valid:
-    legs: Sequence[Leg]
+    legs: Sequence[Step]
 
 
 @dataclass(frozen=True, slots=True)
 class Refused:
     error: DomainError
+
+
+def visible_balance(
+    found: Mapping[UUID, BalanceRow | BalanceFacts], balance_id: UUID, owner: User | None
+) -> BalanceRow | BalanceFacts:
+    """The balance, if `owner` is None (staff and system) or owns it and is active; else NotFound."""
+    balance = found.get(balance_id)
+    if balance is None or not (owner is None or (balance.owner_id == owner.pk and balance.owner_is_active)):
+        raise NotFound("No such wallet balance.")
+    return balance
 
 
 def validate(plan: Plan, found: Mapping[UUID, BalanceRow | BalanceFacts]) -> Valid | Refused:
@@ -68,7 +78,7 @@ def plan_and_post(
     verdict = validate(plan, _fresh_read(balance_ids, booking.created_by, with_rate))
     if isinstance(verdict, Refused):
         raise verdict.error
-    if any(leg.exchange_rate is not None for leg in verdict.legs):
+    if any(isinstance(leg, Leg) and leg.exchange_rate is not None for leg in verdict.legs):
         return post(verdict.legs, booking, settle=plan, with_rate=True)
     return post(verdict.legs, booking)
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
 from django.db import ProgrammingError, connection, router
+from django.db.models import F, Min
 from django.db.models.base import ModelState
+from django.utils import timezone
 
-from transactions.models import Transaction
+from transactions.models import Hold, HoldStatus, Transaction
 from wallet_project.db import ClockTimestamp
 from wallet_project.errors import InactiveAccount
 from wallet_project.ids import uuid7
@@ -36,7 +39,8 @@ if TYPE_CHECKING:
 _BALANCE_ROWS = """
     SELECT balance.id, balance.wallet_id, balance.currency_id, balance.amount, balance.last_sequence,
            currency.minor_unit AS minor_unit, wallet.owner_id AS owner_id, wallet.is_frozen AS is_frozen,
-           owner.is_active AS owner_is_active, {actor} AS actor_is_active{rate}
+           owner.is_active AS owner_is_active, balance.held_amount, balance.hold_due_at,
+           COALESCE(balance.hold_due_at <= {now}, FALSE) AS hold_due, {actor} AS actor_is_active{rate}
     FROM wallets_walletbalance balance
     JOIN wallets_currency currency ON currency.code = balance.currency_id
     JOIN wallets_wallet wallet ON wallet.id = balance.wallet_id
@@ -73,8 +77,16 @@ class BalanceRow:
     owner_id: UUID
     is_frozen: bool
     owner_is_active: bool
+    held_amount: Decimal  # what its active holds reserve, expired ones included until they are released
+    hold_due_at: datetime | None  # never later than the earliest expiry of those holds
+    hold_due: bool  # some hold may have expired: release before any rule reads `held_amount`
     actor_is_active: bool | None = None  # None: no actor was named (the system), or no such user
     rate_to_other: Decimal | None = None
+
+    @property
+    def available(self) -> Decimal:
+        """What debits and new holds may use: the amount less what the holds reserve."""
+        return self.amount - self.held_amount
 
 
 def read_balances(
@@ -96,6 +108,7 @@ def read_balances(
     placeholders = ", ".join(["%s"] * len(ids))
     sql = _BALANCE_ROWS.format(
         ids=placeholders,
+        now=_SQLITE_NOW if sqlite else "clock_timestamp()",
         actor="NULL" if actor is None else _ACTOR_IS_ACTIVE,
         rate=_RATE_TO_OTHER.format(ids=placeholders) if with_rate else "",
         lock=" FOR NO KEY UPDATE OF balance" if lock and not sqlite else "",
@@ -111,24 +124,34 @@ def read_balances(
 
 
 _STORED_QUANTUM = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
+# Django stores datetimes in SQLite as ISO text in UTC, which compares as text with this.
+_SQLITE_NOW = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
 
 
 def _from_sqlite(row: tuple) -> tuple:
     """SQLite returns ids as hex text, amounts and rates as floats or text, booleans as integers."""
-    pk, wallet_id, currency_id, amount, last_sequence, minor_unit, owner_id, is_frozen, active, actor, *rate = row
+    (pk, wallet_id, currency_id, amount, last_sequence, minor_unit, owner_id, is_frozen, active,
+     held, due_at, due, actor, *rate) = row  # fmt: skip
     return (
         UUID(pk),
         UUID(wallet_id),
         currency_id,
-        Decimal(str(amount)).quantize(_STORED_QUANTUM),  # as Django's own converter does
+        _stored_decimal(amount),
         last_sequence,
         minor_unit,
         UUID(owner_id),
         bool(is_frozen),
         bool(active),
+        _stored_decimal(held),
+        None if due_at is None else datetime.fromisoformat(due_at).replace(tzinfo=UTC),
+        bool(due),
         None if actor is None else bool(actor),
         *[None if value is None else Decimal(str(value)) for value in rate],
     )
+
+
+def _stored_decimal(value: object) -> Decimal:
+    return Decimal(str(value)).quantize(_STORED_QUANTUM)  # as Django's own converter does
 
 
 _CREATED_AT = Transaction._meta.get_field("created_at")
@@ -175,14 +198,16 @@ _INSERT_ENTRIES = "INSERT INTO {table} ({columns}) VALUES {rows} RETURNING id, c
 _ENTRY_ROW = "(" + ", ".join(["%s"] * len(_ENTRY_FIELDS)) + ")"
 _UPDATE_BALANCES = (
     f"UPDATE {WalletBalance._meta.db_table} AS balance"  # noqa: S608
-    " SET amount = moved.amount, last_sequence = moved.last_sequence, updated_at = clock_timestamp()"
-    " FROM (VALUES {rows}) AS moved (id, amount, last_sequence) WHERE balance.id = moved.id"
+    " SET amount = moved.amount, last_sequence = moved.last_sequence, held_amount = moved.held_amount,"
+    " hold_due_at = moved.hold_due_at, updated_at = clock_timestamp()"
+    " FROM (VALUES {rows}) AS moved (id, amount, last_sequence, held_amount, hold_due_at)"
+    " WHERE balance.id = moved.id"
 )
-_BALANCE_ROW = "(%s::uuid, %s::numeric, %s::bigint)"
+_BALANCE_ROW = "(%s::uuid, %s::numeric, %s::bigint, %s::numeric, %s::timestamptz)"
 
 
 def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor: CursorWrapper) -> None:
-    """One UPDATE of every balance of the movement, then one INSERT of all its entries.
+    """One UPDATE of every balance of the movement, then one INSERT of all its entries (none: no INSERT).
 
     Plain SQL on PostgreSQL (the ORM's bulk_update and bulk_create took a third
     of a transfer's Python time), sent together in one pipeline: one round trip
@@ -196,7 +221,11 @@ def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor
     if connection.vendor != "postgresql":  # single-process development mode (SQLite)
         for balance in balances:
             WalletBalance.objects.filter(pk=balance.pk).update(
-                amount=balance.amount, last_sequence=balance.last_sequence, updated_at=ClockTimestamp()
+                amount=balance.amount,
+                last_sequence=balance.last_sequence,
+                held_amount=balance.held_amount,
+                hold_due_at=balance.hold_due_at,
+                updated_at=ClockTimestamp(),
             )
         Transaction.objects.bulk_create(entries)
         return
@@ -204,12 +233,23 @@ def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor
         with connection.wrap_database_errors, connection.connection.pipeline():
             cursor.execute(
                 _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))),
-                [value for balance in balances for value in (balance.pk, balance.amount, balance.last_sequence)],
+                [
+                    value
+                    for balance in balances
+                    for value in (
+                        balance.pk,
+                        balance.amount,
+                        balance.last_sequence,
+                        balance.held_amount,
+                        balance.hold_due_at,
+                    )
+                ],
             )
-            cursor.execute(
-                _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
-                [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
-            )
+            if entries:
+                cursor.execute(
+                    _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
+                    [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
+                )
     except ProgrammingError as exc:
         # The ledger's trigger: the actor was deactivated after the locked read saw it active.
         if isinstance(exc.__cause__, psycopg.errors.InsufficientPrivilege):
@@ -223,10 +263,64 @@ def read_created_at(cursor: CursorWrapper, entries: Sequence[Transaction]) -> No
     The pipeline's sync brought the rows back before the commit; reading them
     is Python's work only, so the engine does it once the locks are released.
     """
-    if connection.vendor != "postgresql":  # bulk_create has set them already
+    if connection.vendor != "postgresql" or not entries:  # bulk_create has set them already, or nothing to read
         return
     created = dict(cursor.fetchall())
     for entry in entries:
         entry.created_at = created[entry.pk]
         entry._state.adding = False
         entry._state.db = connection.alias
+
+
+# The holds of these balances past their expiry become `expired` (resolved at their expiry: the moment they
+# stopped reserving), and each balance gets what they released and its next due time. One moment for both
+# parts: with two readings of the clock a hold expiring between them would be neither released nor due.
+_RELEASE_DUE = """
+    WITH moment AS (SELECT clock_timestamp() AS now),
+    expired AS (
+        UPDATE {holds} AS hold SET status = %s, resolved_at = hold.expires_at
+        FROM moment
+        WHERE hold.wallet_balance_id IN ({ids}) AND hold.status = %s AND hold.expires_at <= moment.now
+        RETURNING hold.wallet_balance_id, hold.amount - hold.captured_amount AS released
+    )
+    SELECT balance.id,
+           COALESCE((SELECT sum(expired.released) FROM expired WHERE expired.wallet_balance_id = balance.id), 0),
+           (SELECT min(hold.expires_at) FROM {holds} AS hold, moment
+            WHERE hold.wallet_balance_id = balance.id AND hold.status = %s AND hold.expires_at > moment.now)
+    FROM {balances} AS balance
+    WHERE balance.id IN ({ids})
+"""
+
+
+def release_expired_holds(balances: Sequence[BalanceRow], cursor: CursorWrapper) -> None:
+    """Mark the holds of these (locked) balances that are past their expiry `expired`, and take what they
+    reserved off each row's `held_amount`; each row's `hold_due_at` becomes its next expiry. The rows are
+    written with the movement's own UPDATE.
+    """
+    if connection.vendor != "postgresql":
+        released = _release_expired_holds_orm(balances)
+    else:
+        placeholders = ", ".join(["%s"] * len(balances))
+        sql = _RELEASE_DUE.format(holds=Hold._meta.db_table, balances=WalletBalance._meta.db_table, ids=placeholders)
+        ids = [balance.pk for balance in balances]
+        cursor.execute(sql, [HoldStatus.EXPIRED, *ids, HoldStatus.ACTIVE, HoldStatus.ACTIVE, *ids])
+        released = {balance_id: (amount, due_at) for balance_id, amount, due_at in cursor.fetchall()}
+    for balance in balances:
+        amount, due_at = released[balance.pk]
+        balance.held_amount -= amount
+        balance.hold_due_at = due_at
+        balance.hold_due = False
+
+
+def _release_expired_holds_orm(balances: Sequence[BalanceRow]) -> dict[UUID, tuple[Decimal, datetime | None]]:
+    """`release_expired_holds`'s statement, for SQLite (single-process development mode)."""
+    now = timezone.now()
+    released = {}
+    for balance in balances:
+        active = Hold.objects.filter(wallet_balance_id=balance.pk, status=HoldStatus.ACTIVE)
+        expired = active.filter(expires_at__lte=now)
+        amount = sum((hold.amount - hold.captured_amount for hold in expired), Decimal(0))
+        expired.update(status=HoldStatus.EXPIRED, resolved_at=F("expires_at"))
+        due_at = active.aggregate(due_at=Min("expires_at"))["due_at"]
+        released[balance.pk] = (amount, due_at)
+    return released

@@ -314,6 +314,9 @@ def _row(*, owner_is_active: bool = True) -> BalanceRow:
         owner_id=uuid4(),
         is_frozen=False,
         owner_is_active=owner_is_active,
+        held_amount=Decimal(0),
+        hold_due_at=None,
+        hold_due=False,
     )
 
 
