@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from django.conf import settings
@@ -28,8 +28,7 @@ from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from transactions.models import IdempotencyRecord, Transaction
-from transactions.posting.hooks import OnBooked
+from transactions.models import IdempotencyRecord
 from wallet_project.errors import (
     DomainError,
     IdempotencyInProgress,
@@ -38,6 +37,8 @@ from wallet_project.errors import (
     error_body,
 )
 from wallets.locks import exclusive
+
+Result = TypeVar("Result")
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -100,13 +101,19 @@ def respond(
     request: Request,
     endpoint: str,
     data: dict[str, Any],
-    perform: Callable[[OnBooked | None], Transaction],
-    render: Callable[[Transaction], dict[str, Any]],
+    perform: Callable[[Callable[[Result], None] | None], Result],
+    render: Callable[[Result], dict[str, Any]],
+    status: HTTPStatus = HTTPStatus.CREATED,
 ) -> Response:
-    """Carry out a movement once per Idempotency-Key (or plainly, without one) and answer 201."""
+    """Carry out a movement once per Idempotency-Key (or plainly, without one) and answer `status` (201).
+
+    `perform(hook)` carries it out and returns what `render` renders; it calls
+    `hook` with that same result inside its database transaction (the service's
+    `on_booked`), where the answer is stored with it.
+    """
     key = key_from(request)
     if key is None:
-        return Response(render(perform(None)), status=HTTPStatus.CREATED)
+        return Response(render(perform(None)), status=status)
 
     user_id = request.user.pk
     digest = fingerprint(endpoint=endpoint, data=data)
@@ -131,9 +138,9 @@ def respond(
                 expires_at=expires_at,
             )
 
-        def store_created(entry: Transaction) -> None:
-            answer["body"] = render(entry)
-            store(HTTPStatus.CREATED, answer["body"])
+        def store_created(result: Result) -> None:
+            answer["body"] = render(result)
+            store(status, answer["body"])
 
         try:
             perform(store_created)
@@ -147,7 +154,7 @@ def respond(
             if _is_key_conflict(exc):  # another request with this key committed first
                 raise IdempotencyInProgress() from exc
             raise
-    return Response(answer["body"], status=HTTPStatus.CREATED)
+    return Response(answer["body"], status=status)
 
 
 def idempotency_records_purge() -> int:

@@ -3,9 +3,11 @@ from rest_framework.routers import SimpleRouter
 
 from transactions import views
 from transactions.fast_path import fast_movement_view
+from transactions.holds.views import HoldViewSet
 
 router = SimpleRouter()
 router.register("transactions", views.TransactionViewSet, basename="transaction")
+router.register("holds", HoldViewSet, basename="hold")
 
 
 def _with_fast_path(pattern: URLPattern) -> URLPattern:

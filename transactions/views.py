@@ -88,7 +88,7 @@ IDEMPOTENT_REPLAYED = OpenApiParameter(
 BAD_AMOUNT = {"amount": ["Ensure this value is greater than zero."]}
 BAD_DATE = {"created_after": ["Use a date (YYYY-MM-DD) or an ISO 8601 datetime."]}
 
-_MOVEMENT_ERRORS = {
+MOVEMENT_ERRORS = {
     400: ["validation_error"],
     409: ["idempotency_in_progress"],
     429: ["lock_timeout", "throttled"],
@@ -117,7 +117,7 @@ def movement_schema(
                 422,
                 429,
                 503,
-                codes={**_MOVEMENT_ERRORS, 422: [*rules, "idempotency_key_reused"]},
+                codes={**MOVEMENT_ERRORS, 422: [*rules, "idempotency_key_reused"]},
                 invalid=BAD_AMOUNT,
             ),
         },
@@ -310,7 +310,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
                 429,
                 503,
                 codes={
-                    **_MOVEMENT_ERRORS,
+                    **MOVEMENT_ERRORS,
                     422: ["not_refundable", "refund_exceeds_payment", "wallet_frozen", "idempotency_key_reused"],
                 },
                 invalid=BAD_AMOUNT,

@@ -364,6 +364,11 @@ SPECTACULAR_SETTINGS = {
         {"name": "auth", "description": "Registration, JWT access and refresh tokens, logout."},
         {"name": "wallets", "description": "Wallets, balances, currencies and exchange rates."},
         {"name": "transactions", "description": "Money movements and the history of your ledger entries."},
+        {
+            "name": "holds",
+            "description": "Money reserved now and captured, voided or expired later: `held` and `available` on "
+            "each balance.",
+        },
     ],
 }
 

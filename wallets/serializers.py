@@ -3,6 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
+from transactions.holds.selectors import held_now
 from wallet_project.fields import AmountField, CurrencyCodeField
 from wallet_project.money import format_amount
 from wallets.models import Currency, ExchangeRate, Wallet, WalletBalance
@@ -12,15 +13,25 @@ from wallets.selectors import TotalBalance
 class BalanceOutputSerializer(serializers.ModelSerializer):
     wallet_id = serializers.UUIDField(read_only=True)
     currency = serializers.CharField(source="currency_id", read_only=True)
-    amount = serializers.SerializerMethodField()
+    amount = serializers.SerializerMethodField(help_text="The balance: what its ledger entries add up to.")
+    held = serializers.SerializerMethodField(help_text="What its active holds still reserve, as of now.")
+    available = serializers.SerializerMethodField(
+        help_text="`amount − held`: what withdrawals, payments, outgoing transfers and new holds may use."
+    )
 
     class Meta:
         model = WalletBalance
-        fields = ["id", "wallet_id", "currency", "amount", "updated_at"]
+        fields = ["id", "wallet_id", "currency", "amount", "held", "available", "updated_at"]
         read_only_fields = fields
 
     def get_amount(self, balance: WalletBalance) -> str:
         return format_amount(balance.amount, balance.currency.minor_unit)
+
+    def get_held(self, balance: WalletBalance) -> str:
+        return format_amount(held_now(balance), balance.currency.minor_unit)
+
+    def get_available(self, balance: WalletBalance) -> str:
+        return format_amount(balance.amount - held_now(balance), balance.currency.minor_unit)
 
 
 class WalletOutputSerializer(serializers.ModelSerializer):

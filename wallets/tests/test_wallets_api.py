@@ -201,10 +201,10 @@ def test_create_balance_opens_an_empty_balance_without_ledger_entries(api, user)
 
     assert response.status_code == HTTPStatus.CREATED, response.json()
     body = response.json()
-    assert set(body) == {"id", "wallet_id", "currency", "amount", "updated_at"}
+    assert set(body) == {"id", "wallet_id", "currency", "amount", "held", "available", "updated_at"}
     assert body["wallet_id"] == str(wallet.pk)
     assert body["currency"] == "USD"
-    assert body["amount"] == "0.00"
+    assert body["amount"] == body["held"] == body["available"] == "0.00"
     balance = WalletBalance.objects.get(pk=body["id"])
     assert balance.amount == 0
     assert balance.last_sequence == 0

@@ -1,0 +1,62 @@
+"""Reads of the holds: a user's holds, one hold, and what a balance holds back as of now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from django.db.models import F, QuerySet, Sum
+from django.utils import timezone
+
+from transactions.models import Hold, HoldStatus
+from wallet_project.errors import NotFound
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from wallets.models import WalletBalance
+
+
+@dataclass(frozen=True)
+class HoldFilters:
+    status: str | None = None
+    wallet_balance_id: UUID | None = None
+
+
+def hold_list(*, owner: User, filters: HoldFilters) -> QuerySet[Hold]:
+    """The owner's holds (newest first once paginated). `status` is the status as of now: an active hold past
+    its expiry is `expired`, swept or not."""
+    holds = Hold.objects.filter(owner=owner)
+    if filters.wallet_balance_id:
+        holds = holds.filter(wallet_balance_id=filters.wallet_balance_id)
+    now = timezone.now()
+    if filters.status == HoldStatus.ACTIVE:
+        holds = holds.filter(status=HoldStatus.ACTIVE, expires_at__gt=now)
+    elif filters.status == HoldStatus.EXPIRED:
+        holds = holds.filter(status__in=[HoldStatus.ACTIVE, HoldStatus.EXPIRED]).exclude(
+            status=HoldStatus.ACTIVE, expires_at__gt=now
+        )
+    elif filters.status:
+        holds = holds.filter(status=filters.status)
+    return holds
+
+
+def hold_get(*, hold_id: UUID, owner: User | None) -> Hold:
+    """One hold: the owner's, or any with `owner=None` (staff and the system); raises NotFound."""
+    holds = Hold.objects.filter(pk=hold_id)
+    if owner is not None:
+        holds = holds.filter(owner=owner)
+    hold = holds.first()
+    if hold is None:
+        raise NotFound("No such hold.")
+    return hold
+
+
+def held_now(balance: WalletBalance) -> Decimal:
+    """What a balance's holds reserve now: its `held_amount`, less any hold past its expiry that no posting has
+    released yet (one query, only when a hold is due)."""
+    if balance.hold_due_at is None or balance.hold_due_at > timezone.now():
+        return balance.held_amount
+    live = Hold.objects.filter(wallet_balance=balance, status=HoldStatus.ACTIVE, expires_at__gt=timezone.now())
+    return live.aggregate(total=Sum(F("amount") - F("captured_amount")))["total"] or Decimal(0)

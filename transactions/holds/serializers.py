@@ -1,0 +1,123 @@
+"""The holds' input and output shapes (issue #16's contract, API.md "Additions")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rest_framework import serializers
+
+from transactions.holds.services import DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN, MIN_EXPIRES_IN
+from transactions.models import Hold, HoldStatus, Transaction, TransactionType
+from transactions.serializers import TransactionOutputSerializer, entry_representation
+from wallet_project.fields import AmountField
+from wallet_project.money import format_amount
+from wallet_project.quick_input import QuickSerializer
+from wallets.selectors import minor_unit_of
+
+_TIMESTAMP = serializers.DateTimeField()
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only: not a string, a float or a boolean (DRF's IntegerField takes "60", 60.0 and true)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class HoldCreateInputSerializer(QuickSerializer):
+    """A hold on one of your balances: `amount` in its currency is reserved until captured, voided or expired."""
+
+    wallet_balance_id = serializers.UUIDField(help_text="One of your balances.")
+    amount = AmountField()
+    description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    merchant = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, default="", help_text="Who will be paid; kept on captures."
+    )
+    expires_in = StrictIntegerField(
+        min_value=MIN_EXPIRES_IN,
+        max_value=MAX_EXPIRES_IN,
+        required=False,
+        default=DEFAULT_EXPIRES_IN,
+        help_text="Seconds until the hold expires by itself: 60 to 2,592,000 (30 days); 604,800 (7 days) by default.",
+    )
+
+
+class HoldCaptureInputSerializer(QuickSerializer):
+    """A capture; without `amount` (or with null), what remains of the hold is captured."""
+
+    amount = AmountField(required=False, allow_null=True, default=None)
+    final = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="True (the default): the rest is released and the hold is `captured`. False: the rest stays "
+        "reserved for later captures.",
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        # DRF's BooleanField takes "yes", 1 and "true"; the contract's field is a JSON boolean.
+        if isinstance(data, dict) and "final" in data and not isinstance(data["final"], bool):
+            raise serializers.ValidationError({"final": ["Must be true or false."]})
+        return super().to_internal_value(data)
+
+
+class HoldQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=HoldStatus.choices, required=False)
+    wallet_balance_id = serializers.UUIDField(required=False)
+
+
+class HoldOutputSerializer(serializers.Serializer):
+    """A hold as the API renders it (`hold_representation`); `status`, `remaining` and `resolved_at` are as of now."""
+
+    id = serializers.UUIDField()
+    wallet_balance_id = serializers.UUIDField()
+    currency = serializers.CharField()
+    amount = serializers.CharField(help_text="What was reserved, a decimal string.")
+    captured_amount = serializers.CharField(help_text="What its captures have booked so far.")
+    remaining = serializers.CharField(help_text="What it still reserves now: 0 once resolved or past expiry.")
+    status = serializers.ChoiceField(choices=HoldStatus.choices)
+    description = serializers.CharField()
+    merchant = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    entries = TransactionOutputSerializer(many=True, help_text="The CAPTURE entries booked from this hold.")
+
+
+class CaptureOutputSerializer(serializers.Serializer):
+    hold = HoldOutputSerializer()
+    entry = TransactionOutputSerializer(help_text="The CAPTURE entry this capture booked.")
+
+
+def hold_representation(hold: Hold, entries: Sequence[Transaction]) -> dict[str, Any]:
+    """A hold with its capture entries, as HoldOutputSerializer declares it."""
+    minor_unit = minor_unit_of(hold.currency_id)
+    resolved_at = hold.resolved_at_now
+    return {
+        "id": str(hold.pk),
+        "wallet_balance_id": str(hold.wallet_balance_id),
+        "currency": hold.currency_id,
+        "amount": format_amount(hold.amount, minor_unit),
+        "captured_amount": format_amount(hold.captured_amount, minor_unit),
+        "remaining": format_amount(hold.remaining, minor_unit),
+        "status": str(hold.status_now),
+        "description": hold.description,
+        "merchant": hold.merchant,
+        "expires_at": _TIMESTAMP.to_representation(hold.expires_at),
+        "created_at": _TIMESTAMP.to_representation(hold.created_at),
+        "resolved_at": None if resolved_at is None else _TIMESTAMP.to_representation(resolved_at),
+        "entries": [entry_representation(entry) for entry in entries],
+    }
+
+
+def holds_representation(holds: Sequence[Hold]) -> list[dict[str, Any]]:
+    """Holds with their capture entries, the entries of all of them read in one query."""
+    captures: dict[Any, list[Transaction]] = {hold.reference: [] for hold in holds}
+    if captures:
+        for entry in Transaction.objects.filter(reference__in=list(captures), type=TransactionType.CAPTURE).order_by(
+            "sequence"
+        ):
+            captures[entry.reference].append(entry)
+    return [hold_representation(hold, captures[hold.reference]) for hold in holds]
