@@ -219,9 +219,14 @@ def _active(hold_id: UUID, *, capturing: bool) -> Hold:
     return hold
 
 
-def holds_expire(*, limit: int = 500) -> int:
-    """Release the holds past their expiry on up to `limit` balances, the most overdue first; returns how many
-    holds were marked `expired`.
+@dataclass(frozen=True)
+class Swept:
+    balances: int  # balances with a hold due that were released (a full batch: more may be due)
+    holds: int  # holds marked expired
+
+
+def holds_expire(*, limit: int = 500) -> Swept:
+    """Release the holds past their expiry on up to `limit` balances, the most overdue first.
 
     Each balance is released on the road (its locks, its row lock), exactly as
     the next movement on it would; a balance busy past the lock wait, or Redis
@@ -240,7 +245,7 @@ def holds_expire(*, limit: int = 500) -> int:
         except (LockTimeout, ServiceUnavailable):
             continue
         expired += _expired_count(balance_id) - before
-    return expired
+    return Swept(balances=len(due), holds=expired)
 
 
 def _expired_count(balance_id: UUID) -> int:

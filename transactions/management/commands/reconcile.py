@@ -15,10 +15,17 @@ server-side cursors, so memory stays constant on a ledger of millions of rows:
    with one recorded rate, and the credit is the debit times that rate rounded
    down to the credit currency's minor unit (equal amounts, one currency, when
    the rate is null); a payment's refunds are on its balance and sum to at most
-   the payment; a deposit or withdrawal is alone under its reference.
+   the payment; a hold's captures share one reference on one balance, and
+   their refunds sum to at most what was captured; a deposit or withdrawal is
+   alone under its reference.
 
-Plus two cheap checks in SQL: one balance per (wallet, currency) and no negative
-balance, and the ledger's PostgreSQL guards (triggers) are in place and enabled.
+Plus cheap checks in SQL: one balance per (wallet, currency) and no negative
+balance; the ledger's and the holds' PostgreSQL guards (triggers) are in place
+and enabled; and the holds (`_check_holds`): each balance's `held_amount` is
+the remainders of its active holds and is within its amount, its
+`hold_due_at` is no later than their earliest expiry, each hold's
+`captured_amount` is its CAPTURE entries, on its own balance, and every
+CAPTURE entry belongs to a hold.
 
 The summary goes to stdout, progress to stderr. Any problem: the command names
 each wrong balance or reference and exits non-zero (CommandError).
@@ -36,11 +43,12 @@ from uuid import UUID
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
-from transactions.models import CREDIT_TYPES, Transaction, TransactionType
+from transactions.models import CREDIT_TYPES, Hold, HoldStatus, Transaction, TransactionType
 from wallet_project.money import EXACT, round_down
 from wallets.models import Currency, WalletBalance
 
 LEDGER_TRIGGERS = ("transactions_ledger_immutable", "transactions_ledger_chain")
+HOLD_TRIGGERS = ("transactions_hold_guard",)
 # Messages kept per balance or reference: one broken link tends to repeat down the chain.
 MESSAGES_PER_SUBJECT = 3
 
@@ -115,7 +123,9 @@ class ReferenceGroup:
     counts: dict[str, int] = field(default_factory=dict)
     transfer_out: tuple[Any, ...] | None = None
     transfer_in: tuple[Any, ...] | None = None
-    payment: tuple[Any, ...] | None = None
+    paid_balance: UUID | None = None  # the balance of its payment, or of its hold's captures
+    paid: Decimal = Decimal(0)
+    paid_elsewhere: int = 0  # captures of one hold on another balance than the first
     refunded: Decimal = Decimal(0)
     refunds_elsewhere: int = 0
 
@@ -147,8 +157,10 @@ class Command(BaseCommand):
                 with connection.cursor() as cursor:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             self.minor_units = dict(Currency.objects.values_list("code", "minor_unit"))
-            self._check_guards(problems)
+            self._check_guards(problems, Transaction._meta.db_table, LEDGER_TRIGGERS)
+            self._check_guards(problems, Hold._meta.db_table, HOLD_TRIGGERS)
             self._check_balance_table(problems)
+            self._check_holds(problems)
             with localcontext(EXACT):
                 balances, chain = self._check_chains(problems)
                 movements, refs = self._check_references(problems)
@@ -180,20 +192,20 @@ class Command(BaseCommand):
 
     # --- SQL checks ----------------------------------------------------------------------
 
-    def _check_guards(self, problems: Problems) -> None:
-        """The ledger's triggers exist and are enabled (ALTER TABLE ... DISABLE TRIGGER would lift them)."""
+    def _check_guards(self, problems: Problems, table: str, triggers: tuple[str, ...]) -> None:
+        """The table's triggers exist and are enabled (ALTER TABLE ... DISABLE TRIGGER would lift them)."""
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT tgname, tgenabled FROM pg_trigger "
                 "WHERE tgrelid = %s::regclass AND NOT tgisinternal AND tgname = ANY(%s)",
-                [Transaction._meta.db_table, list(LEDGER_TRIGGERS)],
+                [table, list(triggers)],
             )
             found = dict(cursor.fetchall())
-        for name in LEDGER_TRIGGERS:
+        for name in triggers:
             if name not in found:
-                problems.add("guard", name, "the ledger trigger is missing")
+                problems.add("guard", name, f"the trigger on {table} is missing")
             elif found[name] == "D":
-                problems.add("guard", name, "the ledger trigger is disabled")
+                problems.add("guard", name, f"the trigger on {table} is disabled")
 
     def _check_balance_table(self, problems: Problems) -> None:
         """One balance per (wallet, currency), none negative: aggregates that return only the wrong rows."""
@@ -212,6 +224,60 @@ class Command(BaseCommand):
             )
             for balance_id, amount in cursor.fetchall():
                 problems.add("balance", balance_id, f"negative amount {amount}")
+
+    def _check_holds(self, problems: Problems) -> None:
+        """What the balances reserve agrees with their holds, and what the holds captured with the ledger.
+
+        Aggregates that return only the wrong rows, as `_check_balance_table` does.
+        """
+        balances, holds, entries = WalletBalance._meta.db_table, Hold._meta.db_table, Transaction._meta.db_table
+        active, capture = HoldStatus.ACTIVE.value, TransactionType.CAPTURE.value
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT balance.id, balance.amount, balance.held_amount, balance.hold_due_at,"  # noqa: S608
+                "        COALESCE(live.held, 0), live.due"
+                f" FROM {balances} AS balance LEFT JOIN ("
+                "     SELECT wallet_balance_id, sum(amount - captured_amount) AS held, min(expires_at) AS due"
+                f"    FROM {holds} WHERE status = %s GROUP BY wallet_balance_id"
+                " ) AS live ON live.wallet_balance_id = balance.id"
+                " WHERE balance.held_amount <> COALESCE(live.held, 0) OR balance.held_amount < 0"
+                "    OR balance.held_amount > balance.amount"
+                "    OR (live.due IS NOT NULL AND (balance.hold_due_at IS NULL OR balance.hold_due_at > live.due))"
+                " LIMIT %s",
+                [active, problems.limit],
+            )
+            for balance_id, amount, held, due_at, remainders, earliest in cursor.fetchall():
+                if held != remainders:
+                    problems.add("balance", balance_id, f"held_amount {held} but its active holds reserve {remainders}")
+                if not 0 <= held <= amount:
+                    problems.add("balance", balance_id, f"held_amount {held} outside 0 to its amount {amount}")
+                if earliest is not None and (due_at is None or due_at > earliest):
+                    problems.add(
+                        "balance", balance_id, f"hold_due_at {due_at} is later than its earliest expiry {earliest}"
+                    )
+            cursor.execute(
+                "SELECT hold.id, hold.captured_amount, COALESCE(sum(entry.amount), 0),"  # noqa: S608
+                "       count(entry.id) FILTER (WHERE entry.wallet_balance_id <> hold.wallet_balance_id)"
+                f" FROM {holds} AS hold LEFT JOIN {entries} AS entry"
+                "   ON entry.reference = hold.reference AND entry.type = %s"
+                " GROUP BY hold.id"
+                " HAVING hold.captured_amount <> COALESCE(sum(entry.amount), 0)"
+                "    OR count(entry.id) FILTER (WHERE entry.wallet_balance_id <> hold.wallet_balance_id) > 0"
+                " LIMIT %s",
+                [capture, problems.limit],
+            )
+            for hold_id, captured, booked, elsewhere in cursor.fetchall():
+                if captured != booked:
+                    problems.add("hold", hold_id, f"captured_amount {captured} but its CAPTURE entries sum to {booked}")
+                if elsewhere:
+                    problems.add("hold", hold_id, f"{elsewhere} CAPTURE entries on another balance than the hold's")
+            cursor.execute(
+                f"SELECT DISTINCT entry.reference FROM {entries} AS entry WHERE entry.type = %s"  # noqa: S608
+                f" AND NOT EXISTS (SELECT 1 FROM {holds} AS hold WHERE hold.reference = entry.reference) LIMIT %s",
+                [capture, problems.limit],
+            )
+            for (reference,) in cursor.fetchall():
+                problems.add("reference", reference, "CAPTURE entries of no hold")
 
     # --- pass 1: every balance against its chain -----------------------------------------
 
@@ -294,7 +360,7 @@ class Command(BaseCommand):
     # --- pass 2: every movement by its reference -----------------------------------------
 
     def _check_references(self, problems: Problems) -> tuple[int, Progress]:
-        # PAYMENT sorts before REFUND, so a group meets its payment before its refunds.
+        # CAPTURE and PAYMENT sort before REFUND, so a group meets what was paid before its refunds.
         entries = (
             Transaction.objects.order_by("reference", "type", "sequence")
             .values_list(
@@ -324,11 +390,15 @@ class Command(BaseCommand):
                 group.transfer_out = row
             elif kind == TransactionType.TRANSFER_IN and group.transfer_in is None:
                 group.transfer_in = row
-            elif kind == TransactionType.PAYMENT and group.payment is None:
-                group.payment = row
+            elif kind in (TransactionType.PAYMENT, TransactionType.CAPTURE):
+                group.paid += amount
+                if group.paid_balance is None:
+                    group.paid_balance = balance_id
+                elif balance_id != group.paid_balance:
+                    group.paid_elsewhere += 1
             elif kind == TransactionType.REFUND:
                 group.refunded += amount
-                if group.payment is not None and balance_id != group.payment[2]:
+                if group.paid_balance is not None and balance_id != group.paid_balance:
                     group.refunds_elsewhere += 1
             progress.tick()
         if group is not None:
@@ -353,17 +423,24 @@ class Command(BaseCommand):
                 self._check_transfer(reference, group.transfer_out, group.transfer_in, problems)
             return
         payments = counts.get(TransactionType.PAYMENT, 0)
+        captures = counts.get(TransactionType.CAPTURE, 0)
         refunds = counts.get(TransactionType.REFUND, 0)
-        if payments or refunds:
-            if payments != 1:
-                problems.add("reference", reference, f"{payments} payments and {refunds} refunds; one payment is due")
-            if group.entries != payments + refunds:
+        if payments or captures or refunds:
+            if not (payments == 1 and not captures) and not (captures and not payments):
+                problems.add(
+                    "reference",
+                    reference,
+                    f"{payments} payments, {captures} captures and {refunds} refunds; "
+                    "one payment, or a hold's captures, is due",
+                )
+            if group.entries != payments + captures + refunds:
                 problems.add("reference", reference, f"payment shares its reference with other entries: {counts}")
-            if group.payment is not None:
-                paid = group.payment[4]
-                if group.refunded > paid:
+            if group.paid_elsewhere:
+                problems.add("reference", reference, f"{group.paid_elsewhere} captures of one hold on another balance")
+            if group.paid_balance is not None:
+                if group.refunded > group.paid:
                     problems.add(
-                        "reference", reference, f"refunds sum to {group.refunded}, more than the payment {paid}"
+                        "reference", reference, f"refunds sum to {group.refunded}, more than was paid ({group.paid})"
                     )
                 if group.refunds_elsewhere:
                     problems.add(
