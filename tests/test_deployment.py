@@ -166,6 +166,19 @@ def test_compose_publishes_the_service_on_loopback_by_default():
     assert port.startswith("${WEB_BIND:-127.0.0.1}:")
 
 
+def test_compose_runs_the_holds_sweeper_on_the_web_image_after_its_migrations():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    sweeper, web = services["holds-sweeper"], services["web"]
+
+    assert sweeper["image"] == web["image"]
+    assert sweeper["command"] == ["python", "manage.py", "expire_holds", "--loop"]
+    assert sweeper["depends_on"] == {"web": {"condition": "service_healthy"}}
+    assert sweeper["environment"]["MIGRATE_ON_START"] == "0"
+    assert sweeper["environment"]["SECRET_KEY"] == web["environment"]["SECRET_KEY"]
+    assert sweeper["environment"]["DATABASE_URL"] == web["environment"]["DATABASE_URL"]
+    assert "ports" not in sweeper
+
+
 def test_env_example_ships_no_secret_key():
     values = dict(
         line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines() if line and line[0] != "#"
