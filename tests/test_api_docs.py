@@ -354,3 +354,23 @@ def test_the_documented_amount_pattern_admits_exactly_the_amounts_the_service_re
         read = False
 
     assert bool(pattern.search(spelling)) == read, (spelling, pattern.pattern)
+
+
+def test_creating_a_hold_links_to_the_operations_that_take_its_id(schema):
+    links = schema["paths"]["/api/v1/holds/"]["post"]["responses"]["201"]["links"]
+    operations = {
+        operation["operationId"]: (path, method)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+
+    assert {link["operationId"] for link in links.values()} == {
+        "api_v1_holds_retrieve",
+        "api_v1_holds_capture_create",
+        "api_v1_holds_void_create",
+    }
+    for link in links.values():
+        path, _ = operations[link["operationId"]]
+        assert "{id}" in path
+        assert link["parameters"] == {"id": "$response.body#/id"}

@@ -133,3 +133,37 @@ def lib_doc_excludes() -> list[type]:
     from wallet_project.quick_input import QuickSerializer
 
     return [*get_lib_doc_excludes(), QuickSerializer]
+
+
+# Operations that create an object, linked (OpenAPI `links`) to the operations that take its id:
+# (method, path of the creating operation, status) → {link name: (operationId, path parameter)}.
+CREATED_OBJECT_LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str]]] = {
+    ("post", "/api/v1/holds/", "201"): {
+        "GetHold": ("api_v1_holds_retrieve", "id"),
+        "CaptureHold": ("api_v1_holds_capture_create", "id"),
+        "VoidHold": ("api_v1_holds_void_create", "id"),
+    },
+}
+
+
+def add_created_object_links(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """A postprocessing hook: the `links` of CREATED_OBJECT_LINKS, each passing the new object's `id`
+    (`$response.body#/id`) to an operation that uses it. drf-spectacular has no decorator for links."""
+    operation_ids = {
+        operation.get("operationId")
+        for path in result.get("paths", {}).values()
+        for operation in path.values()
+        if isinstance(operation, dict)
+    }
+    for (method, path, status), links in CREATED_OBJECT_LINKS.items():
+        response = result.get("paths", {}).get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            raise ValueError(f"add_created_object_links: no {status} answer of {method.upper()} {path}")
+        for name, (operation_id, parameter) in links.items():
+            if operation_id not in operation_ids:
+                raise ValueError(f"add_created_object_links: no operation {operation_id}")
+            response.setdefault("links", {})[name] = {
+                "operationId": operation_id,
+                "parameters": {parameter: "$response.body#/id"},
+            }
+    return result

@@ -357,6 +357,10 @@ SPECTACULAR_SETTINGS = {
     },
     # The docstrings of our own base classes describe our machinery, not the API.
     "GET_LIB_DOC_EXCLUDES": "wallet_project.schema.lib_doc_excludes",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "wallet_project.schema.add_created_object_links",
+    ],
     "COMPONENT_SPLIT_REQUEST": True,
     # No validator badge: Swagger UI would ask validator.swagger.io about our schema.
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "validatorUrl": None},

@@ -69,7 +69,8 @@ class HoldQuerySerializer(serializers.Serializer):
 
 
 class HoldOutputSerializer(serializers.Serializer):
-    """A hold as the API renders it (`hold_representation`); `status`, `remaining` and `resolved_at` are as of now."""
+    """A hold. `status`, `remaining` and `resolved_at` are as of now: a hold past its expiry is `expired`, reserves
+    nothing, and was resolved at its `expires_at`, whether or not the sweeper has marked it yet."""
 
     id = serializers.UUIDField()
     wallet_balance_id = serializers.UUIDField()
@@ -92,7 +93,8 @@ class CaptureOutputSerializer(serializers.Serializer):
 
 
 def hold_representation(hold: Hold, entries: Sequence[Transaction]) -> dict[str, Any]:
-    """A hold with its capture entries, as HoldOutputSerializer declares it."""
+    """A hold with its capture entries, as HoldOutputSerializer declares it, written out by hand as the
+    ledger's entries are (`entry_representation`)."""
     minor_unit = minor_unit_of(hold.currency_id)
     resolved_at = hold.resolved_at_now
     return {
