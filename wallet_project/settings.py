@@ -159,6 +159,7 @@ INSTALLED_APPS = [
     "accounts",
     "wallets",
     "transactions",
+    "events",
 ]
 
 MIDDLEWARE = [

@@ -21,6 +21,7 @@ from django.db.models import F, Min
 from django.db.models.base import ModelState
 from django.utils import timezone
 
+from events import outbox
 from transactions.models import Hold, HoldStatus, Transaction
 from wallet_project.db import ClockTimestamp
 from wallet_project.errors import InactiveAccount
@@ -207,16 +208,18 @@ _BALANCE_ROW = "(%s::uuid, %s::numeric, %s::bigint, %s::numeric, %s::timestamptz
 
 
 def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor: CursorWrapper) -> None:
-    """One UPDATE of every balance of the movement, then one INSERT of all its entries (none: no INSERT).
+    """One UPDATE of every balance of the movement, one INSERT of its `movement.created` events (the outbox,
+    `events.outbox`), then one INSERT of all its entries (no entries: neither INSERT).
 
     Plain SQL on PostgreSQL (the ORM's bulk_update and bulk_create took a third
     of a transfer's Python time), sent together in one pipeline: one round trip
     to the database for both, while the balances are locked (docs/PERFORMANCE.md,
     "Balance UPDATE and ledger INSERT in one pipeline").
-    If the UPDATE fails, PostgreSQL skips the INSERT and the error is raised
+    If the UPDATE fails, PostgreSQL skips the INSERTs and the error is raised
     here, as Django's own. The entries get their `created_at` from the database:
-    the INSERT's `RETURNING` stays on `cursor` for `read_created_at`, which
-    the engine calls after the commit and the release when it can.
+    the entries INSERT's `RETURNING` is the first result set on `cursor` for
+    `read_created_at`, which the engine calls after the commit and the release
+    when it can.
     """
     if connection.vendor != "postgresql":  # single-process development mode (SQLite)
         for balance in balances:
@@ -228,6 +231,8 @@ def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor
                 updated_at=ClockTimestamp(),
             )
         Transaction.objects.bulk_create(entries)
+        if entries:
+            outbox.movement_orm(entries[0].reference, [entry.owner_id for entry in entries])
         return
     try:
         with connection.wrap_database_errors, connection.connection.pipeline():
@@ -246,6 +251,9 @@ def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor
                 ],
             )
             if entries:
+                # The movement's events, in the same round trip: one per owner of its balances.
+                cursor.execute(*outbox.movement_statement(entries[0].reference, [entry.owner_id for entry in entries]))
+                # Last, so that its RETURNING is what the cursor holds for `read_created_at`.
                 cursor.execute(
                     _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
                     [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],

@@ -1,0 +1,104 @@
+"""Writing events: in the transaction of the change they describe, each numbered in its stream without a gap.
+
+One statement per call: the streams' counters are upserted (in sorted id
+order, so that two transactions never wait for each other's counters in
+opposite orders) and the events inserted with the numbers they returned. The
+counter rows stay locked until the transaction ends, so a stream's numbers
+are taken in commit order, and a rolled-back change gives its number back:
+no event without its change, no gap in a stream.
+
+`movement_statement` is the movement's event, which the posting engine sends
+in the same pipeline as its balances and entries (no extra round trip);
+`record` writes one event of any other type.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+from uuid import UUID
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+
+from events.models import STAFF_STREAM, Event, EventStream, EventType
+from wallet_project.ids import uuid7
+
+# (stream, user, type, reference, data) of one event.
+_NewEvent = tuple[UUID, UUID | None, str, UUID | None, dict[str, Any] | None]
+
+_STREAMS = EventStream._meta.db_table
+_EVENTS = Event._meta.db_table
+
+# Built from the models' own table names and %s placeholders only: no input reaches the SQL text.
+_INSERT = (
+    "WITH numbered AS ("  # noqa: S608
+    f" INSERT INTO {_STREAMS} AS stream (id, last_sequence) VALUES {{streams}}"
+    " ON CONFLICT (id) DO UPDATE SET last_sequence = stream.last_sequence + 1"
+    " RETURNING id, last_sequence)"
+    f" INSERT INTO {_EVENTS} (id, stream_id, user_id, sequence, type, reference, data, created_at)"
+    " SELECT new.id, new.stream_id, new.user_id, numbered.last_sequence, new.type, new.reference, new.data,"
+    " clock_timestamp()"
+    " FROM (VALUES {events}) AS new (id, stream_id, user_id, type, reference, data)"
+    " JOIN numbered ON numbered.id = new.stream_id"
+)
+_STREAM_ROW = "(%s::uuid, 1)"
+_EVENT_ROW = "(%s::uuid, %s::uuid, %s::uuid, %s, %s::uuid, %s::jsonb)"
+
+
+def movement_statement(reference: UUID, owner_ids: Iterable[UUID]) -> tuple[str, list[Any]]:
+    """The SQL and parameters of a movement's `movement.created` events: one for each owner of its balances."""
+    return _statement(
+        [(owner_id, owner_id, EventType.MOVEMENT_CREATED, reference, None) for owner_id in set(owner_ids)]
+    )
+
+
+def record(type_: EventType, *, user_id: UUID | None, data: dict[str, Any]) -> None:
+    """Write one event with its object (`data`, as the API renders it) for `user_id`, or for staff (None).
+
+    Call it inside the transaction of the change it tells."""
+    stream_id = STAFF_STREAM if user_id is None else user_id
+    if connection.vendor != "postgresql":
+        record_orm([(stream_id, user_id, type_, None, data)])
+        return
+    sql, params = _statement([(stream_id, user_id, type_, None, data)])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def movement_orm(reference: UUID, owner_ids: Iterable[UUID]) -> None:
+    """`movement_statement`, for SQLite (single-process development mode)."""
+    record_orm([(owner_id, owner_id, EventType.MOVEMENT_CREATED, reference, None) for owner_id in set(owner_ids)])
+
+
+def record_orm(events: Sequence[_NewEvent]) -> None:
+    """The events through the ORM, for SQLite (single-process development mode, one writer at a time)."""
+    for stream_id, user_id, type_, reference, data in sorted(events, key=lambda event: event[0]):
+        stream, _ = EventStream.objects.get_or_create(id=stream_id)
+        stream.last_sequence += 1
+        stream.save(update_fields=["last_sequence"])
+        Event.objects.create(
+            stream_id=stream_id,
+            user_id=user_id,
+            sequence=stream.last_sequence,
+            type=str(type_),
+            reference=reference,
+            data=data,
+        )
+
+
+def _statement(
+    events: Sequence[tuple[UUID, UUID | None, str, UUID | None, dict[str, Any] | None]],
+) -> tuple[str, list[Any]]:
+    """One statement for events of distinct streams, the counters locked in sorted stream order."""
+    events = sorted(events, key=lambda event: event[0])
+    params: list[Any] = [stream_id for stream_id, *_ in events]
+    for stream_id, user_id, type_, reference, data in events:
+        params += [uuid7(), stream_id, user_id, str(type_), reference, None if data is None else _json(data)]
+    sql = _INSERT.format(streams=", ".join([_STREAM_ROW] * len(events)), events=", ".join([_EVENT_ROW] * len(events)))
+    return sql, params
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, cls=DjangoJSONEncoder)
