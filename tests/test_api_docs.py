@@ -16,7 +16,7 @@ from wallet_project.money import AmountError, parse_amount
 pytestmark = pytest.mark.django_db
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
-TAGS = {"auth", "wallets", "transactions", "holds"}
+TAGS = {"auth", "wallets", "transactions", "holds", "events"}
 ERROR_REF = "#/components/schemas/Error"
 # Operations that need no access token.
 ANONYMOUS = {
@@ -81,6 +81,7 @@ def test_tags_group_operations_by_app(schema):
         "/api/v1/rates/": "wallets",
         "/api/v1/transactions/": "transactions",
         "/api/v1/holds/": "holds",
+        "/api/v1/events/": "events",
     }
     for method, path, operation in _operations(schema):
         prefix = next(prefix for prefix in expected if path.startswith(prefix))

@@ -14,7 +14,7 @@ who asks: a deactivated one moves nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -125,9 +125,11 @@ def opening_deposit_create(
     amount: Decimal,
     created_by: User | None,
     source: str = TransactionSource.API,
+    open_balance: Callable[[], object] | None = None,
 ) -> Transaction:
     """Insert a new (unsaved) balance and book its opening DEPOSIT in one database transaction.
 
+    `open_balance` inserts it (`balance.save` by default), with what must commit with it.
     Raises InactiveAccount, InvalidInput, WalletFrozen, LockTimeout, ServiceUnavailable, and
     IntegrityError when the wallet already holds that currency.
     """
@@ -135,7 +137,7 @@ def opening_deposit_create(
     (entry,) = post(
         [Leg(balance.pk, TransactionType.DEPOSIT, amount)],
         Booking(created_by, source, "Opening deposit"),
-        create_balance=balance.save,
+        create_balance=open_balance or balance.save,
     )
     return entry
 

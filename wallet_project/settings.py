@@ -374,6 +374,10 @@ SPECTACULAR_SETTINGS = {
             "description": "Money reserved now and captured, voided or expired later: `held` and `available` on "
             "each balance.",
         },
+        {
+            "name": "events",
+            "description": "What happened, in order and with no gap: the feed, and the webhooks that push it.",
+        },
     ],
 }
 

@@ -11,16 +11,19 @@ from uuid import UUID
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
-from django.db.models import Model
+from django.db.models import Model, Prefetch
 from django.utils import timezone
 
 from accounts.selectors import actor_ensure_active
+from events import outbox
+from events.models import EventType
 from transactions.models import TransactionSource
 from transactions.services import opening_deposit_create
 from wallet_project.errors import BalanceExists, InvalidInput, NotFound, WalletExists
 from wallet_project.money import check_precision
 from wallets.locks import balance_locks
 from wallets.models import Currency, ExchangeRate, StaffAction, Wallet, WalletBalance
+from wallets.serializers import BalanceOutputSerializer, RateOutputSerializer, WalletOutputSerializer
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -35,7 +38,9 @@ def wallet_create(*, owner: User, name: str) -> Wallet:
         raise WalletExists(f"You already have a wallet named {name!r}.")
     try:
         with transaction.atomic():
-            return Wallet.objects.create(owner=owner, name=name)
+            wallet = Wallet.objects.create(owner=owner, name=name)
+            outbox.record(EventType.WALLET_CREATED, user_id=owner.pk, data=_wallet_data(wallet))
+            return wallet
     except IntegrityError as exc:
         if not type(owner).objects.filter(pk=owner.pk).exists():
             # A valid access token of a deleted user (authentication does not load the user).
@@ -72,12 +77,20 @@ def balance_create(
     balance = WalletBalance(id=uuid.uuid4(), wallet=wallet, currency=currency_row)
     if WalletBalance.objects.filter(wallet=wallet, currency=currency_row).exists():
         raise BalanceExists(f"Wallet {wallet.pk} already holds a {currency} balance.")
+
+    def open_balance() -> None:
+        balance.save()
+        outbox.record(EventType.BALANCE_CREATED, user_id=wallet.owner_id, data=BalanceOutputSerializer(balance).data)
+
     try:
         if initial_amount:
-            opening_deposit_create(balance=balance, amount=initial_amount, created_by=created_by, source=source)
+            # Opened in the posting of its first deposit: balance.created, then movement.created.
+            opening_deposit_create(
+                balance=balance, amount=initial_amount, created_by=created_by, source=source, open_balance=open_balance
+            )
         else:
             with transaction.atomic():
-                balance.save()
+                open_balance()
     except IntegrityError as exc:  # a concurrent request opened the same currency first
         raise BalanceExists(f"Wallet {wallet.pk} already holds a {currency} balance.") from exc
     return WalletBalance.objects.select_related("currency").get(pk=balance.pk)
@@ -101,9 +114,19 @@ def wallet_set_frozen(*, wallet_id: UUID, frozen: bool, on_changed: Callable[[Wa
         if wallet.is_frozen != frozen:
             wallet.is_frozen = frozen
             wallet.save(update_fields=["is_frozen"])
+            kind = EventType.WALLET_FROZEN if frozen else EventType.WALLET_UNFROZEN
+            outbox.record(kind, user_id=wallet.owner_id, data=_wallet_data(wallet))
             if on_changed is not None:
                 on_changed(wallet)
     return wallet
+
+
+def _wallet_data(wallet: Wallet) -> dict[str, Any]:
+    """A wallet as the API renders it, balances included, for its event."""
+    with_balances = Wallet.objects.prefetch_related(
+        Prefetch("balances", queryset=WalletBalance.objects.select_related("currency").order_by("currency_id"))
+    ).get(pk=wallet.pk)
+    return dict(WalletOutputSerializer(with_balances).data)
 
 
 # Called in the new rate's database transaction with the new rate and the one it replaced (None for a
@@ -137,9 +160,18 @@ def exchange_rate_create(
         created = ExchangeRate.objects.create(
             base_id=base, quote_id=quote, rate=rate, valid_from=now, created_by=created_by
         )
+        # Staff's stream only: rates are public, but who changed them and when is the back office's.
+        outbox.record(EventType.RATE_CHANGED, user_id=None, data=_rate_data(created, replaced))
         if on_created is not None:
             on_created(created, replaced)
         return created
+
+
+def _rate_data(created: ExchangeRate, replaced: ExchangeRate | None) -> dict[str, Any]:
+    data = dict(RateOutputSerializer(created).data)
+    data["previous_rate"] = None if replaced is None else RateOutputSerializer(replaced).data["rate"]
+    data["created_by"] = None if created.created_by_id is None else str(created.created_by_id)
+    return data
 
 
 def staff_action_record(

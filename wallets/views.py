@@ -32,6 +32,8 @@ BALANCE_EXAMPLE = {
     "wallet_id": "0b0c6f1e-6d1f-4c55-9a57-3f8f2a7f1c11",
     "currency": "USD",
     "amount": "125.50",
+    "held": "20.00",
+    "available": "105.50",
     "updated_at": "2026-11-25T10:05:00Z",
 }
 WALLET_EXAMPLE = {

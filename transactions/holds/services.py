@@ -22,6 +22,8 @@ from uuid import UUID
 
 from django.utils import timezone
 
+from events.models import EventType
+from transactions.holds.events import hold_tell
 from transactions.holds.selectors import hold_get
 from transactions.models import Hold, HoldStatus, Transaction, TransactionSource, TransactionType
 from transactions.posting.engine import post
@@ -87,6 +89,7 @@ def hold_create(
         )
         hold.save(force_insert=True)
         created.append(hold)
+        hold_tell(EventType.HOLD_CREATED, hold)
         if on_created is not None:
             on_created(hold)
 
@@ -153,6 +156,7 @@ def hold_capture(
         if final or current.captured_amount == current.amount:
             current.status, current.resolved_at = HoldStatus.CAPTURED, timezone.now()
         current.save(update_fields=["captured_amount", "status", "resolved_at"])
+        hold_tell(EventType.HOLD_CAPTURED, current)
         settled["captured"] = Captured(current, entries[0])
         if on_captured is not None:
             on_captured(settled["captured"])
@@ -190,6 +194,7 @@ def hold_void(
         (current,) = voided
         current.status, current.resolved_at = HoldStatus.VOIDED, timezone.now()
         current.save(update_fields=["status", "resolved_at"])
+        hold_tell(EventType.HOLD_VOIDED, current)
         if on_voided is not None:
             on_voided(current)
 

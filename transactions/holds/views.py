@@ -19,13 +19,13 @@ from rest_framework.response import Response
 
 from transactions import idempotency
 from transactions.holds import selectors, services
+from transactions.holds.rendering import holds_representation
 from transactions.holds.serializers import (
     CaptureOutputSerializer,
     HoldCaptureInputSerializer,
     HoldCreateInputSerializer,
     HoldOutputSerializer,
     HoldQuerySerializer,
-    holds_representation,
 )
 from transactions.models import Hold, TransactionSource
 from transactions.serializers import entry_representation

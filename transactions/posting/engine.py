@@ -152,7 +152,7 @@ def _post(
                     facts.remember(locked.values())
                 due = [balance for balance in locked.values() if balance.hold_due]
                 if due:
-                    rows.release_expired_holds(due, cursor)
+                    hooks.holds_expired(rows.release_expired_holds(due, cursor))
                 legs = _checked(locked, balance_ids, legs, booking.created_by, validated, settle)
                 entries = _entries(locked, legs, booking, reference)
                 rows.write([locked[balance_id] for balance_id in balance_ids], entries, cursor)

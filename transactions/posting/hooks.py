@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from uuid import UUID
 
+from transactions.holds.events import holds_expired_tell
 from transactions.models import Transaction
 from wallet_project.money import format_amount
 from wallets.selectors import minor_unit_of
@@ -29,6 +31,12 @@ def first_entry(on_booked: OnBooked | None) -> OnPosted | None:
     if on_booked is None:
         return None
     return lambda entries: on_booked(entries[0])
+
+
+def holds_expired(hold_ids: Sequence[UUID]) -> None:
+    """Tell of the holds the engine just released for their expiry (`hold.expired`), in the same transaction."""
+    if hold_ids:
+        holds_expired_tell(hold_ids)
 
 
 def audit(entries: Sequence[Transaction]) -> None:

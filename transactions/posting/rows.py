@@ -144,11 +144,19 @@ def _from_sqlite(row: tuple) -> tuple:
         bool(is_frozen),
         bool(active),
         _stored_decimal(held),
-        None if due_at is None else datetime.fromisoformat(due_at).replace(tzinfo=UTC),
+        _stored_datetime(due_at),
         bool(due),
         None if actor is None else bool(actor),
         *[None if value is None else Decimal(str(value)) for value in rate],
     )
+
+
+def _stored_datetime(value: datetime | str | None) -> datetime | None:
+    """SQLite gives a datetime column back as a naive datetime (or its text) in UTC."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment.replace(tzinfo=UTC)
 
 
 def _stored_decimal(value: object) -> Decimal:
@@ -289,10 +297,11 @@ _RELEASE_DUE = """
         UPDATE {holds} AS hold SET status = %s, resolved_at = hold.expires_at
         FROM moment
         WHERE hold.wallet_balance_id IN ({ids}) AND hold.status = %s AND hold.expires_at <= moment.now
-        RETURNING hold.wallet_balance_id, hold.amount - hold.captured_amount AS released
+        RETURNING hold.id, hold.wallet_balance_id, hold.amount - hold.captured_amount AS released
     )
     SELECT balance.id,
            COALESCE((SELECT sum(expired.released) FROM expired WHERE expired.wallet_balance_id = balance.id), 0),
+           ARRAY(SELECT expired.id FROM expired WHERE expired.wallet_balance_id = balance.id),
            (SELECT min(hold.expires_at) FROM {holds} AS hold, moment
             WHERE hold.wallet_balance_id = balance.id AND hold.status = %s AND hold.expires_at > moment.now)
     FROM {balances} AS balance
@@ -300,10 +309,10 @@ _RELEASE_DUE = """
 """
 
 
-def release_expired_holds(balances: Sequence[BalanceRow], cursor: CursorWrapper) -> None:
+def release_expired_holds(balances: Sequence[BalanceRow], cursor: CursorWrapper) -> list[UUID]:
     """Mark the holds of these (locked) balances that are past their expiry `expired`, and take what they
     reserved off each row's `held_amount`; each row's `hold_due_at` becomes its next expiry. The rows are
-    written with the movement's own UPDATE.
+    written with the movement's own UPDATE. Returns the ids of the holds it marked.
     """
     if connection.vendor != "postgresql":
         released = _release_expired_holds_orm(balances)
@@ -312,23 +321,32 @@ def release_expired_holds(balances: Sequence[BalanceRow], cursor: CursorWrapper)
         sql = _RELEASE_DUE.format(holds=Hold._meta.db_table, balances=WalletBalance._meta.db_table, ids=placeholders)
         ids = [balance.pk for balance in balances]
         cursor.execute(sql, [HoldStatus.EXPIRED, *ids, HoldStatus.ACTIVE, HoldStatus.ACTIVE, *ids])
-        released = {balance_id: (amount, due_at) for balance_id, amount, due_at in cursor.fetchall()}
+        released = {
+            balance_id: (amount, hold_ids, due_at) for balance_id, amount, hold_ids, due_at in cursor.fetchall()
+        }
+    expired: list[UUID] = []
     for balance in balances:
-        amount, due_at = released[balance.pk]
+        amount, hold_ids, due_at = released[balance.pk]
         balance.held_amount -= amount
         balance.hold_due_at = due_at
         balance.hold_due = False
+        expired += hold_ids
+    return expired
 
 
-def _release_expired_holds_orm(balances: Sequence[BalanceRow]) -> dict[UUID, tuple[Decimal, datetime | None]]:
+def _release_expired_holds_orm(
+    balances: Sequence[BalanceRow],
+) -> dict[UUID, tuple[Decimal, list[UUID], datetime | None]]:
     """`release_expired_holds`'s statement, for SQLite (single-process development mode)."""
     now = timezone.now()
     released = {}
     for balance in balances:
         active = Hold.objects.filter(wallet_balance_id=balance.pk, status=HoldStatus.ACTIVE)
-        expired = active.filter(expires_at__lte=now)
+        expired = list(active.filter(expires_at__lte=now))
         amount = sum((hold.amount - hold.captured_amount for hold in expired), Decimal(0))
-        expired.update(status=HoldStatus.EXPIRED, resolved_at=F("expires_at"))
+        Hold.objects.filter(pk__in=[hold.pk for hold in expired]).update(
+            status=HoldStatus.EXPIRED, resolved_at=F("expires_at")
+        )
         due_at = active.aggregate(due_at=Min("expires_at"))["due_at"]
-        released[balance.pk] = (amount, due_at)
+        released[balance.pk] = (amount, [hold.pk for hold in expired], due_at)
     return released

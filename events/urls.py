@@ -1,0 +1,8 @@
+from rest_framework.routers import SimpleRouter
+
+from events import views
+
+router = SimpleRouter()
+router.register("events", views.EventViewSet, basename="event")
+
+urlpatterns = router.urls
