@@ -82,6 +82,7 @@ class BalanceRow:
     hold_due: bool  # some hold may have expired: release before any rule reads `held_amount`
     actor_is_active: bool | None = None  # None: no actor was named (the system), or no such user
     rate_to_other: Decimal | None = None
+    holds_released: int = 0  # how many holds past their expiry this posting released (the sweeper's count)
 
     @property
     def available(self) -> Decimal:
@@ -273,8 +274,9 @@ def read_created_at(cursor: CursorWrapper, entries: Sequence[Transaction]) -> No
 
 
 # The holds of these balances past their expiry become `expired` (resolved at their expiry: the moment they
-# stopped reserving), and each balance gets what they released and its next due time. One moment for both
-# parts: with two readings of the clock a hold expiring between them would be neither released nor due.
+# stopped reserving), and each balance gets what they released, how many they were, and its next due time. One
+# moment for both parts: with two readings of the clock a hold expiring between them would be neither released
+# nor due.
 _RELEASE_DUE = """
     WITH moment AS (SELECT clock_timestamp() AS now),
     expired AS (
@@ -285,6 +287,7 @@ _RELEASE_DUE = """
     )
     SELECT balance.id,
            COALESCE((SELECT sum(expired.released) FROM expired WHERE expired.wallet_balance_id = balance.id), 0),
+           (SELECT count(*) FROM expired WHERE expired.wallet_balance_id = balance.id),
            (SELECT min(hold.expires_at) FROM {holds} AS hold, moment
             WHERE hold.wallet_balance_id = balance.id AND hold.status = %s AND hold.expires_at > moment.now)
     FROM {balances} AS balance
@@ -294,8 +297,8 @@ _RELEASE_DUE = """
 
 def release_expired_holds(balances: Sequence[BalanceRow], cursor: CursorWrapper) -> None:
     """Mark the holds of these (locked) balances that are past their expiry `expired`, and take what they
-    reserved off each row's `held_amount`; each row's `hold_due_at` becomes its next expiry. The rows are
-    written with the movement's own UPDATE.
+    reserved off each row's `held_amount`; each row's `hold_due_at` becomes its next expiry, and its
+    `holds_released` how many it released. The rows are written with the movement's own UPDATE.
     """
     if connection.vendor != "postgresql":
         released = _release_expired_holds_orm(balances)
@@ -304,15 +307,18 @@ def release_expired_holds(balances: Sequence[BalanceRow], cursor: CursorWrapper)
         sql = _RELEASE_DUE.format(holds=Hold._meta.db_table, balances=WalletBalance._meta.db_table, ids=placeholders)
         ids = [balance.pk for balance in balances]
         cursor.execute(sql, [HoldStatus.EXPIRED, *ids, HoldStatus.ACTIVE, HoldStatus.ACTIVE, *ids])
-        released = {balance_id: (amount, due_at) for balance_id, amount, due_at in cursor.fetchall()}
+        released = {balance_id: (amount, count, due_at) for balance_id, amount, count, due_at in cursor.fetchall()}
     for balance in balances:
-        amount, due_at = released[balance.pk]
+        amount, count, due_at = released[balance.pk]
         balance.held_amount -= amount
+        balance.holds_released = count
         balance.hold_due_at = due_at
         balance.hold_due = False
 
 
-def _release_expired_holds_orm(balances: Sequence[BalanceRow]) -> dict[UUID, tuple[Decimal, datetime | None]]:
+def _release_expired_holds_orm(
+    balances: Sequence[BalanceRow],
+) -> dict[UUID, tuple[Decimal, int, datetime | None]]:
     """`release_expired_holds`'s statement, for SQLite (single-process development mode)."""
     now = timezone.now()
     released = {}
@@ -320,7 +326,7 @@ def _release_expired_holds_orm(balances: Sequence[BalanceRow]) -> dict[UUID, tup
         active = Hold.objects.filter(wallet_balance_id=balance.pk, status=HoldStatus.ACTIVE)
         expired = active.filter(expires_at__lte=now)
         amount = sum((hold.amount - hold.captured_amount for hold in expired), Decimal(0))
-        expired.update(status=HoldStatus.EXPIRED, resolved_at=F("expires_at"))
+        count = expired.update(status=HoldStatus.EXPIRED, resolved_at=F("expires_at"))
         due_at = active.aggregate(due_at=Min("expires_at"))["due_at"]
-        released[balance.pk] = (amount, due_at)
+        released[balance.pk] = (amount, count, due_at)
     return released
