@@ -1,10 +1,10 @@
 """Every endpoint × {anonymous, owner, another user, staff, finance} answers as the contract says.
 
-The owner owns the wallet, its USD balance and a PAYMENT entry; "another user",
-"staff" (in no group) and "finance" (the Finance group) own nothing of it.
-Staff are not special in the API except for refunds, which need the refund
-permission the back office asks for (Finance): other people's money answers
-404 to them as to anyone.
+The owner owns the wallet, its USD balance, a PAYMENT entry and an active
+hold; "another user", "staff" (in no group) and "finance" (the Finance group)
+own nothing of it. Staff are not special in the API except for refunds, which
+need the refund permission the back office asks for (Finance): other people's
+money, holds included, answers 404 to them as to anyone.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from accounts.tokens import WalletRefreshToken
 from conftest import client_for
 from tests.admin_support import staff_in
 from tests.factories import PASSWORD, UserFactory, WalletFactory, funded_balance
+from transactions.holds.services import hold_create
+from transactions.models import Hold, HoldStatus
 from transactions.services import payment_create
 
 OK, CREATED, RESET = HTTPStatus.OK, HTTPStatus.CREATED, HTTPStatus.RESET_CONTENT
@@ -35,6 +37,7 @@ class World:
     balance_id: str
     target_balance_id: str
     payment_id: str
+    hold_id: str
 
 
 @pytest.fixture
@@ -48,8 +51,11 @@ def world(db) -> World:
     payment = payment_create(
         wallet_balance_id=balance.pk, amount=Decimal("20.00"), merchant="Shop", owner=owner, created_by=owner
     )
+    hold = hold_create(wallet_balance_id=balance.pk, amount=Decimal("30.00"), owner=owner, created_by=owner)
     finance = staff_in("Finance")
-    return World(owner, other, staff, finance, str(wallet.pk), str(balance.pk), str(target.pk), str(payment.pk))
+    return World(
+        owner, other, staff, finance, str(wallet.pk), str(balance.pk), str(target.pk), str(payment.pk), str(hold.pk)
+    )
 
 
 def _requests(w: World, actor) -> dict[str, tuple[str, str, dict]]:
@@ -80,6 +86,11 @@ def _requests(w: World, actor) -> dict[str, tuple[str, str, dict]]:
         "history": ("get", "/api/v1/transactions/", {}),
         "entry detail": ("get", f"/api/v1/transactions/{w.payment_id}/", {}),
         "refund": ("post", f"/api/v1/transactions/{w.payment_id}/refund/", {"amount": "1.00"}),
+        "hold list": ("get", "/api/v1/holds/", {}),
+        "hold create": ("post", "/api/v1/holds/", {"wallet_balance_id": w.balance_id, "amount": "1.00"}),
+        "hold detail": ("get", f"/api/v1/holds/{w.hold_id}/", {}),
+        "hold capture": ("post", f"/api/v1/holds/{w.hold_id}/capture/", {"amount": "1.00"}),
+        "hold void": ("post", f"/api/v1/holds/{w.hold_id}/void/", {}),
     }
 
 
@@ -102,6 +113,11 @@ EXPECTED = {
     "history": (UNAUTHORIZED, OK, OK, OK, OK),
     "entry detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "refund": (UNAUTHORIZED, FORBIDDEN, FORBIDDEN, FORBIDDEN, CREATED),
+    "hold list": (UNAUTHORIZED, OK, OK, OK, OK),
+    "hold create": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "hold detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "hold capture": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "hold void": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
 }
 ACTORS = ("anonymous", "owner", "other", "staff", "finance")
 
@@ -141,6 +157,18 @@ def test_history_of_another_user_or_staff_never_shows_the_owners_entries(world):
     for user in (world.other, world.staff):
         assert client_for(user).get("/api/v1/transactions/").json()["results"] == []
     assert len(client_for(world.owner).get("/api/v1/transactions/").json()["results"]) == 2
+
+
+@pytest.mark.django_db
+def test_the_owners_hold_is_neither_listed_nor_resolved_for_anyone_else(world):
+    for user in (world.other, world.staff, world.finance):
+        client = client_for(user)
+        assert client.get("/api/v1/holds/").json()["results"] == []
+        assert client.post(f"/api/v1/holds/{world.hold_id}/capture/", {}, format="json").status_code == NOT_FOUND
+        assert client.post(f"/api/v1/holds/{world.hold_id}/void/", {}, format="json").status_code == NOT_FOUND
+    hold = Hold.objects.get(pk=world.hold_id)
+    assert (hold.status, hold.captured_amount) == (HoldStatus.ACTIVE, 0)
+    assert [item["id"] for item in client_for(world.owner).get("/api/v1/holds/").json()["results"]] == [world.hold_id]
 
 
 @pytest.mark.django_db

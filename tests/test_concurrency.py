@@ -14,9 +14,7 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 from http import HTTPStatus
 from typing import Any
@@ -30,10 +28,17 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from conftest import held_in_redis
 from tests.factories import UserFactory, WalletFactory, funded_balance
-from tests.invariants import assert_ledger_invariants, totals_by_currency
+from tests.invariants import (
+    JOIN_TIMEOUT_SECONDS,
+    Outcome,
+    assert_ledger_invariants,
+    bypass_redis_locks,
+    run_in_threads,
+    totals_by_currency,
+    unexpected,
+)
 from transactions import services
 from transactions.models import CREDIT_TYPES, IdempotencyRecord, Transaction, TransactionType
-from transactions.posting import engine
 from wallet_project.errors import (
     AmountTooSmall,
     InsufficientFunds,
@@ -45,7 +50,6 @@ from wallets.models import Currency, ExchangeRate, WalletBalance
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-JOIN_TIMEOUT_SECONDS = 60
 WITHDRAW_URL = "/api/v1/transactions/withdraw/"
 DEPOSIT_URL = "/api/v1/transactions/deposit/"
 
@@ -54,58 +58,6 @@ DEPOSIT_URL = "/api/v1/transactions/deposit/"
 def _no_throttling(settings: Any) -> None:
     """Fifty requests of one user in a second are the point here, whatever rate another test left behind."""
     settings.THROTTLE_USER_RATE = settings.THROTTLE_ANON_RATE = "1000000/minute"
-
-
-# --- threads -------------------------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    result: Any = None
-    error: BaseException | None = None
-
-
-def run_in_threads(work: Callable[[int], Any], count: int) -> list[Outcome]:
-    """Run `work(0)` … `work(count - 1)` in `count` threads released together; every thread must finish.
-
-    Each thread closes its own database connection at the end. An exception is
-    an outcome for the test to judge, not a crash of the harness.
-    """
-    start = threading.Barrier(count)
-    outcomes = [Outcome() for _ in range(count)]
-
-    def runner(index: int) -> None:
-        try:
-            start.wait(timeout=JOIN_TIMEOUT_SECONDS)
-            outcomes[index].result = work(index)
-        except BaseException as exc:  # noqa: BLE001 - recorded for the test to judge
-            outcomes[index].error = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(index,), daemon=True) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + JOIN_TIMEOUT_SECONDS
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    stuck = [thread.name for thread in threads if thread.is_alive()]
-    assert not stuck, f"{len(stuck)} of {count} threads still running after {JOIN_TIMEOUT_SECONDS} s: deadlock?"
-    return outcomes
-
-
-def unexpected(outcomes: list[Outcome], *allowed: type[BaseException]) -> list[BaseException]:
-    return [o.error for o in outcomes if o.error is not None and not isinstance(o.error, allowed)]
-
-
-@contextmanager
-def _no_redis_locks(balance_ids: Any, gate: Any = None) -> Iterator[None]:
-    yield
-
-
-def bypass_redis_locks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Movements take no Redis lock at all: only the PostgreSQL row lock stands between them."""
-    monkeypatch.setattr(engine, "balance_locks", _no_redis_locks)
 
 
 def bearer(user: Any) -> str:

@@ -244,17 +244,32 @@ def holds_expire(*, limit: int = 500) -> Swept:
     )
     expired = 0
     for balance_id in due:
-        before = _expired_count(balance_id)
         try:
-            post([Reserve(balance_id, Decimal(0))], Booking(None, TransactionSource.SYSTEM, "Expired holds released"))
+            expired += _sweep(balance_id)
         except (LockTimeout, ServiceUnavailable):
             continue
-        expired += _expired_count(balance_id) - before
     return Swept(balances=len(due), holds=expired)
 
 
-def _expired_count(balance_id: UUID) -> int:
-    return Hold.objects.filter(wallet_balance_id=balance_id, status=HoldStatus.EXPIRED).count()
+def _sweep(balance_id: UUID) -> int:
+    """Release one balance's expired holds; how many this posting released.
+
+    Counted under the lock, from the engine's own release: another sweep or a
+    movement may release the same holds just before, and they are theirs.
+    """
+    counted: list[int] = []
+
+    def count_released(locked: Mapping[UUID, BalanceRow]) -> list[Reserve]:
+        counted.append(locked[balance_id].holds_released)
+        return [Reserve(balance_id, Decimal(0))]
+
+    post(
+        [Reserve(balance_id, Decimal(0))],
+        Booking(None, TransactionSource.SYSTEM, "Expired holds released"),
+        settle=count_released,
+    )
+    (released,) = counted
+    return released
 
 
 def _audit(message: str, hold: Hold, created_by: User | None) -> None:

@@ -83,6 +83,7 @@ class BalanceRow:
     hold_due: bool  # some hold may have expired: release before any rule reads `held_amount`
     actor_is_active: bool | None = None  # None: no actor was named (the system), or no such user
     rate_to_other: Decimal | None = None
+    holds_released: int = 0  # how many holds past their expiry this posting released (the sweeper's count)
 
     @property
     def available(self) -> Decimal:
@@ -289,8 +290,9 @@ def read_created_at(cursor: CursorWrapper, entries: Sequence[Transaction]) -> No
 
 
 # The holds of these balances past their expiry become `expired` (resolved at their expiry: the moment they
-# stopped reserving), and each balance gets what they released and its next due time. One moment for both
-# parts: with two readings of the clock a hold expiring between them would be neither released nor due.
+# stopped reserving), and each balance gets what they released, how many they were, and its next due time. One
+# moment for both parts: with two readings of the clock a hold expiring between them would be neither released
+# nor due.
 _RELEASE_DUE = """
     WITH moment AS (SELECT clock_timestamp() AS now),
     expired AS (
@@ -311,8 +313,9 @@ _RELEASE_DUE = """
 
 def release_expired_holds(balances: Sequence[BalanceRow], cursor: CursorWrapper) -> list[UUID]:
     """Mark the holds of these (locked) balances that are past their expiry `expired`, and take what they
-    reserved off each row's `held_amount`; each row's `hold_due_at` becomes its next expiry. The rows are
-    written with the movement's own UPDATE. Returns the ids of the holds it marked.
+    reserved off each row's `held_amount`; each row's `hold_due_at` becomes its next expiry, and its
+    `holds_released` how many it released. The rows are written with the movement's own UPDATE. Returns the
+    ids of the holds it marked.
     """
     if connection.vendor != "postgresql":
         released = _release_expired_holds_orm(balances)
@@ -328,6 +331,7 @@ def release_expired_holds(balances: Sequence[BalanceRow], cursor: CursorWrapper)
     for balance in balances:
         amount, hold_ids, due_at = released[balance.pk]
         balance.held_amount -= amount
+        balance.holds_released = len(hold_ids)
         balance.hold_due_at = due_at
         balance.hold_due = False
         expired += hold_ids

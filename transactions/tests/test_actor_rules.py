@@ -1,9 +1,9 @@
 """Who may move money: deactivated actors, the refund permission, and what a sender learns of the destination.
 
-Every service that books or creates refuses a deactivated actor, whether it
-acts as the owner (an API caller whose access token outlives the
-deactivation) or as `created_by` (a staff member), and PostgreSQL refuses the
-ledger entry of an inactive actor too.
+Every service that books or creates, holds included, refuses a deactivated
+actor, whether it acts as the owner (an API caller whose access token outlives
+the deactivation) or as `created_by` (a staff member), and PostgreSQL refuses
+the ledger entry of an inactive actor too.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from accounts.models import User
 from conftest import client_for, error_code
 from tests.admin_support import staff_in
 from tests.factories import UserFactory, WalletFactory, funded_balance
-from transactions.models import Transaction, TransactionSource
+from transactions.holds.services import hold_create
+from transactions.models import Hold, Transaction, TransactionSource
 from transactions.services import deposit_create, payment_create, refund_create
 from wallet_project.errors import InactiveAccount
 from wallets.models import ExchangeRate, Wallet, WalletBalance
@@ -93,6 +94,35 @@ def test_a_deactivated_users_unexpired_token_moves_and_creates_nothing(user, own
     assert response.status_code == HTTPStatus.UNAUTHORIZED, response.content
     assert error_code(response) == "authentication_failed"
     assert money_state() == before
+
+
+def holds_state(balance: WalletBalance) -> tuple:
+    balance.refresh_from_db()
+    holds = tuple(Hold.objects.order_by("pk").values_list("pk", "status", "captured_amount"))
+    return balance.held_amount, holds
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["place", "capture", "void"])
+@pytest.mark.parametrize("idempotency_key", [None, "key-1"], ids=["plain", "with-idempotency-key"])
+def test_a_deactivated_users_unexpired_token_places_and_resolves_no_hold(user, owned, action, idempotency_key):
+    source, _, _ = owned
+    hold = hold_create(wallet_balance_id=source.pk, amount=Decimal("10.00"), owner=user, created_by=user)
+    client = client_for(user)  # minted before the deactivation, still unexpired
+    deactivate(user)
+    before = money_state(), holds_state(source)
+    path, body = {
+        "place": ("/api/v1/holds/", {"wallet_balance_id": str(source.pk), "amount": "1.00"}),
+        "capture": (f"/api/v1/holds/{hold.pk}/capture/", {"amount": "1.00"}),
+        "void": (f"/api/v1/holds/{hold.pk}/void/", {}),
+    }[action]
+    headers = {"HTTP_IDEMPOTENCY_KEY": idempotency_key} if idempotency_key else {}
+
+    response = client.post(path, body, format="json", **headers)
+
+    assert response.status_code == HTTPStatus.UNAUTHORIZED, response.content
+    assert error_code(response) == "authentication_failed"
+    assert (money_state(), holds_state(source)) == before
 
 
 @pytest.mark.django_db

@@ -11,6 +11,7 @@ import pytest
 from conftest import error_code
 from tests.factories import WalletFactory, funded_balance
 from tests.holds import active_remainders, backdate
+from transactions.holds.services import holds_expire
 from transactions.models import Hold, HoldStatus, Transaction, TransactionType
 from wallets.models import WalletBalance
 from wallets.services import wallet_set_frozen
@@ -257,6 +258,25 @@ def test_only_the_expired_holds_are_released(api, balance):
     balance.refresh_from_db()
     assert balance.held_amount == Decimal("20.00") == active_remainders(balance)
     assert balance.hold_due_at == Hold.objects.get(pk=young["id"]).expires_at
+
+
+def test_the_sweeper_releases_expired_holds_and_counts_each_once(api, user, balance):
+    other = funded_balance(wallet=WalletFactory(owner=user), amount="50.00")
+    old = [place(api, balance, "30.00", expires_in=60).json(), place(api, other, "20.00", expires_in=60).json()]
+    young = place(api, balance, "10.00", expires_in=3600).json()
+    for hold in old:
+        backdate(Hold.objects.get(pk=hold["id"]), 61)
+
+    assert holds_expire().holds == 2
+    assert holds_expire().holds == 0  # nothing is due any more
+    for hold in old:
+        stored = Hold.objects.get(pk=hold["id"])
+        assert (stored.status, stored.resolved_at) == (HoldStatus.EXPIRED, stored.expires_at)
+    assert Hold.objects.get(pk=young["id"]).status == HoldStatus.ACTIVE
+    for swept, held in ((balance, Decimal("10.00")), (other, Decimal(0))):
+        swept.refresh_from_db()
+        assert swept.held_amount == held == active_remainders(swept)
+    assert Transaction.objects.filter(wallet_balance__in=[balance, other]).count() == 2  # the fundings only
 
 
 # --- input --------------------------------------------------------------------------------------
