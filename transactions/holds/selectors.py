@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from transactions.models import Hold, HoldStatus
@@ -30,16 +30,20 @@ def hold_list(*, owner: User, filters: HoldFilters) -> QuerySet[Hold]:
     holds = Hold.objects.filter(owner=owner)
     if filters.wallet_balance_id:
         holds = holds.filter(wallet_balance_id=filters.wallet_balance_id)
-    now = timezone.now()
-    if filters.status == HoldStatus.ACTIVE:
-        holds = holds.filter(status=HoldStatus.ACTIVE, expires_at__gt=now)
-    elif filters.status == HoldStatus.EXPIRED:
-        holds = holds.filter(status__in=[HoldStatus.ACTIVE, HoldStatus.EXPIRED]).exclude(
-            status=HoldStatus.ACTIVE, expires_at__gt=now
-        )
-    elif filters.status:
-        holds = holds.filter(status=filters.status)
+    if filters.status:
+        holds = holds_with_status_now(holds, filters.status)
     return holds
+
+
+def holds_with_status_now(holds: QuerySet[Hold], status: str) -> QuerySet[Hold]:
+    """The holds whose status as of now (`Hold.status_now`) is `status`: an active hold past its expiry is
+    `expired`, not `active`, whether or not anything swept it."""
+    now = timezone.now()
+    if status == HoldStatus.ACTIVE:
+        return holds.filter(status=HoldStatus.ACTIVE, expires_at__gt=now)
+    if status == HoldStatus.EXPIRED:
+        return holds.filter(Q(status=HoldStatus.EXPIRED) | Q(status=HoldStatus.ACTIVE, expires_at__lte=now))
+    return holds.filter(status=status)
 
 
 def hold_get(*, hold_id: UUID, owner: User | None) -> Hold:
