@@ -1,5 +1,5 @@
-"""Holds in the admin: read-only lists filtered by the status as of now, and a void through the service with a
-reason."""
+"""Holds in the admin: read-only lists filtered by the status as of now, a void through the service with a reason,
+and what balances hold and have available."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from conftest import held_in_redis
 from tests.admin_support import confirm, logged_in, post_and_confirm, review, round_trips, staff_in
 from tests.factories import UserFactory, funded_balance
 from tests.holds import backdate
+from transactions.holds.selectors import HELD_NOW, balances_with_held_now, held_now
 from transactions.holds.services import hold_capture, hold_create, hold_void
 from transactions.models import Hold, HoldStatus, Transaction, TransactionType
 from wallets.models import StaffAction, WalletBalance
@@ -22,6 +23,7 @@ from wallets.services import wallet_set_frozen
 pytestmark = pytest.mark.django_db
 
 HOLDS = reverse("admin:transactions_hold_changelist")
+BALANCES = reverse("admin:wallets_walletbalance_changelist")
 QUERY_BOUND = 20
 HOUR = 3600
 
@@ -32,6 +34,10 @@ def hold_url(hold: Hold) -> str:
 
 def void_url(hold: Hold) -> str:
     return reverse("admin:transactions_hold_void", args=[hold.pk])
+
+
+def balance_url(balance: WalletBalance) -> str:
+    return reverse("admin:wallets_walletbalance_change", args=[balance.pk])
 
 
 def place(balance: WalletBalance, amount: str = "30.00", *, expires_in: int = 24 * HOUR, merchant: str = "") -> Hold:
@@ -409,6 +415,62 @@ def test_staff_action_history_links_to_the_voided_hold(finance):
     assert hold_url(hold) in body and "Hold voided" in body
 
 
+# --- balances: held and available -----------------------------------------------------------------------
+
+
+def test_balance_page_and_list_show_held_and_available_as_of_now_and_link_to_the_holds(support):
+    balance = funded_balance(amount="100.00")
+    hold = place(balance, "30.00")
+    unswept = place(balance, "25.00", expires_in=HOUR)
+    backdate(unswept, HOUR + 1)
+    assert held(balance) == Decimal("55.00")  # stored: the expired hold is not released yet
+
+    page = support.get(balance_url(balance)).content.decode()
+    changelist = support.get(BALANCES)
+    holds = support.get(HOLDS, {"wallet_balance": str(balance.pk)})
+
+    assert '<div class="readonly">30.00</div>' in page
+    assert '<div class="readonly">70.00</div>' in page
+    assert f"{HOLDS}?wallet_balance={balance.pk}" in page
+    row = changelist.content.decode()
+    assert '<td class="field-held_display">30.00</td>' in row
+    assert '<td class="field-available_display">70.00</td>' in row
+    assert listed(holds) == {hold, unswept}
+
+
+def test_balances_with_held_now_agrees_with_held_now():
+    quiet = funded_balance(amount="10.00")
+    live = funded_balance(amount="100.00")
+    place(live, "30.00")
+    due = funded_balance(amount="100.00")
+    place(due, "20.00")
+    backdate(place(due, "25.00", expires_in=HOUR), HOUR + 1)
+    all_due = funded_balance(amount="100.00")
+    backdate(place(all_due, "40.00", expires_in=HOUR), HOUR + 1)
+
+    balances = WalletBalance.objects.filter(pk__in=[quiet.pk, live.pk, due.pk, all_due.pk])
+
+    annotated = {balance.pk: getattr(balance, HELD_NOW) for balance in balances_with_held_now(balances)}
+
+    assert annotated == {
+        balance.pk: held_now(WalletBalance.objects.get(pk=balance.pk)) for balance in (quiet, live, due, all_due)
+    }
+    assert annotated == {quiet.pk: 0, live.pk: Decimal("30.00"), due.pk: Decimal("20.00"), all_due.pk: 0}
+
+
+def test_withdrawal_adjustment_is_refused_beyond_what_is_available(finance):
+    balance = funded_balance(amount="100.00")
+    place(balance, "30.00")
+    adjust_url = reverse("admin:wallets_walletbalance_adjust", args=[balance.pk])
+
+    form = finance.get(adjust_url).content.decode()
+    response = finance.post(adjust_url, {"direction": "withdrawal", "amount": "80.00", "reason": "Chargeback"})
+
+    assert 'id="available-amount">70.00 USD' in form
+    assert "of which 30.00 USD is reserved by holds (70.00 USD available)" in response.content.decode()
+    assert balance.entries.count() == 1
+
+
 # --- query counts -----------------------------------------------------------------------------------------
 
 
@@ -426,6 +488,23 @@ def test_holds_changelist_runs_the_same_number_of_queries_for_3_and_30_holds(sup
         many = round_trips(support, HOLDS)
 
     assert Hold.objects.count() == 30
+    assert many == few
+
+
+def test_balance_changelist_does_not_query_per_balance_with_a_hold_due(support, django_assert_max_num_queries):
+    def due_balance() -> None:
+        balance = funded_balance(amount="10.00")
+        backdate(place(balance, "1.00", expires_in=HOUR), HOUR + 1)
+
+    due_balance()
+    support.get(BALANCES)
+    with django_assert_max_num_queries(QUERY_BOUND):
+        few = round_trips(support, BALANCES)
+    for _ in range(10):
+        due_balance()
+    with django_assert_max_num_queries(QUERY_BOUND):
+        many = round_trips(support, BALANCES)
+
     assert many == few
 
 
