@@ -27,6 +27,9 @@ from django.utils.safestring import mark_safe
 
 from accounts.models import User
 from transactions.admin_filters import BalanceFilter, CreatedDateRangeFilter, ReferenceFilter, WalletFilter
+
+# The holds' back office lives with the holds (transactions/holds/admin.py); importing it registers it.
+from transactions.holds import admin as holds_admin  # noqa: F401
 from transactions.models import REFUNDABLE_TYPES, Transaction, TransactionSource, TransactionType
 from transactions.selectors import refunded_amount
 from transactions.services import refund_create
@@ -47,6 +50,7 @@ from wallet_project.admin_helpers import (
     admin_changelist_url,
     admin_link,
     frozen_badge,
+    id_tail,
     uuid_or_none,
 )
 from wallet_project.errors import DomainError, InvalidInput, RefundExceedsPayment
@@ -116,11 +120,6 @@ def ledger_csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
         *values, minor_unit = row
         cells = [_csv_cell(column, value, minor_unit) for column, value in zip(columns, values, strict=True)]
         yield writer.writerow(cells)
-
-
-def id_tail(some_id: object) -> str:
-    """The end of an id: entry ids and references are time-ordered, so their first digits repeat for a while."""
-    return "…" + str(some_id)[-8:]
 
 
 def owner_label(owner: User) -> str:

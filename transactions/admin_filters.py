@@ -5,7 +5,8 @@ The links that open the ledger narrowed to one balance, wallet or movement
 rather than Django's raw lookups, so the narrowing shows in the sidebar with
 its own "All" link and in "Clear all filters", and a search typed afterwards
 visibly runs inside it. The date range takes two calendar days, both
-included, in UTC.
+included, in UTC. The holds list takes a balance's link through
+`BalanceFilter` as well.
 """
 
 from __future__ import annotations

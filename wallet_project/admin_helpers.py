@@ -57,6 +57,11 @@ def frozen_badge(wallet: Any) -> SafeString:
     return format_html('<span class="wallet-active">{}</span>', "Active")
 
 
+def id_tail(some_id: object) -> str:
+    """The end of an id: entry, hold ids and references are time-ordered, so their first digits repeat for a while."""
+    return "…" + str(some_id)[-8:]
+
+
 def uuid_or_none(term: str) -> UUID | None:
     """The search term as a UUID, so that id searches use the primary key index instead of a text scan."""
     try:

@@ -136,7 +136,8 @@ class WalletBalance(models.Model):
 
 
 class StaffAction(models.Model):
-    """One back-office action that moved money, set a rate or froze a wallet: who, what, on what, and why.
+    """One back-office action that moved money, set a rate, froze a wallet or voided a hold: who, what, on what,
+    and why.
 
     Written in the same database transaction as the action it records
     (wallets.services.staff_action_record); read-only in the admin.
@@ -148,6 +149,7 @@ class StaffAction(models.Model):
         REFUND = "refund", "Payment refunded"
         WALLET_FROZEN = "wallet_frozen", "Wallet frozen"
         WALLET_UNFROZEN = "wallet_unfrozen", "Wallet unfrozen"
+        HOLD_VOIDED = "hold_voided", "Hold voided"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -1,7 +1,12 @@
-"""Balances: adjusting one books a DEPOSIT or WITHDRAWAL entry, after a confirmation, with a reason."""
+"""Balances: adjusting one books a DEPOSIT or WITHDRAWAL entry, after a confirmation, with a reason.
+
+Each balance shows what its holds reserve as of now (`held`, an expired hold
+not yet swept counts for nothing) and what debits may use (`available`).
+"""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -9,9 +14,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 
 from accounts.models import User
-from transactions.models import Transaction, TransactionSource
+from transactions.holds.selectors import HELD_NOW, balances_with_held_now, held_now
+from transactions.models import Hold, Transaction, TransactionSource
 from transactions.services import deposit_create, withdrawal_create
 from wallet_project.admin_forms import (
     SEEN,
@@ -27,6 +34,7 @@ from wallet_project.admin_helpers import (
     ObjectPageAdminMixin,
     ReadOnlyAdminMixin,
     admin_change_url,
+    admin_changelist_url,
     admin_link,
     frozen_badge,
     uuid_or_none,
@@ -68,6 +76,8 @@ class WalletBalanceAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
         "wallet_state",
         "currency",
         "amount_display",
+        "held_display",
+        "available_display",
         "last_sequence",
         "updated_at",
     )
@@ -82,15 +92,19 @@ class WalletBalanceAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
         "owner_link",
         "currency",
         "amount_display",
+        "held_display",
+        "available_display",
         "last_sequence",
         "created_at",
         "updated_at",
         "entries_link",
+        "holds_link",
     )
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WalletBalance]:
-        return super().get_queryset(request).select_related("wallet__owner", "currency")
+        # held as of now for every row in the page's one statement, not one query per balance with a hold due.
+        return balances_with_held_now(super().get_queryset(request).select_related("wallet__owner", "currency"))
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[WalletBalance], search_term: str
@@ -146,11 +160,18 @@ class WalletBalanceAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
             )
             return False
         amount = form.cleaned_data["amount"]
-        if form.cleaned_data["direction"] == form.WITHDRAWAL and amount > balance.amount:
+        held = _held(balance)
+        if form.cleaned_data["direction"] == form.WITHDRAWAL and amount > balance.amount - held:
             minor_unit, currency = balance.currency.minor_unit, balance.currency_id
+            holds = (
+                f", of which {format_amount(held, minor_unit)} {currency} is reserved by holds "
+                f"({format_amount(balance.amount - held, minor_unit)} {currency} available)"
+                if held
+                else ""
+            )
             form.add_error(
                 "amount",
-                f"Balance {balance.pk} holds {format_amount(balance.amount, minor_unit)} {currency}; "
+                f"Balance {balance.pk} holds {format_amount(balance.amount, minor_unit)} {currency}{holds}; "
                 f"{format_amount(amount, minor_unit)} {currency} was asked.",
             )
             return False
@@ -221,6 +242,8 @@ class WalletBalanceAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
             "state_badge": frozen_badge(balance.wallet),
             "form": form,
             "amount_display": format_amount(balance.amount, minor_unit),
+            "held_display": format_amount(_held(balance), minor_unit),
+            "available_display": format_amount(balance.amount - _held(balance), minor_unit),
             "confirming": confirm,
             "notice": notice,
         }
@@ -241,6 +264,18 @@ class WalletBalanceAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
     def amount_display(self, balance: WalletBalance) -> str:
         return format_amount(balance.amount, balance.currency.minor_unit)
 
+    @admin.display(description="held (now)", ordering=HELD_NOW)
+    def held_display(self, balance: WalletBalance) -> str:
+        return format_amount(_held(balance), balance.currency.minor_unit)
+
+    @admin.display(description="available")
+    def available_display(self, balance: WalletBalance) -> str:
+        return format_amount(balance.amount - _held(balance), balance.currency.minor_unit)
+
+    @admin.display(description="holds")
+    def holds_link(self, balance: WalletBalance) -> str:
+        return format_html('<a href="{}">Holds</a>', admin_changelist_url(Hold, wallet_balance=balance.pk))
+
     @admin.display(description="wallet", ordering="wallet__name")
     def wallet_link(self, balance: WalletBalance) -> str:
         return admin_link(Wallet, balance.wallet_id, balance.wallet.name)
@@ -256,6 +291,12 @@ class WalletBalanceAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
     @admin.display(description="ledger")
     def entries_link(self, balance: WalletBalance) -> str:
         return admin_link_to_entries(wallet_balance=balance.pk)
+
+
+def _held(balance: WalletBalance) -> Decimal:
+    """What the balance's holds reserve now: the page's annotation, or held_now() for a balance read without it."""
+    annotated = getattr(balance, HELD_NOW, None)
+    return held_now(balance) if annotated is None else annotated
 
 
 def _adjustment_summary(entry: Transaction, minor_unit: int) -> str:
