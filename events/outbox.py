@@ -7,9 +7,9 @@ counter rows stay locked until the transaction ends, so a stream's numbers
 are taken in commit order, and a rolled-back change gives its number back:
 no event without its change, no gap in a stream.
 
-`movement_statement` is the movement's event, which the posting engine sends
-in the same pipeline as its balances and entries (no extra round trip);
-`record` writes one event of any other type.
+`movement_prefix` is a movement's events as the `WITH` of the statement that
+inserts its entries (a data-modifying CTE: no extra statement, no extra round
+trip); `record` writes one event of any other type.
 """
 
 from __future__ import annotations
@@ -32,12 +32,14 @@ _STREAMS = EventStream._meta.db_table
 _EVENTS = Event._meta.db_table
 
 # Built from the models' own table names and %s placeholders only: no input reaches the SQL text.
-_INSERT = (
-    "WITH numbered AS ("  # noqa: S608
+_NUMBERED = (
+    "numbered AS ("  # noqa: S608
     f" INSERT INTO {_STREAMS} AS stream (id, last_sequence) VALUES {{streams}}"
     " ON CONFLICT (id) DO UPDATE SET last_sequence = stream.last_sequence + 1"
     " RETURNING id, last_sequence)"
-    f" INSERT INTO {_EVENTS} (id, stream_id, user_id, sequence, type, reference, data, created_at)"
+)
+_INSERT_EVENTS = (
+    f"INSERT INTO {_EVENTS} (id, stream_id, user_id, sequence, type, reference, data, created_at)"  # noqa: S608
     " SELECT new.id, new.stream_id, new.user_id, numbered.last_sequence, new.type, new.reference, new.data,"
     " clock_timestamp()"
     " FROM (VALUES {events}) AS new (id, stream_id, user_id, type, reference, data)"
@@ -47,11 +49,12 @@ _STREAM_ROW = "(%s::uuid, 1)"
 _EVENT_ROW = "(%s::uuid, %s::uuid, %s::uuid, %s, %s::uuid, %s::jsonb)"
 
 
-def movement_statement(reference: UUID, owner_ids: Iterable[UUID]) -> tuple[str, list[Any]]:
-    """The SQL and parameters of a movement's `movement.created` events: one for each owner of its balances."""
-    return _statement(
-        [(owner_id, owner_id, EventType.MOVEMENT_CREATED, reference, None) for owner_id in set(owner_ids)]
-    )
+def movement_prefix(reference: UUID, owner_ids: Iterable[UUID]) -> tuple[str, list[Any]]:
+    """A movement's `movement.created` events, one for each owner of its balances, as the `WITH …` that the
+    statement inserting its entries starts with, and its parameters (which come first)."""
+    events = _sorted([(owner, owner, EventType.MOVEMENT_CREATED, reference, None) for owner in set(owner_ids)])
+    numbered, told, params = _parts(events)
+    return f"WITH {numbered}, told AS ({told} RETURNING 1) ", params
 
 
 def record(type_: EventType, *, user_id: UUID | None, data: dict[str, Any]) -> None:
@@ -88,16 +91,26 @@ def record_orm(events: Sequence[_NewEvent]) -> None:
         )
 
 
-def _statement(
-    events: Sequence[tuple[UUID, UUID | None, str, UUID | None, dict[str, Any] | None]],
-) -> tuple[str, list[Any]]:
-    """One statement for events of distinct streams, the counters locked in sorted stream order."""
-    events = sorted(events, key=lambda event: event[0])
+def _statement(events: Sequence[_NewEvent]) -> tuple[str, list[Any]]:
+    """One statement for events of distinct streams."""
+    numbered, insert, params = _parts(_sorted(events))
+    return f"WITH {numbered} {insert}", params
+
+
+def _sorted(events: Sequence[_NewEvent]) -> list[_NewEvent]:
+    # The counters are locked in the order of their rows in VALUES: sorted, so that two transactions
+    # never wait for each other's in opposite orders.
+    return sorted(events, key=lambda event: event[0])
+
+
+def _parts(events: Sequence[_NewEvent]) -> tuple[str, str, list[Any]]:
+    """The counters' upsert (a CTE named `numbered`), the events' INSERT from it, and their parameters."""
     params: list[Any] = [stream_id for stream_id, *_ in events]
     for stream_id, user_id, type_, reference, data in events:
         params += [uuid7(), stream_id, user_id, str(type_), reference, None if data is None else _json(data)]
-    sql = _INSERT.format(streams=", ".join([_STREAM_ROW] * len(events)), events=", ".join([_EVENT_ROW] * len(events)))
-    return sql, params
+    numbered = _NUMBERED.format(streams=", ".join([_STREAM_ROW] * len(events)))
+    insert = _INSERT_EVENTS.format(events=", ".join([_EVENT_ROW] * len(events)))
+    return numbered, insert, params
 
 
 def _json(data: dict[str, Any]) -> str:

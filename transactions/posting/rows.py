@@ -217,18 +217,17 @@ _BALANCE_ROW = "(%s::uuid, %s::numeric, %s::bigint, %s::numeric, %s::timestamptz
 
 
 def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor: CursorWrapper) -> None:
-    """One UPDATE of every balance of the movement, one INSERT of its `movement.created` events (the outbox,
-    `events.outbox`), then one INSERT of all its entries (no entries: neither INSERT).
+    """One UPDATE of every balance of the movement, then one INSERT of all its entries (none: no INSERT)
+    that also writes its `movement.created` events (the outbox, `events.outbox`) in its `WITH`.
 
     Plain SQL on PostgreSQL (the ORM's bulk_update and bulk_create took a third
     of a transfer's Python time), sent together in one pipeline: one round trip
     to the database for both, while the balances are locked (docs/PERFORMANCE.md,
     "Balance UPDATE and ledger INSERT in one pipeline").
-    If the UPDATE fails, PostgreSQL skips the INSERTs and the error is raised
+    If the UPDATE fails, PostgreSQL skips the INSERT and the error is raised
     here, as Django's own. The entries get their `created_at` from the database:
-    the entries INSERT's `RETURNING` is the first result set on `cursor` for
-    `read_created_at`, which the engine calls after the commit and the release
-    when it can.
+    the INSERT's `RETURNING` stays on `cursor` for `read_created_at`, which
+    the engine calls after the commit and the release when it can.
     """
     if connection.vendor != "postgresql":  # single-process development mode (SQLite)
         for balance in balances:
@@ -260,12 +259,11 @@ def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor
                 ],
             )
             if entries:
-                # The movement's events, in the same round trip: one per owner of its balances.
-                cursor.execute(*outbox.movement_statement(entries[0].reference, [entry.owner_id for entry in entries]))
-                # Last, so that its RETURNING is what the cursor holds for `read_created_at`.
+                # The movement's events ride in the entries' INSERT, as its WITH: one per owner of its balances.
+                told, told_params = outbox.movement_prefix(entries[0].reference, [entry.owner_id for entry in entries])
                 cursor.execute(
-                    _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
-                    [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
+                    told + _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
+                    told_params + [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
                 )
     except ProgrammingError as exc:
         # The ledger's trigger: the actor was deactivated after the locked read saw it active.
