@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from django.db.backends.utils import CursorWrapper
 
     from accounts.models import User
+    from transactions.posting.hooks import Rider
 
 
 _BALANCE_ROWS = """
@@ -200,11 +201,15 @@ _ENTRY_FIELDS = [
     if field.name != "created_at"  # clock_timestamp(), by the database, after the row lock
 ]
 # Built from the models' own table and column names and %s placeholders only: no input reaches the SQL text.
-_INSERT_ENTRIES = "INSERT INTO {table} ({columns}) VALUES {rows} RETURNING id, created_at".format(  # noqa: S608
+_INSERT_ENTRIES = "INSERT INTO {table} ({columns}) VALUES {rows} RETURNING id, created_at{rider}".format(  # noqa: S608
     table=Transaction._meta.db_table,
     columns=", ".join(field.column for field in _ENTRY_FIELDS),
     rows="{rows}",
+    rider="{rider}",
 )
+# A rider's statement, as the last `WITH` of the entries' INSERT, and its one row brought back with each entry.
+_RIDER = ", rider AS ({statement}) "
+_RIDER_RESULT = ", (SELECT rider.result FROM rider)"
 _ENTRY_ROW = "(" + ", ".join(["%s"] * len(_ENTRY_FIELDS)) + ")"
 _UPDATE_BALANCES = (
     f"UPDATE {WalletBalance._meta.db_table} AS balance"  # noqa: S608
@@ -216,9 +221,12 @@ _UPDATE_BALANCES = (
 _BALANCE_ROW = "(%s::uuid, %s::numeric, %s::bigint, %s::numeric, %s::timestamptz)"
 
 
-def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor: CursorWrapper) -> None:
+def write(
+    balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor: CursorWrapper, rider: Rider | None = None
+) -> None:
     """One UPDATE of every balance of the movement, then one INSERT of all its entries (none: no INSERT)
-    that also writes its `movement.created` events (the outbox, `events.outbox`) in its `WITH`.
+    that also writes its `movement.created` events (the outbox, `events.outbox`) and the `rider`'s
+    statement, if any, in its `WITH`.
 
     Plain SQL on PostgreSQL (the ORM's bulk_update and bulk_create took a third
     of a transfer's Python time), sent together in one pipeline: one round trip
@@ -240,7 +248,9 @@ def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor
             )
         Transaction.objects.bulk_create(entries)
         if entries:
-            outbox.movement_orm(entries[0].reference, [entry.owner_id for entry in entries])
+            outbox.movements_orm([(entry.reference, entry.owner_id) for entry in entries])
+            if rider is not None:
+                rider.written(entries, rider.orm(entries))
         return
     try:
         with connection.wrap_database_errors, connection.connection.pipeline():
@@ -259,11 +269,18 @@ def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor
                 ],
             )
             if entries:
-                # The movement's events ride in the entries' INSERT, as its WITH: one per owner of its balances.
-                told, told_params = outbox.movement_prefix(entries[0].reference, [entry.owner_id for entry in entries])
+                # The movement's events ride in the entries' INSERT, as its WITH: one per owner of its balances
+                # (and per reference, when its legs carry their own).
+                told, params = outbox.movements_prefix([(entry.reference, entry.owner_id) for entry in entries])
+                rides = ""
+                if rider is not None:
+                    statement, rider_params = rider.statement(entries)
+                    told += _RIDER.format(statement=statement)
+                    params += rider_params
+                    rides = _RIDER_RESULT
                 cursor.execute(
-                    told + _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
-                    told_params + [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
+                    told + _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries)), rider=rides),
+                    params + [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
                 )
     except ProgrammingError as exc:
         # The ledger's trigger: the actor was deactivated after the locked read saw it active.
@@ -272,19 +289,23 @@ def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor
         raise
 
 
-def read_created_at(cursor: CursorWrapper, entries: Sequence[Transaction]) -> None:
-    """Give the entries `_write` inserted their `created_at`, from the INSERT's `RETURNING` on `cursor`.
+def read_created_at(cursor: CursorWrapper, entries: Sequence[Transaction], rider: Rider | None = None) -> None:
+    """Give the entries `_write` inserted their `created_at`, from the INSERT's `RETURNING` on `cursor`, and
+    the `rider` what its statement returned.
 
     The pipeline's sync brought the rows back before the commit; reading them
     is Python's work only, so the engine does it once the locks are released.
     """
     if connection.vendor != "postgresql" or not entries:  # bulk_create has set them already, or nothing to read
         return
-    created = dict(cursor.fetchall())
+    returned = cursor.fetchall()
+    created = dict(returned) if rider is None else {row[0]: row[1] for row in returned}
     for entry in entries:
         entry.created_at = created[entry.pk]
         entry._state.adding = False
         entry._state.db = connection.alias
+    if rider is not None:
+        rider.written(entries, returned[0][2])
 
 
 # The holds of these balances past their expiry become `expired` (resolved at their expiry: the moment they
