@@ -27,6 +27,7 @@ class EventType(models.TextChoices):
     WALLET_UNFROZEN = "wallet.unfrozen", "Wallet unfrozen"
     BALANCE_CREATED = "balance.created", "Balance created"
     RATE_CHANGED = "rate.changed", "Rate changed"
+    LOYALTY_UNFUNDED = "loyalty.unfunded", "Loyalty cashback unfunded"
 
 
 class EventStream(models.Model):

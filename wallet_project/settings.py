@@ -160,6 +160,7 @@ INSTALLED_APPS = [
     "wallets",
     "transactions",
     "events",
+    "loyalty",
 ]
 
 MIDDLEWARE = [

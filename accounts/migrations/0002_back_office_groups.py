@@ -3,8 +3,9 @@
 * **Support** sees everything and changes nothing but voiding holds (which
   releases reserved money to its owner and moves none).
 * **Finance** sees everything and may adjust balances, freeze wallets, add
-  exchange rates, refund payments and void holds — each of which goes through
-  the services, so money still moves only by ledger entries.
+  exchange rates, refund payments, void holds and manage loyalty programmes —
+  each of which goes through the services, so money still moves only by
+  ledger entries.
 
 Permissions are normally created by a post_migrate signal, after every
 migration has run; they are created here first so that the groups can be
@@ -14,7 +15,7 @@ given them in the same `migrate`.
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-BACK_OFFICE_APPS = ("accounts", "wallets", "transactions")
+BACK_OFFICE_APPS = ("accounts", "wallets", "transactions", "loyalty")
 
 SUPPORT_PERMISSIONS = (("transactions", "void_hold"),)
 FINANCE_PERMISSIONS = (
@@ -23,6 +24,8 @@ FINANCE_PERMISSIONS = (
     ("wallets", "add_exchangerate"),
     ("transactions", "refund_payment"),
     ("transactions", "void_hold"),
+    ("loyalty", "add_loyaltyprogram"),
+    ("loyalty", "change_loyaltyprogram"),
 )
 
 

@@ -43,18 +43,24 @@ def test_support_group_may_view_everything_and_change_nothing_but_void_holds():
     every_view = {
         f"{app_label}.{codename}"
         for app_label, codename in Permission.objects.filter(
-            content_type__app_label__in=["accounts", "wallets", "transactions"], codename__startswith="view_"
+            content_type__app_label__in=["accounts", "wallets", "transactions", "loyalty"], codename__startswith="view_"
         ).values_list("content_type__app_label", "codename")
     }
 
     support = codenames("Support")
 
-    assert {"accounts.view_user", "wallets.view_walletbalance", "transactions.view_transaction"} <= support
+    assert {
+        "accounts.view_user",
+        "wallets.view_walletbalance",
+        "transactions.view_transaction",
+        "loyalty.view_loyaltyprogram",
+        "loyalty.view_reward",
+    } <= support
     # Voiding a hold releases reserved money to its owner and moves none.
     assert support == every_view | {"transactions.void_hold"}
 
 
-def test_finance_group_may_view_everything_adjust_freeze_add_rates_refund_and_export_the_ledger():
+def test_finance_group_may_view_everything_adjust_freeze_add_rates_refund_export_and_manage_loyalty():
     ensure_back_office_groups()
 
     finance = codenames("Finance")
@@ -66,10 +72,16 @@ def test_finance_group_may_view_everything_adjust_freeze_add_rates_refund_and_ex
         "wallets.add_exchangerate",
         "transactions.refund_payment",
         "transactions.export_ledger",
+        "loyalty.add_loyaltyprogram",
+        "loyalty.change_loyaltyprogram",
     }
-    assert not {"transactions.add_transaction", "transactions.change_transaction", "wallets.change_walletbalance"} & (
-        finance
-    )
+    assert not {
+        "transactions.add_transaction",
+        "transactions.change_transaction",
+        "wallets.change_walletbalance",
+        "loyalty.delete_loyaltyprogram",
+        "loyalty.change_reward",
+    } & (finance)
 
 
 def test_creating_the_groups_again_changes_nothing():

@@ -1,0 +1,209 @@
+"""Booking: the pending rewards' money moved in batches, one posting per programme and batch.
+
+A payment only writes its reward (`loyalty.earning`); this moves the money,
+so that the funding balance is locked once per batch, never once per payment:
+it would otherwise be the one balance every payment in the currency waits for.
+Each posting locks the funding balance and the payers' balances (in id order,
+like every posting) and, per reward, books a LOYALTY credit on the payer and a
+LOYALTY_FUNDING debit on the funding balance, both under the payment's
+reference. The rewards are read again under the locks, so a refund or another
+worker that got there first is seen.
+
+A reward the funding balance cannot cover (what is left of it available,
+after the rewards before it in the batch) is `unfunded`: nothing is earned,
+the programme counts it, a warning is logged and the payer gets a
+`loyalty.unfunded` event. A reward refunded in full before it was booked has
+nothing to book (`reversed`). A reward whose payer's wallet is frozen, or whose
+funding wallet is, stays pending: it is booked once the wallet is unfrozen.
+`manage.py book_loyalty` runs `rewards_book` once or as a small worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from django.db.models import F
+from django.utils import timezone
+
+from events import outbox
+from events.models import EventType
+from loyalty.models import LoyaltyProgram, Reward, RewardStatus
+from loyalty.rendering import rewards_representation
+from transactions.models import Transaction, TransactionSource, TransactionType
+from transactions.posting.engine import post
+from transactions.posting.movement import Booking, Leg, Reserve
+from wallet_project.errors import LockTimeout, ServiceUnavailable
+from wallet_project.money import EXACT, MAX_BALANCE, format_amount
+from wallets.selectors import minor_unit_of
+
+if TYPE_CHECKING:
+    from transactions.posting.rows import BalanceRow
+
+logger = logging.getLogger("wallet.loyalty")
+
+DEFAULT_BATCH = 500
+
+
+@dataclass
+class Round:
+    """What one round of the worker did."""
+
+    pending: int = 0  # pending rewards it found (a full batch: more may be waiting)
+    booked: int = 0
+    unfunded: int = 0
+    reversed: int = 0
+    left_pending: int = 0  # frozen wallets, a busy balance, Redis down: the next round tries again
+
+
+@dataclass
+class _Batch:
+    """The decisions of one posting, made under its locks."""
+
+    booked: list[tuple[Reward, Decimal]] = field(default_factory=list)
+    unfunded: list[Reward] = field(default_factory=list)
+    reversed: list[Reward] = field(default_factory=list)
+    left: int = 0
+    funding_available: Decimal = Decimal(0)
+
+
+def rewards_book(*, limit: int = DEFAULT_BATCH) -> Round:
+    """Book up to `limit` pending rewards, the oldest first, one posting per programme."""
+    pending = list(
+        # A frozen payer's rewards wait for the unfreezing without holding up the others' (they are few).
+        Reward.objects.filter(status=RewardStatus.PENDING, wallet_balance__wallet__is_frozen=False)
+        .order_by("created_at", "id")
+        .values_list("id", "program_id", "wallet_balance_id")[:limit]
+    )
+    done = Round(pending=len(pending))
+    by_program: dict[UUID, list[tuple[UUID, UUID]]] = defaultdict(list)
+    for reward_id, program_id, balance_id in pending:
+        by_program[program_id].append((reward_id, balance_id))
+    programs = LoyaltyProgram.objects.in_bulk(list(by_program))
+    for program_id, rewards in by_program.items():
+        try:
+            batch = _book(programs[program_id], rewards)
+        except (LockTimeout, ServiceUnavailable):
+            done.left_pending += len(rewards)
+            continue
+        done.booked += len(batch.booked)
+        done.unfunded += len(batch.unfunded)
+        done.reversed += len(batch.reversed)
+        done.left_pending += batch.left
+        if batch.unfunded:
+            _warn_unfunded(programs[program_id], batch)
+    return done
+
+
+def _book(program: LoyaltyProgram, rewards: Sequence[tuple[UUID, UUID]]) -> _Batch:
+    """One posting: the funding balance and every payer's balance locked, the rewards decided under the locks."""
+    funding_id = program.funding_balance_id
+    reward_ids = [reward_id for reward_id, _ in rewards]
+    balance_ids = {funding_id, *(balance_id for _, balance_id in rewards)}
+    batch = _Batch()
+
+    def settle(locked: Mapping[UUID, BalanceRow]) -> list[Leg]:
+        current = list(
+            Reward.objects.filter(pk__in=reward_ids, status=RewardStatus.PENDING)
+            .select_related("program")
+            .order_by("created_at", "id")
+        )
+        return _decide(current, locked, funding_id, batch)
+
+    def record(entries: Sequence[Transaction]) -> None:
+        _record(program, funding_id, batch)
+
+    booking = Booking(None, TransactionSource.SYSTEM, "Loyalty cashback", on_posted=record)
+    # Every balance is locked; the legs are decided under the locks from the rewards as they are then.
+    post([Reserve(balance_id, Decimal(0)) for balance_id in balance_ids], booking, settle=settle)
+    return batch
+
+
+def _decide(rewards: Sequence[Reward], locked: Mapping[UUID, BalanceRow], funding_id: UUID, batch: _Batch) -> list[Leg]:
+    """Each reward booked, unfunded, reversed or left pending, in order; the legs of the booked ones."""
+    funding = locked[funding_id]
+    available = funding.available
+    credited: dict[UUID, Decimal] = defaultdict(Decimal)
+    legs: list[Leg] = []
+    for reward in rewards:
+        net = reward.amount - reward.reversed_amount
+        payer = locked.get(reward.wallet_balance_id)
+        if net <= 0:
+            batch.reversed.append(reward)
+        elif funding.is_frozen or payer is None or payer.is_frozen:
+            batch.left += 1  # no money moves into or out of a frozen wallet: booked once it is unfrozen
+        elif net > available:
+            batch.unfunded.append(reward)
+        elif EXACT.add(payer.amount, credited[payer.pk] + net) > MAX_BALANCE:
+            batch.left += 1  # a balance at the column's largest amount: left for a look by hand
+        else:
+            available -= net
+            credited[payer.pk] += net
+            batch.booked.append((reward, net))
+            legs += [
+                Leg(payer.pk, TransactionType.LOYALTY, net, checks=(), reference=reward.reference),
+                Leg(funding_id, TransactionType.LOYALTY_FUNDING, net, checks=(), reference=reward.reference),
+            ]
+    batch.funding_available = available
+    return legs
+
+
+def _record(program: LoyaltyProgram, funding_id: UUID, batch: _Batch) -> None:
+    """The rewards' new states, the programme's unfunded count and the payers' events, in the posting's
+    transaction."""
+    now = timezone.now()
+    changed: list[Reward] = []
+    for reward, net in batch.booked:
+        reward.status, reward.booked_amount, reward.funding_balance_id, reward.booked_at = (
+            RewardStatus.BOOKED,
+            net,
+            funding_id,
+            now,
+        )
+        changed.append(reward)
+    for reward in batch.unfunded:
+        reward.status = RewardStatus.UNFUNDED
+        changed.append(reward)
+    for reward in batch.reversed:
+        reward.status = RewardStatus.REVERSED
+        changed.append(reward)
+    if changed:
+        Reward.objects.bulk_update(changed, ["status", "booked_amount", "funding_balance_id", "booked_at"])
+    if batch.unfunded:
+        LoyaltyProgram.objects.filter(pk=program.pk).update(
+            unfunded_count=F("unfunded_count") + len(batch.unfunded),
+            unfunded_amount=F("unfunded_amount") + _shortfall(batch),
+        )
+        outbox.record_many(
+            [
+                (EventType.LOYALTY_UNFUNDED, reward.owner_id, data)
+                for reward, data in zip(batch.unfunded, rewards_representation(batch.unfunded), strict=True)
+            ]
+        )
+
+
+def _warn_unfunded(program: LoyaltyProgram, batch: _Batch) -> None:
+    minor_unit = minor_unit_of(program.currency_id)
+    shortfall = _shortfall(batch)
+    logger.warning(
+        "loyalty cashback unfunded: the funding balance cannot cover it",
+        extra={
+            "program_id": str(program.pk),
+            "funding_balance_id": str(program.funding_balance_id),
+            "funding_available": format_amount(batch.funding_available, minor_unit),
+            "rewards": len(batch.unfunded),
+            "amount": format_amount(shortfall, minor_unit),
+            "currency": program.currency_id,
+            "reward_ids": [str(reward.pk) for reward in batch.unfunded[:20]],
+        },
+    )
+
+
+def _shortfall(batch: _Batch) -> Decimal:
+    """What the unfunded rewards of a batch would have moved."""
+    return sum((reward.amount - reward.reversed_amount for reward in batch.unfunded), Decimal(0))
