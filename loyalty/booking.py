@@ -72,8 +72,8 @@ class _Batch:
     funding_available: Decimal = Decimal(0)
 
 
-def rewards_book(*, limit: int = DEFAULT_BATCH) -> Round:
-    """Book up to `limit` pending rewards, the oldest first, one posting per programme."""
+def rewards_book(*, limit: int = DEFAULT_BATCH, source: str = TransactionSource.SYSTEM) -> Round:
+    """Book up to `limit` pending rewards, the oldest first, one posting per programme; the entries say `source`."""
     pending = list(
         # A frozen payer's rewards wait for the unfreezing without holding up the others' (they are few).
         Reward.objects.filter(status=RewardStatus.PENDING, wallet_balance__wallet__is_frozen=False)
@@ -87,7 +87,7 @@ def rewards_book(*, limit: int = DEFAULT_BATCH) -> Round:
     programs = LoyaltyProgram.objects.in_bulk(list(by_program))
     for program_id, rewards in by_program.items():
         try:
-            batch = _book(programs[program_id], rewards)
+            batch = _book(programs[program_id], rewards, source)
         except (LockTimeout, ServiceUnavailable):
             done.left_pending += len(rewards)
             continue
@@ -100,7 +100,7 @@ def rewards_book(*, limit: int = DEFAULT_BATCH) -> Round:
     return done
 
 
-def _book(program: LoyaltyProgram, rewards: Sequence[tuple[UUID, UUID]]) -> _Batch:
+def _book(program: LoyaltyProgram, rewards: Sequence[tuple[UUID, UUID]], source: str) -> _Batch:
     """One posting: the funding balance and every payer's balance locked, the rewards decided under the locks."""
     funding_id = program.funding_balance_id
     reward_ids = [reward_id for reward_id, _ in rewards]
@@ -118,7 +118,7 @@ def _book(program: LoyaltyProgram, rewards: Sequence[tuple[UUID, UUID]]) -> _Bat
     def record(entries: Sequence[Transaction]) -> None:
         _record(program, funding_id, batch)
 
-    booking = Booking(None, TransactionSource.SYSTEM, "Loyalty cashback", on_posted=record)
+    booking = Booking(None, source, "Loyalty cashback", on_posted=record)
     # Every balance is locked; the legs are decided under the locks from the rewards as they are then.
     post([Reserve(balance_id, Decimal(0)) for balance_id in balance_ids], booking, settle=settle)
     return batch

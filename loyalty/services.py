@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 audit_logger = logging.getLogger("wallet.audit")
 
 
-def program_save(*, program: LoyaltyProgram, by: User) -> LoyaltyProgram:
+def program_save(*, program: LoyaltyProgram, by: User | None) -> LoyaltyProgram:
     """Create or change a programme after its full validation; raises ValidationError (another programme active in
     the currency, a funding balance in another currency or not an operator's, a cap with too many digits).
 
@@ -43,7 +43,7 @@ def program_save(*, program: LoyaltyProgram, by: User) -> LoyaltyProgram:
             "earn_rate": program.earn_rate,
             "is_active": program.is_active,
             "funding_balance_id": str(program.funding_balance_id),
-            "by": str(by.pk),
+            "by": None if by is None else str(by.pk),
         },
     )
     return program

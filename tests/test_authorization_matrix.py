@@ -1,10 +1,11 @@
 """Every endpoint × {anonymous, owner, another user, staff, finance} answers as the contract says.
 
-The owner owns the wallet, its USD balance, a PAYMENT entry and an active
-hold; "another user", "staff" (in no group) and "finance" (the Finance group)
-own nothing of it. Staff are not special in the API except for refunds, which
-need the refund permission the back office asks for (Finance): other people's
-money, holds included, answers 404 to them as to anyone.
+The owner owns the wallet, its USD balance, a PAYMENT entry (which earned
+cashback under a USD programme) and an active hold; "another user", "staff"
+(in no group) and "finance" (the Finance group) own nothing of it. Staff are
+not special in the API except for refunds, which need the refund permission
+the back office asks for (Finance): other people's money, holds and cashback
+included, answers 404 to them as to anyone, or is simply not listed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from accounts.tokens import WalletRefreshToken
 from conftest import client_for
 from tests.admin_support import staff_in
 from tests.factories import PASSWORD, UserFactory, WalletFactory, funded_balance
+from tests.loyalty import program_in
 from transactions.holds.services import hold_create
 from transactions.models import Hold, HoldStatus
 from transactions.services import payment_create
@@ -48,6 +50,7 @@ def world(db) -> World:
     wallet = WalletFactory(owner=owner)
     balance = funded_balance(amount="500.00", wallet=wallet)
     target = funded_balance(amount="0", wallet=WalletFactory(owner=other))
+    program_in("USD")
     payment = payment_create(
         wallet_balance_id=balance.pk, amount=Decimal("20.00"), merchant="Shop", owner=owner, created_by=owner
     )
@@ -91,6 +94,8 @@ def _requests(w: World, actor) -> dict[str, tuple[str, str, dict]]:
         "hold detail": ("get", f"/api/v1/holds/{w.hold_id}/", {}),
         "hold capture": ("post", f"/api/v1/holds/{w.hold_id}/capture/", {"amount": "1.00"}),
         "hold void": ("post", f"/api/v1/holds/{w.hold_id}/void/", {}),
+        "loyalty summary": ("get", "/api/v1/loyalty/", {}),
+        "loyalty rewards": ("get", "/api/v1/loyalty/rewards/", {}),
     }
 
 
@@ -118,6 +123,8 @@ EXPECTED = {
     "hold detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "hold capture": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "hold void": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "loyalty summary": (UNAUTHORIZED, OK, OK, OK, OK),
+    "loyalty rewards": (UNAUTHORIZED, OK, OK, OK, OK),
 }
 ACTORS = ("anonymous", "owner", "other", "staff", "finance")
 
@@ -157,6 +164,19 @@ def test_history_of_another_user_or_staff_never_shows_the_owners_entries(world):
     for user in (world.other, world.staff):
         assert client_for(user).get("/api/v1/transactions/").json()["results"] == []
     assert len(client_for(world.owner).get("/api/v1/transactions/").json()["results"]) == 2
+
+
+@pytest.mark.django_db
+def test_the_owners_cashback_is_never_shown_to_anyone_else(world):
+    for user in (world.other, world.staff, world.finance):
+        client = client_for(user)
+        assert client.get("/api/v1/loyalty/").json() == []
+        assert client.get("/api/v1/loyalty/rewards/").json()["results"] == []
+    owner = client_for(world.owner)
+    assert [item["payment_id"] for item in owner.get("/api/v1/loyalty/rewards/").json()["results"]] == [
+        world.payment_id
+    ]
+    assert owner.get("/api/v1/loyalty/").json()[0]["earned"] == "0.20"
 
 
 @pytest.mark.django_db

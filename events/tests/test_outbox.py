@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from events import outbox
 from events.models import STAFF_STREAM, Event, EventType
 from tests.factories import UserFactory, WalletFactory, funded_balance
 from tests.holds import backdate
@@ -181,3 +182,24 @@ def test_sequences_have_no_gap_under_concurrent_movements_of_both_directions():
     movement_events = Event.objects.filter(type=EventType.MOVEMENT_CREATED, stream_id__in=[alice.pk, bob.pk])
     funding = 2
     assert movement_events.count() == funding + 2 * moved
+
+
+@pytest.mark.django_db
+def test_several_events_of_one_stream_in_one_statement_are_numbered_in_order_without_a_gap(user, other_user):
+    balance_of(user)  # the user's stream has events already
+    before = len(events_of(user))
+
+    outbox.record_many(
+        [
+            (EventType.LOYALTY_UNFUNDED, user.pk, {"n": 1}),
+            (EventType.LOYALTY_UNFUNDED, other_user.pk, {"n": 2}),
+            (EventType.LOYALTY_UNFUNDED, user.pk, {"n": 3}),
+            (EventType.RATE_CHANGED, None, {"n": 4}),
+        ]
+    )
+
+    mine = events_of(user)
+    assert [event.sequence for event in mine] == list(range(1, before + 3))
+    assert [event.data for event in mine[before:]] == [{"n": 1}, {"n": 3}]
+    assert [event.data for event in events_of(other_user)] == [{"n": 2}]
+    assert Event.objects.get(stream_id=STAFF_STREAM, data={"n": 4}).user_id is None
