@@ -71,6 +71,7 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
 class PaymentOutputSerializer(TransactionOutputSerializer):
     """A payment's answer: its PAYMENT entry, and the cashback it earned (`transactions.views.render_payment`)."""
 
+    type = serializers.ChoiceField(choices=[TransactionType.PAYMENT.value], read_only=True)
     loyalty = EarnedSerializer(
         allow_null=True,
         read_only=True,
