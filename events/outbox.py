@@ -14,6 +14,7 @@ trip); `record` writes one event of any other type.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -108,9 +109,16 @@ def _parts(events: Sequence[_NewEvent]) -> tuple[str, str, list[Any]]:
     params: list[Any] = [stream_id for stream_id, *_ in events]
     for stream_id, user_id, type_, reference, data in events:
         params += [uuid7(), stream_id, user_id, str(type_), reference, None if data is None else _json(data)]
-    numbered = _NUMBERED.format(streams=", ".join([_STREAM_ROW] * len(events)))
-    insert = _INSERT_EVENTS.format(events=", ".join([_EVENT_ROW] * len(events)))
+    numbered, insert = _sql(len(events))
     return numbered, insert, params
+
+
+@functools.cache
+def _sql(count: int) -> tuple[str, str]:
+    """The two parts' text for `count` events (a movement has one or two: built once each)."""
+    numbered = _NUMBERED.format(streams=", ".join([_STREAM_ROW] * count))
+    insert = _INSERT_EVENTS.format(events=", ".join([_EVENT_ROW] * count))
+    return numbered, insert
 
 
 def _json(data: dict[str, Any]) -> str:
