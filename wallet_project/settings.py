@@ -392,6 +392,11 @@ SPECTACULAR_SETTINGS = {
             "description": "Money reserved now and captured, voided or expired later: `held` and `available` on "
             "each balance.",
         },
+        {
+            "name": "webhooks",
+            "description": "Endpoints where your events are POSTed as they happen, signed (Standard Webhooks), "
+            "and their deliveries.",
+        },
     ],
 }
 
