@@ -16,6 +16,7 @@ from events.models import DeliveryStatus, Event, EventType, WebhookAttempt, Webh
 from events.outbox import record
 from events.tests.webhook_support import (
     HANG,
+    TRICKLE,
     balance_of,
     deliver,
     deliveries_of,
@@ -109,6 +110,23 @@ def test_a_receiver_that_hangs_is_cut_at_the_timeout_and_retried(owner, receiver
     assert attempt.status_code is None
     assert attempt.error == "No answer within 1 s."
     assert attempt.duration_ms >= 900
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_at_the_timeout_too(owner, receiver, settings):
+    # Each byte comes well within the read timeout; all of them together (about 14 s) do not.
+    settings.WEBHOOKS_TIMEOUT_SECONDS = 1
+    settings.WEBHOOKS_CONNECT_TIMEOUT_SECONDS = 1
+    endpoint = endpoint_for(owner, receiver.url())
+    receiver.answer(TRICKLE)
+    deposit(balance_of(owner))
+
+    started = time.monotonic()
+    deliver()
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 5
+    (attempt,) = deliveries_of(endpoint)[0].attempts.all()
+    assert attempt.status_code is None and attempt.error == "No answer within 1 s."
 
 
 def test_a_redirect_is_not_followed_and_counts_as_a_failure(owner, receiver):
