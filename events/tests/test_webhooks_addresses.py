@@ -4,6 +4,8 @@ checked). `WEBHOOKS_ALLOW_INSECURE` lifts both rules, and is refused outside DEB
 
 from __future__ import annotations
 
+import shutil
+import ssl
 import subprocess
 import sys
 from http import HTTPStatus
@@ -12,8 +14,16 @@ import pytest
 
 from conftest import client_for, error_code
 from events.models import DeliveryStatus, WebhookEndpoint
-from events.tests.webhook_support import balance_of, deliver, deliveries_of, deposit, endpoint_for
-from events.webhooks import addresses
+from events.tests.webhook_support import (
+    Receiver,
+    balance_of,
+    certificates,
+    deliver,
+    deliveries_of,
+    deposit,
+    endpoint_for,
+)
+from events.webhooks import addresses, transport
 from tests.live import BASE_DIR, service_environment
 
 PUBLIC = "93.184.216.34"
@@ -44,6 +54,8 @@ def _register(user, url):
         ("https://224.0.0.1/hooks", "multicast"),
         ("https://localhost/hooks", "loopback"),
         ("https://2130706433/hooks", "valid URL"),  # 127.0.0.1 written as one number
+        ("https://93.184.216.34:0/hooks", "port"),
+        ("https://93.184.216.34:65536/hooks", "port"),
         ("https://user:secret@hooks.example.com/", "user name or password"),
         ("https://hooks.example.com/#fragment", "fragment"),
         ("https://no-such-host.invalid/hooks", "does not resolve"),
@@ -172,6 +184,35 @@ def test_a_delivery_resolves_the_name_once_and_sends_it_as_the_host(owner, recei
     (request,) = receiver.received
     assert request.headers["host"] == f"hooks.wallet.test:{receiver.port}"
     assert deliveries_of(endpoint)[0].status == DeliveryStatus.DELIVERED
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("insecure_webhooks")  # for the loopback address only: the URLs are https
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="makes its certificates with the openssl command")
+def test_tls_is_verified_against_the_name_while_connecting_to_the_checked_address(
+    owner, resolver, tmp_path, monkeypatch
+):
+    authority, cert, key = certificates(tmp_path, "hooks.wallet.test")
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    monkeypatch.setattr(transport, "ssl_context", lambda: ssl.create_default_context(cafile=str(authority)))
+    receiver = Receiver(tls=server_tls)
+    resolver["hooks.wallet.test"] = resolver["impostor.wallet.test"] = ["127.0.0.1"]
+    try:
+        named = endpoint_for(owner, f"https://hooks.wallet.test:{receiver.port}/hooks")
+        impostor = endpoint_for(owner, f"https://impostor.wallet.test:{receiver.port}/hooks")
+        deposit(balance_of(owner))
+
+        deliver()
+    finally:
+        receiver.close()
+
+    (request,) = receiver.received
+    assert request.headers["host"] == f"hooks.wallet.test:{receiver.port}"
+    assert deliveries_of(named)[0].status == DeliveryStatus.DELIVERED
+    # The same address under a name its certificate does not carry: the handshake fails, nothing is sent.
+    (attempt,) = deliveries_of(impostor)[0].attempts.all()
+    assert attempt.status_code is None and "CERTIFICATE_VERIFY_FAILED" in attempt.error
 
 
 # --- the development switch ---------------------------------------------------------------------------------------

@@ -108,6 +108,8 @@ def _parsed(url: str) -> httpx.URL:
         raise RefusedUrl("Enter a valid URL.") from exc
     if parsed.scheme != "https" and not insecure_allowed():
         raise RefusedUrl("The URL must start with https://.")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise RefusedUrl("The port must be between 1 and 65535.")
     if parsed.userinfo:
         raise RefusedUrl("The URL may not carry a user name or password.")
     if parsed.fragment:
