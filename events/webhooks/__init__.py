@@ -9,4 +9,5 @@
 * `dispatch` — turns the outbox's new events into one delivery per (event, endpoint).
 * `delivery` — claims due deliveries, POSTs them with no database transaction open, records each attempt and
   schedules the retries; `manage.py deliver_webhooks` runs both in a loop, on as many machines as needed.
+* `transport` — the HTTP exchange, ended by one deadline whatever the receiver does.
 """
