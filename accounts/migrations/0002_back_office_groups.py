@@ -1,9 +1,10 @@
 """The two back-office groups of the admin.
 
 * **Support** sees everything and changes nothing but voiding holds (which
-  releases reserved money to its owner and moves none).
+  releases reserved money to its owner and moves none) and sending a webhook
+  delivery again (which tells its owner again what already happened).
 * **Finance** sees everything and may adjust balances, freeze wallets, add
-  exchange rates, refund payments and void holds — each of which goes through
+  exchange rates, refund payments, void holds and redeliver webhooks — each of which goes through
   the services, so money still moves only by ledger entries.
 
 Permissions are normally created by a post_migrate signal, after every
@@ -14,15 +15,16 @@ given them in the same `migrate`.
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-BACK_OFFICE_APPS = ("accounts", "wallets", "transactions")
+BACK_OFFICE_APPS = ("accounts", "wallets", "transactions", "events")
 
-SUPPORT_PERMISSIONS = (("transactions", "void_hold"),)
+SUPPORT_PERMISSIONS = (("transactions", "void_hold"), ("events", "redeliver_webhookdelivery"))
 FINANCE_PERMISSIONS = (
     ("wallets", "adjust_balance"),
     ("wallets", "freeze_wallet"),
     ("wallets", "add_exchangerate"),
     ("transactions", "refund_payment"),
     ("transactions", "void_hold"),
+    ("events", "redeliver_webhookdelivery"),
 )
 
 
