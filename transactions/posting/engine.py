@@ -151,11 +151,10 @@ def _post(
                 if create_balance is None:  # an opening's own new row is not a fact until the commit
                     facts.remember(locked.values())
                 due = [balance for balance in locked.values() if balance.hold_due]
-                if due:
-                    hooks.holds_expired(rows.release_expired_holds(due, cursor))
+                released = hooks.holds_expired(rows.release_expired_holds(due, cursor)) if due else []
                 legs = _checked(locked, balance_ids, legs, booking.created_by, validated, settle)
                 entries = _entries(locked, legs, booking, reference)
-                rows.write([locked[balance_id] for balance_id in balance_ids], entries, cursor)
+                rows.write([locked[balance_id] for balance_id in balance_ids], entries, cursor, released)
                 if booking.on_posted is not None:
                     rows.read_created_at(cursor, entries)
                     booking.on_posted(entries)

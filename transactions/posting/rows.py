@@ -216,9 +216,16 @@ _UPDATE_BALANCES = (
 _BALANCE_ROW = "(%s::uuid, %s::numeric, %s::bigint, %s::numeric, %s::timestamptz)"
 
 
-def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor: CursorWrapper) -> None:
+def write(
+    balances: Sequence[BalanceRow],
+    entries: Sequence[Transaction],
+    cursor: CursorWrapper,
+    events: Sequence[outbox.NewEvent] = (),
+) -> None:
     """One UPDATE of every balance of the movement, then one INSERT of all its entries (none: no INSERT)
-    that also writes its `movement.created` events (the outbox, `events.outbox`) in its `WITH`.
+    that also writes its `movement.created` events (the outbox, `events.outbox`) in its `WITH`, after
+    `events`, what the posting did first (holds released for their expiry). Without entries, `events` are
+    written by a statement of their own.
 
     Plain SQL on PostgreSQL (the ORM's bulk_update and bulk_create took a third
     of a transfer's Python time), sent together in one pipeline: one round trip
@@ -240,7 +247,9 @@ def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor
             )
         Transaction.objects.bulk_create(entries)
         if entries:
-            outbox.movement_orm(entries[0].reference, [entry.owner_id for entry in entries])
+            outbox.movement_orm(entries[0].reference, [entry.owner_id for entry in entries], events)
+        else:
+            outbox.record_orm(events)
         return
     try:
         with connection.wrap_database_errors, connection.connection.pipeline():
@@ -260,11 +269,15 @@ def write(balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor
             )
             if entries:
                 # The movement's events ride in the entries' INSERT, as its WITH: one per owner of its balances.
-                told, told_params = outbox.movement_prefix(entries[0].reference, [entry.owner_id for entry in entries])
+                told, told_params = outbox.movement_prefix(
+                    entries[0].reference, [entry.owner_id for entry in entries], events
+                )
                 cursor.execute(
                     told + _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
                     told_params + [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
                 )
+            elif events:
+                cursor.execute(*outbox.statement(events))
     except ProgrammingError as exc:
         # The ledger's trigger: the actor was deactivated after the locked read saw it active.
         if isinstance(exc.__cause__, psycopg.errors.InsufficientPrivilege):
