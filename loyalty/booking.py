@@ -12,8 +12,9 @@ worker that got there first is seen.
 A reward the funding balance cannot cover (what is left of it available,
 after the rewards before it in the batch) is `unfunded`: nothing is earned,
 the programme counts it, a warning is logged and the payer gets a
-`loyalty.unfunded` event. A reward refunded in full before it was booked has
-nothing to book (`reversed`). A reward whose payer's wallet is frozen, or whose
+`loyalty.unfunded` event (in the one statement of the posting's events). A
+reward refunded in full before it was booked has nothing to book
+(`reversed`). A reward whose payer's wallet is frozen, or whose
 funding wallet is, stays pending: it is booked once the wallet is unfrozen.
 `manage.py book_loyalty` runs `rewards_book` once or as a small worker.
 """
@@ -118,7 +119,7 @@ def _book(program: LoyaltyProgram, rewards: Sequence[tuple[UUID, UUID]], source:
     def record(entries: Sequence[Transaction]) -> None:
         _record(program, funding_id, batch)
 
-    booking = Booking(None, source, "Loyalty cashback", on_posted=record)
+    booking = Booking(None, source, "Loyalty cashback", on_posted=record, tells=lambda: _unfunded_events(batch))
     # Every balance is locked; the legs are decided under the locks from the rewards as they are then.
     post([Reserve(balance_id, Decimal(0)) for balance_id in balance_ids], booking, settle=settle)
     return batch
@@ -179,12 +180,17 @@ def _record(program: LoyaltyProgram, funding_id: UUID, batch: _Batch) -> None:
             unfunded_count=F("unfunded_count") + len(batch.unfunded),
             unfunded_amount=F("unfunded_amount") + _shortfall(batch),
         )
-        outbox.record_many(
-            [
-                (EventType.LOYALTY_UNFUNDED, reward.owner_id, data)
-                for reward, data in zip(batch.unfunded, rewards_representation(batch.unfunded), strict=True)
-            ]
-        )
+
+
+def _unfunded_events(batch: _Batch) -> list[outbox.NewEvent]:
+    """The payers' `loyalty.unfunded` events, written in the one statement of the posting's events (so that no
+    two transactions ever take event counters in opposite orders)."""
+    for reward in batch.unfunded:
+        reward.status = RewardStatus.UNFUNDED
+    return [
+        outbox.event(EventType.LOYALTY_UNFUNDED, user_id=reward.owner_id, data=data)
+        for reward, data in zip(batch.unfunded, rewards_representation(batch.unfunded), strict=True)
+    ]
 
 
 def _warn_unfunded(program: LoyaltyProgram, batch: _Batch) -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: migrate, seed the demo data, collect static files, serve on $PORT.
+# `make run`: migrate, seed the demo data, collect static files, serve on $PORT with a webhook worker beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
@@ -31,7 +31,25 @@ cat <<URLS
 
 URLS
 
+GUNICORN_ARGS=(wallet_project.wsgi:application -c gunicorn.conf.py --bind "0.0.0.0:${PORT}")
 if [[ -z "${DATABASE_URL:-}" || -z "${REDIS_URL:-}" ]]; then
-  exec "$BIN/gunicorn" wallet_project.wsgi:application -c gunicorn.conf.py --bind "0.0.0.0:${PORT}" --workers 1
+  GUNICORN_ARGS+=(--workers 1)
 fi
-exec "$BIN/gunicorn" wallet_project.wsgi:application -c gunicorn.conf.py --bind "0.0.0.0:${PORT}"
+
+# The webhook worker runs beside the server and stops with it: Ctrl-C or SIGTERM stops both, and if the
+# server exits by itself the worker is stopped too. Both run in the background so that this shell can pass
+# a SIGTERM on at once (a trap waits for a foreground command to end).
+"$BIN/python" manage.py deliver_webhooks &
+worker=$!
+"$BIN/gunicorn" "${GUNICORN_ARGS[@]}" &
+server=$!
+stop() {
+  kill -TERM "$server" "$worker" 2>/dev/null || true
+}
+trap stop INT TERM
+status=0
+wait "$server" || status=$?
+stop
+wait "$server" 2>/dev/null || true
+wait "$worker" 2>/dev/null || true
+exit "$status"

@@ -16,7 +16,7 @@ from wallet_project.money import AmountError, parse_amount
 pytestmark = pytest.mark.django_db
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
-TAGS = {"auth", "wallets", "transactions", "holds", "events"}
+TAGS = {"auth", "wallets", "transactions", "holds", "events", "webhooks", "loyalty"}
 ERROR_REF = "#/components/schemas/Error"
 # Operations that need no access token.
 ANONYMOUS = {
@@ -82,6 +82,8 @@ def test_tags_group_operations_by_app(schema):
         "/api/v1/transactions/": "transactions",
         "/api/v1/holds/": "holds",
         "/api/v1/events/": "events",
+        "/api/v1/loyalty/": "loyalty",
+        "/api/v1/webhook-endpoints/": "webhooks",
     }
     for method, path, operation in _operations(schema):
         prefix = next(prefix for prefix in expected if path.startswith(prefix))
@@ -375,3 +377,30 @@ def test_creating_a_hold_links_to_the_operations_that_take_its_id(schema):
         path, _ = operations[link["operationId"]]
         assert "{id}" in path
         assert link["parameters"] == {"id": "$response.body#/id"}
+
+
+def test_registering_a_webhook_endpoint_links_to_the_operations_that_take_its_id(schema):
+    links = schema["paths"]["/api/v1/webhook-endpoints/"]["post"]["responses"]["201"]["links"]
+
+    assert {link["operationId"] for link in links.values()} == {
+        "api_v1_webhook_endpoints_retrieve",
+        "api_v1_webhook_endpoints_partial_update",
+        "api_v1_webhook_endpoints_destroy",
+        "api_v1_webhook_endpoints_rotate_secret_create",
+        "api_v1_webhook_endpoints_deliveries_list",
+    }
+
+
+def test_webhook_event_types_are_documented_as_the_choices_they_are(schema):
+    body = schema["components"]["schemas"]["WebhookEndpointCreateInputRequest"]
+    event_types = body["properties"]["event_types"]
+    choices = schema["components"]["schemas"][event_types["items"]["$ref"].rsplit("/", 1)[-1]]["enum"]
+
+    assert event_types["minItems"] == 1
+    assert {"movement.created", "hold.*", "*"} <= set(choices)
+    assert "rate.changed" not in choices
+    assert body["properties"]["url"]["pattern"] == "^https://"
+    codes = schema["paths"]["/api/v1/webhook-endpoints/"]["post"]["responses"]["422"]["content"]["application/json"]
+    assert [example["value"]["error"]["code"] for example in codes["examples"].values()] == [
+        "too_many_webhook_endpoints"
+    ]

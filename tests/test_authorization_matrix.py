@@ -18,6 +18,7 @@ import pytest
 
 from accounts.tokens import WalletRefreshToken
 from conftest import client_for
+from events.webhooks.services import webhook_endpoint_create
 from tests.admin_support import staff_in
 from tests.factories import PASSWORD, UserFactory, WalletFactory, funded_balance
 from tests.loyalty import program_in
@@ -25,7 +26,10 @@ from transactions.holds.services import hold_create
 from transactions.models import Hold, HoldStatus
 from transactions.services import payment_create
 
-OK, CREATED, RESET = HTTPStatus.OK, HTTPStatus.CREATED, HTTPStatus.RESET_CONTENT
+# A public address written as one, so that registering it needs no DNS.
+PUBLIC_HOOK = "https://93.184.216.34/hooks"
+
+OK, CREATED, NO_CONTENT, RESET = HTTPStatus.OK, HTTPStatus.CREATED, HTTPStatus.NO_CONTENT, HTTPStatus.RESET_CONTENT
 UNAUTHORIZED, FORBIDDEN, NOT_FOUND = HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND
 
 
@@ -40,6 +44,7 @@ class World:
     target_balance_id: str
     payment_id: str
     hold_id: str
+    endpoint_id: str
 
 
 @pytest.fixture
@@ -56,8 +61,18 @@ def world(db) -> World:
     )
     hold = hold_create(wallet_balance_id=balance.pk, amount=Decimal("30.00"), owner=owner, created_by=owner)
     finance = staff_in("Finance")
+    endpoint = webhook_endpoint_create(user=owner, url=PUBLIC_HOOK, event_types=["*"])
     return World(
-        owner, other, staff, finance, str(wallet.pk), str(balance.pk), str(target.pk), str(payment.pk), str(hold.pk)
+        owner,
+        other,
+        staff,
+        finance,
+        str(wallet.pk),
+        str(balance.pk),
+        str(target.pk),
+        str(payment.pk),
+        str(hold.pk),
+        str(endpoint.pk),
     )
 
 
@@ -94,6 +109,13 @@ def _requests(w: World, actor) -> dict[str, tuple[str, str, dict]]:
         "hold detail": ("get", f"/api/v1/holds/{w.hold_id}/", {}),
         "hold capture": ("post", f"/api/v1/holds/{w.hold_id}/capture/", {"amount": "1.00"}),
         "hold void": ("post", f"/api/v1/holds/{w.hold_id}/void/", {}),
+        "webhook endpoint list": ("get", "/api/v1/webhook-endpoints/", {}),
+        "webhook endpoint create": ("post", "/api/v1/webhook-endpoints/", {"url": PUBLIC_HOOK, "event_types": ["*"]}),
+        "webhook endpoint detail": ("get", f"/api/v1/webhook-endpoints/{w.endpoint_id}/", {}),
+        "webhook endpoint change": ("patch", f"/api/v1/webhook-endpoints/{w.endpoint_id}/", {"description": "x"}),
+        "webhook endpoint delete": ("delete", f"/api/v1/webhook-endpoints/{w.endpoint_id}/", {}),
+        "webhook secret rotation": ("post", f"/api/v1/webhook-endpoints/{w.endpoint_id}/rotate-secret/", {}),
+        "webhook deliveries": ("get", f"/api/v1/webhook-endpoints/{w.endpoint_id}/deliveries/", {}),
         "loyalty summary": ("get", "/api/v1/loyalty/", {}),
         "loyalty rewards": ("get", "/api/v1/loyalty/rewards/", {}),
     }
@@ -123,6 +145,13 @@ EXPECTED = {
     "hold detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "hold capture": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "hold void": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "webhook endpoint list": (UNAUTHORIZED, OK, OK, OK, OK),
+    "webhook endpoint create": (UNAUTHORIZED, CREATED, CREATED, CREATED, CREATED),
+    "webhook endpoint detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "webhook endpoint change": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "webhook endpoint delete": (UNAUTHORIZED, NO_CONTENT, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "webhook secret rotation": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "webhook deliveries": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "loyalty summary": (UNAUTHORIZED, OK, OK, OK, OK),
     "loyalty rewards": (UNAUTHORIZED, OK, OK, OK, OK),
 }
@@ -143,7 +172,10 @@ def test_endpoint_answers_each_kind_of_caller_as_the_contract_says(world, endpoi
     method, url, body = _requests(world, actor)[endpoint]
     client = client_for(user)
 
-    response = getattr(client, method)(url, body, format="json") if method == "post" else client.get(url)
+    if method in ("post", "patch"):
+        response = getattr(client, method)(url, body, format="json")
+    else:
+        response = getattr(client, method)(url)
 
     expected = EXPECTED[endpoint][ACTORS.index(actor)]
     assert response.status_code == expected, response.content

@@ -179,6 +179,20 @@ def test_compose_runs_the_holds_sweeper_on_the_web_image_after_its_migrations():
     assert "ports" not in sweeper
 
 
+def test_compose_runs_the_webhooks_worker_on_the_web_image_after_its_migrations():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    worker, web = services["webhooks-worker"], services["web"]
+
+    assert worker["image"] == web["image"]
+    assert worker["command"] == ["python", "manage.py", "deliver_webhooks"]
+    assert worker["depends_on"] == {"web": {"condition": "service_healthy"}}
+    assert worker["environment"]["MIGRATE_ON_START"] == "0"
+    assert worker["environment"]["SECRET_KEY"] == web["environment"]["SECRET_KEY"]
+    assert worker["environment"]["DATABASE_URL"] == web["environment"]["DATABASE_URL"]
+    assert worker["healthcheck"] == {"disable": True}
+    assert "ports" not in worker
+
+
 def test_env_example_ships_no_secret_key():
     values = dict(
         line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines() if line and line[0] != "#"

@@ -163,6 +163,11 @@ class RefundExceedsPayment(DomainError):
     default_message = "The refund exceeds what is left to refund of the payment."
 
 
+class TooManyWebhookEndpoints(DomainError):
+    code = "too_many_webhook_endpoints"
+    default_message = "You have as many webhook endpoints as a user may have; delete one first."
+
+
 class IdempotencyKeyReused(DomainError):
     code = "idempotency_key_reused"
     default_message = "This Idempotency-Key was used with another endpoint or request."

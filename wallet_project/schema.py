@@ -143,6 +143,13 @@ CREATED_OBJECT_LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str]]] = {
         "CaptureHold": ("api_v1_holds_capture_create", "id"),
         "VoidHold": ("api_v1_holds_void_create", "id"),
     },
+    ("post", "/api/v1/webhook-endpoints/", "201"): {
+        "GetWebhookEndpoint": ("api_v1_webhook_endpoints_retrieve", "id"),
+        "ChangeWebhookEndpoint": ("api_v1_webhook_endpoints_partial_update", "id"),
+        "DeleteWebhookEndpoint": ("api_v1_webhook_endpoints_destroy", "id"),
+        "RotateWebhookSecret": ("api_v1_webhook_endpoints_rotate_secret_create", "id"),
+        "ListWebhookDeliveries": ("api_v1_webhook_endpoints_deliveries_list", "id"),
+    },
 }
 
 

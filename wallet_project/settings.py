@@ -241,6 +241,24 @@ except InvalidOperation:
 if not (ADMIN_RATE_WARN_PERCENT.is_finite() and ADMIN_RATE_WARN_PERCENT > 0):
     raise ImproperlyConfigured("ADMIN_RATE_WARN_PERCENT must be positive.")
 
+# Webhooks (events/webhooks). Endpoints must be https and resolve only to public addresses, checked when
+# registered and again at every delivery. WEBHOOKS_ALLOW_INSECURE lifts both rules so that a receiver on this
+# machine (http://127.0.0.1:…) can be used in development; with DEBUG off it refuses to start, since it would
+# let any user make the service call its own private network.
+WEBHOOKS_ALLOW_INSECURE = env_bool("WEBHOOKS_ALLOW_INSECURE", False)
+if WEBHOOKS_ALLOW_INSECURE and not DEBUG:
+    raise ImproperlyConfigured(
+        "WEBHOOKS_ALLOW_INSECURE lets webhooks reach private and loopback addresses: development only, "
+        "refused while DEBUG is off."
+    )
+# Seconds a receiver has to answer a delivery (2xx), and to accept its connection.
+WEBHOOKS_TIMEOUT_SECONDS = float(env_str("WEBHOOKS_TIMEOUT_SECONDS", "10"))
+WEBHOOKS_CONNECT_TIMEOUT_SECONDS = float(env_str("WEBHOOKS_CONNECT_TIMEOUT_SECONDS", "3"))
+if not 0 < WEBHOOKS_CONNECT_TIMEOUT_SECONDS <= WEBHOOKS_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        "WEBHOOKS_CONNECT_TIMEOUT_SECONDS must be positive and at most WEBHOOKS_TIMEOUT_SECONDS."
+    )
+
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -378,6 +396,15 @@ SPECTACULAR_SETTINGS = {
         {
             "name": "events",
             "description": "What happened, in order and with no gap: the feed, and the webhooks that push it.",
+        },
+        {
+            "name": "loyalty",
+            "description": "Cashback on your payments: what each earned, booked or pending, and your totals.",
+        },
+        {
+            "name": "webhooks",
+            "description": "Endpoints where your events are POSTed as they happen, signed (Standard Webhooks), "
+            "and their deliveries.",
         },
     ],
 }

@@ -20,6 +20,7 @@ api_v1 = [
     path("", include("wallets.urls")),
     path("", include("accounts.urls")),
     path("", include("events.urls")),
+    path("", include("events.webhooks.urls")),
     path("", include("loyalty.urls")),
 ]
 

@@ -1,11 +1,12 @@
 """The two back-office groups of the admin.
 
 * **Support** sees everything and changes nothing but voiding holds (which
-  releases reserved money to its owner and moves none).
+  releases reserved money to its owner and moves none) and sending a webhook
+  delivery again (which tells its owner again what already happened).
 * **Finance** sees everything and may adjust balances, freeze wallets, add
-  exchange rates, refund payments, void holds and manage loyalty programmes —
-  each of which goes through the services, so money still moves only by
-  ledger entries.
+  exchange rates, refund payments, void holds, redeliver webhooks and manage
+  loyalty programmes — each of which goes through the services, so money
+  still moves only by ledger entries.
 
 Permissions are normally created by a post_migrate signal, after every
 migration has run; they are created here first so that the groups can be
@@ -15,15 +16,16 @@ given them in the same `migrate`.
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-BACK_OFFICE_APPS = ("accounts", "wallets", "transactions", "loyalty")
+BACK_OFFICE_APPS = ("accounts", "wallets", "transactions", "events", "loyalty")
 
-SUPPORT_PERMISSIONS = (("transactions", "void_hold"),)
+SUPPORT_PERMISSIONS = (("transactions", "void_hold"), ("events", "redeliver_webhookdelivery"))
 FINANCE_PERMISSIONS = (
     ("wallets", "adjust_balance"),
     ("wallets", "freeze_wallet"),
     ("wallets", "add_exchangerate"),
     ("transactions", "refund_payment"),
     ("transactions", "void_hold"),
+    ("events", "redeliver_webhookdelivery"),
     ("loyalty", "add_loyaltyprogram"),
     ("loyalty", "change_loyaltyprogram"),
 )

@@ -38,26 +38,24 @@ def codenames(group_name: str) -> set[str]:
 # --- the groups ---------------------------------------------------------------------------
 
 
-def test_support_group_may_view_everything_and_change_nothing_but_void_holds():
+def test_support_group_may_view_everything_and_change_nothing_but_void_holds_and_redeliver_webhooks():
     ensure_back_office_groups()
     every_view = {
         f"{app_label}.{codename}"
         for app_label, codename in Permission.objects.filter(
-            content_type__app_label__in=["accounts", "wallets", "transactions", "loyalty"], codename__startswith="view_"
+            content_type__app_label__in=["accounts", "wallets", "transactions", "events", "loyalty"],
+            codename__startswith="view_",
         ).values_list("content_type__app_label", "codename")
     }
 
     support = codenames("Support")
 
-    assert {
-        "accounts.view_user",
-        "wallets.view_walletbalance",
-        "transactions.view_transaction",
-        "loyalty.view_loyaltyprogram",
-        "loyalty.view_reward",
-    } <= support
-    # Voiding a hold releases reserved money to its owner and moves none.
-    assert support == every_view | {"transactions.void_hold"}
+    assert {"accounts.view_user", "wallets.view_walletbalance", "transactions.view_transaction"} <= support
+    assert {"events.view_event", "events.view_webhookendpoint", "events.view_webhookdelivery"} <= support
+    assert {"loyalty.view_loyaltyprogram", "loyalty.view_reward"} <= support
+    # Voiding a hold releases reserved money to its owner and moves none; a redelivery tells the owner again
+    # what already happened.
+    assert support == every_view | {"transactions.void_hold", "events.redeliver_webhookdelivery"}
 
 
 def test_finance_group_may_view_everything_adjust_freeze_add_rates_refund_export_and_manage_loyalty():

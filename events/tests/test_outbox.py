@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from events import outbox
 from events.models import STAFF_STREAM, Event, EventType
@@ -185,16 +187,46 @@ def test_sequences_have_no_gap_under_concurrent_movements_of_both_directions():
 
 
 @pytest.mark.django_db
+def test_a_transfer_that_releases_expired_holds_tells_both_streams_in_one_statement(user, other_user):
+    mine, theirs = balance_of(user), balance_of(other_user)
+    for balance, owner in ((mine, user), (theirs, other_user)):
+        backdate(
+            hold_create(
+                wallet_balance_id=balance.pk, amount=Decimal("5.00"), owner=owner, created_by=owner, expires_in=60
+            ),
+            61,
+        )
+
+    with CaptureQueriesContext(connection) as queries:
+        transfer = transfer_create(
+            from_wallet_balance_id=mine.pk,
+            to_wallet_balance_id=theirs.pk,
+            amount=Decimal("1.00"),
+            owner=user,
+            created_by=user,
+        )
+
+    # Every stream's counter is taken by one statement, in sorted order: no two transactions can each hold
+    # one counter and wait for the other's.
+    assert len([query for query in queries.captured_queries if "events_eventstream" in query["sql"]]) == 1
+    for owner in (user, other_user):
+        assert [(event.type, event.reference) for event in events_of(owner)[-2:]] == [
+            (EventType.HOLD_EXPIRED, None),
+            (EventType.MOVEMENT_CREATED, transfer.reference),
+        ]
+
+
+@pytest.mark.django_db
 def test_several_events_of_one_stream_in_one_statement_are_numbered_in_order_without_a_gap(user, other_user):
     balance_of(user)  # the user's stream has events already
     before = len(events_of(user))
 
-    outbox.record_many(
+    outbox.record_all(
         [
-            (EventType.LOYALTY_UNFUNDED, user.pk, {"n": 1}),
-            (EventType.LOYALTY_UNFUNDED, other_user.pk, {"n": 2}),
-            (EventType.LOYALTY_UNFUNDED, user.pk, {"n": 3}),
-            (EventType.RATE_CHANGED, None, {"n": 4}),
+            outbox.event(EventType.LOYALTY_UNFUNDED, user_id=user.pk, data={"n": 1}),
+            outbox.event(EventType.LOYALTY_UNFUNDED, user_id=other_user.pk, data={"n": 2}),
+            outbox.event(EventType.LOYALTY_UNFUNDED, user_id=user.pk, data={"n": 3}),
+            outbox.event(EventType.RATE_CHANGED, user_id=None, data={"n": 4}),
         ]
     )
 

@@ -16,7 +16,11 @@ def hold_tell(kind: EventType, hold: Hold) -> None:
     outbox.record(kind, user_id=hold.owner_id, data=holds_representation([hold])[0])
 
 
-def holds_expired_tell(hold_ids: Sequence[UUID]) -> None:
-    """The `hold.expired` events of the holds the posting engine just released for their expiry."""
-    for hold in Hold.objects.filter(pk__in=hold_ids).order_by("pk"):
-        hold_tell(EventType.HOLD_EXPIRED, hold)
+def holds_expired_events(hold_ids: Sequence[UUID]) -> list[outbox.NewEvent]:
+    """The `hold.expired` events of the holds the posting engine just released for their expiry, for the
+    engine to write with the rest of its posting's events."""
+    holds = list(Hold.objects.filter(pk__in=hold_ids).order_by("expires_at", "pk"))
+    return [
+        outbox.event(EventType.HOLD_EXPIRED, user_id=hold.owner_id, data=data)
+        for hold, data in zip(holds, holds_representation(holds), strict=True)
+    ]

@@ -66,14 +66,17 @@ def hold_create(
     LockTimeout, ServiceUnavailable.
     """
     balance_id = UUID(str(wallet_balance_id))
-    expires_at = timezone.now() + timedelta(seconds=expires_in)
+    lifetime = timedelta(seconds=expires_in)
+    # The balance's due time may be early, never late: this one is taken before the locks, the hold's own
+    # expiry once they are held, so a wait for a busy balance never eats into the hold's lifetime.
+    due_by = timezone.now() + lifetime
     planned: dict[str, BalanceRow | BalanceFacts] = {}
     created: list[Hold] = []
 
     def plan(found: Mapping[UUID, BalanceRow | BalanceFacts]) -> list[Reserve]:
         balance = planned["balance"] = visible_balance(found, balance_id, owner)
         check_precision(amount, balance.minor_unit, balance.currency_id)
-        return [Reserve(balance.pk, amount, until=expires_at, checks=(not_frozen,))]
+        return [Reserve(balance.pk, amount, until=due_by, checks=(not_frozen,))]
 
     def write_hold(entries: object) -> None:
         balance = planned["balance"]
@@ -85,7 +88,7 @@ def hold_create(
             amount=amount,
             description=description,
             merchant=merchant,
-            expires_at=expires_at,
+            expires_at=timezone.now() + lifetime,
             created_by=created_by,
         )
         hold.save(force_insert=True)

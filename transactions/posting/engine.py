@@ -152,11 +152,12 @@ def _post(
                 if create_balance is None:  # an opening's own new row is not a fact until the commit
                     facts.remember(locked.values())
                 due = [balance for balance in locked.values() if balance.hold_due]
-                if due:
-                    hooks.holds_expired(rows.release_expired_holds(due, cursor))
+                released = hooks.holds_expired(rows.release_expired_holds(due, cursor)) if due else []
                 legs = _checked(locked, balance_ids, legs, booking.created_by, validated, settle)
                 entries = _entries(locked, legs, booking, reference)
-                rows.write([locked[balance_id] for balance_id in balance_ids], entries, cursor, booking.rider)
+                if booking.tells is not None:  # what its settle decided to tell, with its movement's events
+                    released = [*released, *booking.tells()]
+                rows.write([locked[balance_id] for balance_id in balance_ids], entries, cursor, released, booking.rider)
                 if booking.on_posted is not None:
                     rows.read_created_at(cursor, entries, booking.rider)
                     booking.on_posted(entries)

@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
-from transactions.holds.events import holds_expired_tell
+from events.outbox import NewEvent
+from transactions.holds.events import holds_expired_events
 from transactions.models import Transaction
 from wallet_project.money import format_amount
 from wallets.selectors import minor_unit_of
@@ -56,10 +57,10 @@ def first_entry(on_booked: OnBooked | None) -> OnPosted | None:
     return lambda entries: on_booked(entries[0])
 
 
-def holds_expired(hold_ids: Sequence[UUID]) -> None:
-    """Tell of the holds the engine just released for their expiry (`hold.expired`), in the same transaction."""
-    if hold_ids:
-        holds_expired_tell(hold_ids)
+def holds_expired(hold_ids: Sequence[UUID]) -> list[NewEvent]:
+    """The events of the holds the engine just released for their expiry (`hold.expired`), which it writes with
+    its posting's other events."""
+    return holds_expired_events(hold_ids) if hold_ids else []
 
 
 def audit(entries: Sequence[Transaction]) -> None:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from events.outbox import NewEvent
 from transactions.models import TransactionType
 from transactions.posting.hooks import OnPosted, Rider
 from transactions.posting.rows import BalanceRow
@@ -84,6 +85,8 @@ class Booking:
     reference: UUID | None = None  # a new one unless given (a refund carries its payment's, a capture its hold's)
     on_posted: OnPosted | None = None
     rider: Rider | None = None  # a write decided from the entries, in the statement that inserts them
+    # Events decided under the locks (by `settle`), written in the one statement of the posting's events.
+    tells: Callable[[], Sequence[NewEvent]] | None = None
 
 
 # Rules that need the locked rows; returns the final steps, on the same balances.

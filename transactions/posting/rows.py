@@ -222,11 +222,16 @@ _BALANCE_ROW = "(%s::uuid, %s::numeric, %s::bigint, %s::numeric, %s::timestamptz
 
 
 def write(
-    balances: Sequence[BalanceRow], entries: Sequence[Transaction], cursor: CursorWrapper, rider: Rider | None = None
+    balances: Sequence[BalanceRow],
+    entries: Sequence[Transaction],
+    cursor: CursorWrapper,
+    events: Sequence[outbox.NewEvent] = (),
+    rider: Rider | None = None,
 ) -> None:
     """One UPDATE of every balance of the movement, then one INSERT of all its entries (none: no INSERT)
-    that also writes its `movement.created` events (the outbox, `events.outbox`) and the `rider`'s
-    statement, if any, in its `WITH`.
+    that also writes its `movement.created` events (the outbox, `events.outbox`) in its `WITH`, after
+    `events`, what the posting did first (holds released for their expiry) or decided to tell, and the
+    `rider`'s statement, if any. Without entries, `events` are written by a statement of their own.
 
     Plain SQL on PostgreSQL (the ORM's bulk_update and bulk_create took a third
     of a transfer's Python time), sent together in one pipeline: one round trip
@@ -248,9 +253,11 @@ def write(
             )
         Transaction.objects.bulk_create(entries)
         if entries:
-            outbox.movements_orm([(entry.reference, entry.owner_id) for entry in entries])
+            outbox.movements_orm([(entry.reference, entry.owner_id) for entry in entries], events)
             if rider is not None:
                 rider.written(entries, rider.orm(entries))
+        else:
+            outbox.record_orm(events)
         return
     try:
         with connection.wrap_database_errors, connection.connection.pipeline():
@@ -271,7 +278,7 @@ def write(
             if entries:
                 # The movement's events ride in the entries' INSERT, as its WITH: one per owner of its balances
                 # (and per reference, when its legs carry their own).
-                told, params = outbox.movements_prefix([(entry.reference, entry.owner_id) for entry in entries])
+                told, params = outbox.movements_prefix([(entry.reference, entry.owner_id) for entry in entries], events)
                 rides = ""
                 if rider is not None:
                     statement, rider_params = rider.statement(entries)
@@ -282,6 +289,8 @@ def write(
                     told + _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries)), rider=rides),
                     params + [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
                 )
+            elif events:
+                cursor.execute(*outbox.statement(events))
     except ProgrammingError as exc:
         # The ledger's trigger: the actor was deactivated after the locked read saw it active.
         if isinstance(exc.__cause__, psycopg.errors.InsufficientPrivilege):
