@@ -1,8 +1,9 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from loyalty import views
 
 router = SimpleRouter()
-router.register("loyalty", views.LoyaltyViewSet, basename="loyalty")
+router.register("loyalty/rewards", views.RewardViewSet, basename="loyalty-reward")
 
-urlpatterns = router.urls
+urlpatterns = [path("loyalty/", views.LoyaltySummaryView.as_view(), name="loyalty-summary"), *router.urls]

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
-from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from loyalty import selectors
 from loyalty.rendering import rewards_representation
@@ -39,10 +39,7 @@ SUMMARY_EXAMPLE = [{"currency": "USD", "earned": "4.20", "reversed": "0.12", "ne
 
 
 @extend_schema(tags=["loyalty"])
-class LoyaltyViewSet(viewsets.GenericViewSet):
-    serializer_class = RewardOutputSerializer
-    pagination_class = HistoryCursorPagination
-
+class LoyaltySummaryView(APIView):
     @extend_schema(
         summary="My cashback per currency",
         description="For each currency you have earned cashback in: `earned` (booked, or pending and booked "
@@ -55,7 +52,7 @@ class LoyaltyViewSet(viewsets.GenericViewSet):
         },
         examples=[response_example(SUMMARY_EXAMPLE, "Cashback")],
     )
-    def list(self, request: Request) -> Response:
+    def get(self, request: Request) -> Response:
         return Response(
             [
                 {
@@ -68,6 +65,12 @@ class LoyaltyViewSet(viewsets.GenericViewSet):
                 for totals in selectors.loyalty_totals(owner=request.user)
             ]
         )
+
+
+@extend_schema(tags=["loyalty"])
+class RewardViewSet(viewsets.GenericViewSet):
+    serializer_class = RewardOutputSerializer
+    pagination_class = HistoryCursorPagination
 
     @extend_schema(
         summary="My cashback rewards",
@@ -83,8 +86,7 @@ class LoyaltyViewSet(viewsets.GenericViewSet):
         },
         examples=[response_example({"next": None, "previous": None, "results": [REWARD_EXAMPLE]}, "Rewards")],
     )
-    @action(detail=False, methods=["get"])
-    def rewards(self, request: Request) -> Response:
+    def list(self, request: Request) -> Response:
         query = RewardQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         page = self.paginate_queryset(selectors.reward_list(owner=request.user, **query.validated_data))
