@@ -29,8 +29,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import F
-from django.utils import timezone
 
 from events import outbox
 from events.models import EventType
@@ -62,15 +62,44 @@ class Round:
     left_pending: int = 0  # frozen wallets, a busy balance, Redis down: the next round tries again
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """What the decision needs of a pending reward, read under the locks (no model instance: a batch has hundreds)."""
+
+    id: UUID
+    amount: Decimal
+    reversed_amount: Decimal
+    wallet_balance_id: UUID
+    reference: UUID
+    owner_id: UUID
+
+    @property
+    def net(self) -> Decimal:
+        return self.amount - self.reversed_amount
+
+
+_PENDING_FIELDS = ("id", "amount", "reversed_amount", "wallet_balance_id", "reference", "owner_id")
+
+
 @dataclass
 class _Batch:
     """The decisions of one posting, made under its locks."""
 
-    booked: list[tuple[Reward, Decimal]] = field(default_factory=list)
-    unfunded: list[Reward] = field(default_factory=list)
-    reversed: list[Reward] = field(default_factory=list)
+    booked: list[_Pending] = field(default_factory=list)
+    unfunded: list[_Pending] = field(default_factory=list)
+    reversed: list[_Pending] = field(default_factory=list)
     left: int = 0
     funding_available: Decimal = Decimal(0)
+
+
+_REWARDS = Reward._meta.db_table
+# One statement per outcome, whatever the size of the batch: the ids go as one array parameter. A booked
+# reward moved what it had left (`amount − reversed_amount`, read under the same locks).
+_MARK_BOOKED = (
+    f"UPDATE {_REWARDS} SET status = %s, booked_amount = amount - reversed_amount,"  # noqa: S608
+    " funding_balance_id = %s, booked_at = clock_timestamp() WHERE id = ANY(%s::uuid[])"
+)
+_MARK = f"UPDATE {_REWARDS} SET status = %s WHERE id = ANY(%s::uuid[])"  # noqa: S608
 
 
 def rewards_book(*, limit: int = DEFAULT_BATCH, source: str = TransactionSource.SYSTEM) -> Round:
@@ -109,11 +138,12 @@ def _book(program: LoyaltyProgram, rewards: Sequence[tuple[UUID, UUID]], source:
     batch = _Batch()
 
     def settle(locked: Mapping[UUID, BalanceRow]) -> list[Leg]:
-        current = list(
-            Reward.objects.filter(pk__in=reward_ids, status=RewardStatus.PENDING)
-            .select_related("program")
+        current = [
+            _Pending(*row)
+            for row in Reward.objects.filter(pk__in=reward_ids, status=RewardStatus.PENDING)
             .order_by("created_at", "id")
-        )
+            .values_list(*_PENDING_FIELDS)
+        ]
         return _decide(current, locked, funding_id, batch)
 
     def record(entries: Sequence[Transaction]) -> None:
@@ -125,14 +155,16 @@ def _book(program: LoyaltyProgram, rewards: Sequence[tuple[UUID, UUID]], source:
     return batch
 
 
-def _decide(rewards: Sequence[Reward], locked: Mapping[UUID, BalanceRow], funding_id: UUID, batch: _Batch) -> list[Leg]:
+def _decide(
+    rewards: Sequence[_Pending], locked: Mapping[UUID, BalanceRow], funding_id: UUID, batch: _Batch
+) -> list[Leg]:
     """Each reward booked, unfunded, reversed or left pending, in order; the legs of the booked ones."""
     funding = locked[funding_id]
     available = funding.available
     credited: dict[UUID, Decimal] = defaultdict(Decimal)
     legs: list[Leg] = []
     for reward in rewards:
-        net = reward.amount - reward.reversed_amount
+        net = reward.net
         payer = locked.get(reward.wallet_balance_id)
         if net <= 0:
             batch.reversed.append(reward)
@@ -145,7 +177,7 @@ def _decide(rewards: Sequence[Reward], locked: Mapping[UUID, BalanceRow], fundin
         else:
             available -= net
             credited[payer.pk] += net
-            batch.booked.append((reward, net))
+            batch.booked.append(reward)
             legs += [
                 Leg(payer.pk, TransactionType.LOYALTY, net, checks=(), reference=reward.reference),
                 Leg(funding_id, TransactionType.LOYALTY_FUNDING, net, checks=(), reference=reward.reference),
@@ -155,26 +187,13 @@ def _decide(rewards: Sequence[Reward], locked: Mapping[UUID, BalanceRow], fundin
 
 
 def _record(program: LoyaltyProgram, funding_id: UUID, batch: _Batch) -> None:
-    """The rewards' new states, the programme's unfunded count and the payers' events, in the posting's
-    transaction."""
-    now = timezone.now()
-    changed: list[Reward] = []
-    for reward, net in batch.booked:
-        reward.status, reward.booked_amount, reward.funding_balance_id, reward.booked_at = (
-            RewardStatus.BOOKED,
-            net,
-            funding_id,
-            now,
-        )
-        changed.append(reward)
-    for reward in batch.unfunded:
-        reward.status = RewardStatus.UNFUNDED
-        changed.append(reward)
-    for reward in batch.reversed:
-        reward.status = RewardStatus.REVERSED
-        changed.append(reward)
-    if changed:
-        Reward.objects.bulk_update(changed, ["status", "booked_amount", "funding_balance_id", "booked_at"])
+    """The rewards' new states and the programme's unfunded count, in the posting's transaction."""
+    with connection.cursor() as cursor:
+        if batch.booked:
+            cursor.execute(_MARK_BOOKED, [RewardStatus.BOOKED.value, funding_id, [r.id for r in batch.booked]])
+        for status, rewards in ((RewardStatus.UNFUNDED, batch.unfunded), (RewardStatus.REVERSED, batch.reversed)):
+            if rewards:
+                cursor.execute(_MARK, [status.value, [reward.id for reward in rewards]])
     if batch.unfunded:
         LoyaltyProgram.objects.filter(pk=program.pk).update(
             unfunded_count=F("unfunded_count") + len(batch.unfunded),
@@ -184,12 +203,19 @@ def _record(program: LoyaltyProgram, funding_id: UUID, batch: _Batch) -> None:
 
 def _unfunded_events(batch: _Batch) -> list[outbox.NewEvent]:
     """The payers' `loyalty.unfunded` events, written in the one statement of the posting's events (so that no
-    two transactions ever take event counters in opposite orders)."""
-    for reward in batch.unfunded:
+    two transactions ever take event counters in opposite orders). Each shows its reward as it now is."""
+    if not batch.unfunded:
+        return []
+    rewards = list(
+        Reward.objects.filter(pk__in=[reward.id for reward in batch.unfunded])
+        .select_related("program")
+        .order_by("created_at", "id")
+    )
+    for reward in rewards:
         reward.status = RewardStatus.UNFUNDED
     return [
         outbox.event(EventType.LOYALTY_UNFUNDED, user_id=reward.owner_id, data=data)
-        for reward, data in zip(batch.unfunded, rewards_representation(batch.unfunded), strict=True)
+        for reward, data in zip(rewards, rewards_representation(rewards), strict=True)
     ]
 
 
@@ -205,11 +231,11 @@ def _warn_unfunded(program: LoyaltyProgram, batch: _Batch) -> None:
             "rewards": len(batch.unfunded),
             "amount": format_amount(shortfall, minor_unit),
             "currency": program.currency_id,
-            "reward_ids": [str(reward.pk) for reward in batch.unfunded[:20]],
+            "reward_ids": [str(reward.id) for reward in batch.unfunded[:20]],
         },
     )
 
 
 def _shortfall(batch: _Batch) -> Decimal:
     """What the unfunded rewards of a batch would have moved."""
-    return sum((reward.amount - reward.reversed_amount for reward in batch.unfunded), Decimal(0))
+    return sum((reward.net for reward in batch.unfunded), Decimal(0))

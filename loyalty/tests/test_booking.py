@@ -182,3 +182,24 @@ def test_rewards_of_two_programmes_are_booked_from_their_own_funding(user):
     assert amount_of(usd.funding_balance) == Decimal("9.50")
     assert amount_of(eur.funding_balance) == Decimal("9.80")
     assert LoyaltyProgram.objects.filter(unfunded_count=0).count() == 2
+
+
+def test_a_large_batch_books_every_reward_under_its_own_reference(user, other_user):
+    # More entries than a posting sends as VALUES: the batch's entries go as one array per column.
+    program = program_in("USD", funding="100.00")
+    mine = funded_balance(amount="500.00", wallet=WalletFactory(owner=user))
+    theirs = funded_balance(amount="500.00", wallet=WalletFactory(owner=other_user))
+    payments = [pay(mine if index % 3 else theirs, f"{10 + index}.00") for index in range(12)]
+
+    assert book_all().booked == 12
+
+    for payment in payments:
+        cashback = Decimal(payment.amount) / 100
+        legs = Transaction.objects.filter(reference=payment.reference).exclude(pk=payment.pk)
+        assert sorted((leg.type, leg.wallet_balance_id, leg.amount) for leg in legs) == [
+            (TransactionType.LOYALTY, payment.wallet_balance_id, cashback),
+            (TransactionType.LOYALTY_FUNDING, program.funding_balance_id, cashback),
+        ]
+    funding_entries = Transaction.objects.filter(wallet_balance_id=program.funding_balance_id).order_by("sequence")
+    assert [entry.sequence for entry in funding_entries] == list(range(1, 14))
+    assert_ledger_invariants()
