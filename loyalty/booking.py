@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("wallet.loyalty")
 
-DEFAULT_BATCH = 500
+# A batch locks its payers' balances while it is booked: small enough that a payment waits for it only briefly.
+DEFAULT_BATCH = 100
 
 
 @dataclass
