@@ -3,11 +3,12 @@
 A payment only writes its reward (`loyalty.earning`); this moves the money,
 so that the funding balance is locked once per batch, never once per payment:
 it would otherwise be the one balance every payment in the currency waits for.
-Each posting locks the funding balance and the payers' balances (in id order,
-like every posting) and, per reward, books a LOYALTY credit on the payer and a
-LOYALTY_FUNDING debit on the funding balance, both under the payment's
-reference. The rewards are read again under the locks, so a refund or another
-worker that got there first is seen.
+Each posting locks the funding balance and a few payers' balances (in id order,
+like every posting; few, because a payment of a payer in the batch waits for
+it) and, per reward, books a LOYALTY credit on the payer and a LOYALTY_FUNDING
+debit on the funding balance, both under the payment's reference. The
+rewards are read again under the locks, so a refund or another worker that got
+there first is seen.
 
 A reward the funding balance cannot cover (what is left of it available,
 after the rewards before it in the batch) is `unfunded`: nothing is earned,
@@ -48,8 +49,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("wallet.loyalty")
 
-# A batch locks its payers' balances while it is booked: small enough that a payment waits for it only briefly.
-DEFAULT_BATCH = 100
+DEFAULT_BATCH = 500  # rewards per round
+# A posting holds its payers' balances while it books them, and a payment of one of them waits (a sync web
+# worker idle meanwhile): each posting takes few payers, so that few payments wait, and briefly.
+PAYERS_PER_POSTING = 16
 
 
 @dataclass
@@ -104,7 +107,8 @@ _MARK = f"UPDATE {_REWARDS} SET status = %s WHERE id = ANY(%s::uuid[])"  # noqa:
 
 
 def rewards_book(*, limit: int = DEFAULT_BATCH, source: str = TransactionSource.SYSTEM) -> Round:
-    """Book up to `limit` pending rewards, the oldest first, one posting per programme; the entries say `source`."""
+    """Book up to `limit` pending rewards, the oldest first, in postings of one programme and at most
+    `PAYERS_PER_POSTING` payers' balances each; the entries say `source`."""
     pending = list(
         # A frozen payer's rewards wait for the unfreezing without holding up the others' (they are few).
         Reward.objects.filter(status=RewardStatus.PENDING, wallet_balance__wallet__is_frozen=False)
@@ -117,18 +121,30 @@ def rewards_book(*, limit: int = DEFAULT_BATCH, source: str = TransactionSource.
         by_program[program_id].append((reward_id, balance_id))
     programs = LoyaltyProgram.objects.in_bulk(list(by_program))
     for program_id, rewards in by_program.items():
-        try:
-            batch = _book(programs[program_id], rewards, source)
-        except (LockTimeout, ServiceUnavailable):
-            done.left_pending += len(rewards)
-            continue
-        done.booked += len(batch.booked)
-        done.unfunded += len(batch.unfunded)
-        done.reversed += len(batch.reversed)
-        done.left_pending += batch.left
-        if batch.unfunded:
-            _warn_unfunded(programs[program_id], batch)
+        for some in _by_payers(rewards):
+            try:
+                batch = _book(programs[program_id], some, source)
+            except (LockTimeout, ServiceUnavailable):
+                done.left_pending += len(some)
+                continue
+            done.booked += len(batch.booked)
+            done.unfunded += len(batch.unfunded)
+            done.reversed += len(batch.reversed)
+            done.left_pending += batch.left
+            if batch.unfunded:
+                _warn_unfunded(programs[program_id], batch)
     return done
+
+
+def _by_payers(rewards: Sequence[tuple[UUID, UUID]]) -> list[list[tuple[UUID, UUID]]]:
+    """The rewards in groups of at most `PAYERS_PER_POSTING` payer balances (each posting decides its rewards
+    oldest first, as it reads them again under the locks)."""
+    of_payer: dict[UUID, list[tuple[UUID, UUID]]] = defaultdict(list)
+    for reward in rewards:
+        of_payer[reward[1]].append(reward)
+    payers = list(of_payer)
+    groups = [payers[start : start + PAYERS_PER_POSTING] for start in range(0, len(payers), PAYERS_PER_POSTING)]
+    return [[reward for payer in group for reward in of_payer[payer]] for group in groups]
 
 
 def _book(program: LoyaltyProgram, rewards: Sequence[tuple[UUID, UUID]], source: str) -> _Batch:

@@ -23,6 +23,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from django.db.models import Q
+from django.utils import timezone
+
 from accounts.models import User
 from loyalty.models import BASIS_POINTS, LoyaltyProgram, Reward, RewardStatus
 from transactions.models import Transaction
@@ -95,9 +98,6 @@ class EarnRider:
 
     def orm(self, entries: Sequence[Transaction]) -> Any:
         """The statement through the ORM (SQLite, the single-process development mode)."""
-        from django.db.models import Q
-        from django.utils import timezone
-
         payment = entries[0]
         now = timezone.now()
         program = (
