@@ -126,9 +126,14 @@ class Reward(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    program = models.ForeignKey(LoyaltyProgram, on_delete=models.PROTECT, related_name="rewards")
+    # Not a database foreign key: every payment in the currency would lock the programme's one row (FOR KEY
+    # SHARE, at its commit), and programmes are never deleted; `reconcile` proves each reward's programme exists.
+    # Nor indexed: the back office's totals per programme read all of a programme's rewards anyway.
+    program = models.ForeignKey(
+        LoyaltyProgram, on_delete=models.PROTECT, related_name="rewards", db_constraint=False, db_index=False
+    )
     payment = models.OneToOneField("transactions.Transaction", on_delete=models.PROTECT, related_name="+")
-    reference = models.UUIDField(db_index=True)  # the payment's: its LOYALTY entries carry it too
+    reference = models.UUIDField()  # the payment's: its LOYALTY entries carry it too
     wallet_balance = models.ForeignKey("wallets.WalletBalance", on_delete=models.PROTECT, related_name="+")
     # The owner repeats what the balance knows, so that a user's rewards are one index scan.
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)

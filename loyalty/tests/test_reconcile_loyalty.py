@@ -111,3 +111,13 @@ def test_reconcile_fails_naming_a_reward_on_another_balance_than_its_payment(cas
     message = reconcile_failure()
 
     assert f"reward {reward.pk}" in message
+
+
+def test_reconcile_fails_naming_a_reward_of_no_programme(cashback):
+    _, _, first, _ = cashback
+    reward = Reward.objects.get(payment=first)
+    run_sql("UPDATE loyalty_reward SET program_id = gen_random_uuid() WHERE id = %s", [reward.pk])
+
+    message = reconcile_failure()
+
+    assert f"reward {reward.pk}" in message

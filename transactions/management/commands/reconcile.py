@@ -56,7 +56,7 @@ from uuid import UUID
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
-from loyalty.models import Reward, RewardStatus
+from loyalty.models import LoyaltyProgram, Reward, RewardStatus
 from transactions.models import CREDIT_TYPES, Hold, HoldStatus, Transaction, TransactionType
 from wallet_project.money import EXACT, round_down
 from wallets.models import Currency, WalletBalance
@@ -564,7 +564,7 @@ class Command(BaseCommand):
 
     def _check_rewards(self, problems: Problems) -> None:
         """The rewards against the ledger, as aggregates that return only the wrong rows (`_check_holds`)."""
-        rewards, entries = Reward._meta.db_table, Transaction._meta.db_table
+        rewards, entries, programs = Reward._meta.db_table, Transaction._meta.db_table, LoyaltyProgram._meta.db_table
         booked = RewardStatus.BOOKED.value
         with connection.cursor() as cursor:
             cursor.execute(
@@ -621,14 +621,17 @@ class Command(BaseCommand):
             cursor.execute(
                 f"SELECT reward.id FROM {rewards} AS reward"  # noqa: S608 - our own table names
                 f" LEFT JOIN {entries} AS payment ON payment.id = reward.payment_id"
-                " WHERE payment.id IS NULL OR payment.type NOT IN (%s, %s)"
+                f" LEFT JOIN {programs} AS program ON program.id = reward.program_id"
+                " WHERE program.id IS NULL OR payment.id IS NULL OR payment.type NOT IN (%s, %s)"
                 "    OR payment.reference <> reward.reference OR payment.wallet_balance_id <> reward.wallet_balance_id"
                 "    OR payment.owner_id <> reward.owner_id OR payment.currency_id <> reward.currency_id"
                 " LIMIT %s",
                 [TransactionType.PAYMENT.value, TransactionType.CAPTURE.value, problems.limit],
             )
             for (reward_id,) in cursor.fetchall():
-                problems.add("reward", reward_id, "does not match the PAYMENT or CAPTURE entry that earned it")
+                problems.add(
+                    "reward", reward_id, "does not match the PAYMENT or CAPTURE entry that earned it, or its programme"
+                )
 
     def _check_transfer(
         self, reference: UUID, debit: tuple[Any, ...], credit: tuple[Any, ...], problems: Problems
