@@ -400,6 +400,27 @@ def test_the_login_documents_both_of_its_answers_and_links_the_second_step(schem
     }
 
 
+@pytest.mark.parametrize(
+    ("path", "step_up"),
+    [
+        ("/api/v1/transactions/withdraw/", True),
+        ("/api/v1/transactions/payment/", True),
+        ("/api/v1/transactions/transfer/", True),
+        ("/api/v1/holds/", True),
+        ("/api/v1/transactions/deposit/", False),
+    ],
+)
+def test_the_movements_that_may_need_a_second_factor_document_mfa_required(schema, path, step_up):
+    responses = schema["paths"][path]["post"]["responses"]
+
+    if not step_up:
+        assert "403" not in responses
+        return
+    codes = {example["value"]["error"]["code"] for example in _json_content(responses["403"])["examples"].values()}
+    assert codes == {"mfa_required"}
+    assert "`mfa_required`" in schema["paths"][path]["post"]["description"]
+
+
 def test_the_second_factor_endpoints_document_their_conflicts(schema):
     conflicts = {
         ("post", "/api/v1/auth/mfa/totp/"): {"mfa_already_enabled"},
