@@ -38,6 +38,8 @@ from wallet_project.errors import (
     NotFound,
     SecondFactorRefused,
 )
+from wallets.models import StaffAction
+from wallets.services import staff_action_record
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -161,9 +163,6 @@ def mfa_reset(*, user: User, staff: User | None, reason: str) -> bool:
     """Turn a user's second factor off for them (support, when the app and the recovery codes are lost): as
     `mfa_disable`, without a code. `staff` is who did it, recorded with `reason` in the staff-action history;
     None from a shell (`manage.py reset_mfa`). Whether there was anything to reset."""
-    from wallets.models import StaffAction
-    from wallets.services import staff_action_record
-
     with transaction.atomic():
         account = user_lock(user_id=user.pk)
         if account is None:

@@ -177,14 +177,7 @@ def add_created_object_links(result: dict[str, Any], generator: Any, request: An
         for name, (operation_id, parameter) in created.items()
     ]
     links += [
-        (
-            answer,
-            name,
-            operation_id,
-            {"requestBody": {key: f"$response.body#/{field}" for key, field in fields.items()}},
-        )
-        if fields
-        else (answer, name, operation_id, {})
+        (answer, name, operation_id, _passed_in_body(fields))
         for answer, finished in REQUEST_BODY_LINKS.items()
         for name, (operation_id, fields) in finished.items()
     ]
@@ -196,3 +189,10 @@ def add_created_object_links(result: dict[str, Any], generator: Any, request: An
             raise ValueError(f"add_created_object_links: no operation {operation_id}")
         response.setdefault("links", {})[name] = {"operationId": operation_id, **passed}
     return result
+
+
+def _passed_in_body(fields: dict[str, str]) -> dict[str, Any]:
+    """A link's `requestBody`: each body field from its field of the answer (none: the link passes nothing)."""
+    if not fields:
+        return {}
+    return {"requestBody": {key: f"$response.body#/{field}" for key, field in fields.items()}}
