@@ -23,11 +23,13 @@ COPY . .
 RUN chmod 0755 docker/entrypoint.sh
 
 # collectstatic imports the settings, which refuse to start with DEBUG off
-# unless DATABASE_URL, REDIS_URL and an unpublished SECRET_KEY are set. The
-# key is random and thrown away with this step; the URLs are placeholders that
-# nothing connects to. None of them is kept in the image's environment.
+# unless DATABASE_URL, REDIS_URL, an unpublished SECRET_KEY and an
+# MFA_ENCRYPTION_KEY are set. The keys are random and thrown away with this
+# step; the URLs are placeholders that nothing connects to. None of them is
+# kept in the image's environment.
 RUN DEBUG=false \
     SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    MFA_ENCRYPTION_KEY="$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
     DATABASE_URL=postgres://build:build@build-placeholder:5432/build \
     REDIS_URL=redis://build-placeholder:6379/0 \
     python manage.py collectstatic --noinput

@@ -41,7 +41,7 @@ class TokenPairOutputSerializer(serializers.Serializer):
     refresh = serializers.CharField()
 
 
-class TokenObtainPairSerializer(jwt_serializers.TokenObtainPairSerializer):
-    """simplejwt's login, issuing the service's password-stamped refresh token (same name: same schema)."""
+class PasswordLoginSerializer(jwt_serializers.TokenObtainSerializer):
+    """simplejwt's check of an email and password (`user` is set when they are right); it issues no token."""
 
     token_class = WalletRefreshToken

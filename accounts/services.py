@@ -13,7 +13,14 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.models import User
-from accounts.tokens import PASSWORD_CLAIM, WalletRefreshToken, password_stamp
+from accounts.tokens import (
+    AMR_CLAIM,
+    MFA_AT_CLAIM,
+    PASSWORD_CLAIM,
+    PASSWORD_ONLY,
+    WalletRefreshToken,
+    password_stamp,
+)
 from wallet_project.errors import EmailTaken
 
 
@@ -29,6 +36,13 @@ def user_create(*, email: str, password: str, name: str) -> User:
         raise EmailTaken() from exc
 
 
+def token_pair_issue(*, user: User, amr: tuple[str, ...] = PASSWORD_ONLY, mfa_at: int | None = None) -> dict[str, str]:
+    """A new access and refresh token for a user who just proved who they are: by `amr` (RFC 8176 methods),
+    the second of them at the Unix time `mfa_at`."""
+    refresh = WalletRefreshToken.for_user(user, amr=amr, mfa_at=mfa_at)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
 def _locked_user(user_id: object) -> User | None:
     """The user row, locked against a concurrent refresh, revocation or password change of the same user."""
     try:
@@ -39,6 +53,12 @@ def _locked_user(user_id: object) -> User | None:
     # take turns with each other and with a password change, while ledger rows referencing the user
     # (FOR KEY SHARE) are not blocked.
     return User.objects.select_for_update(no_key=True).filter(pk=pk).first()
+
+
+def user_lock(*, user_id: object) -> User | None:
+    """The user row, locked until the transaction ends (None if there is no such user): changes of one user's
+    credentials (their password, refresh tokens, second factors) take turns under it."""
+    return _locked_user(user_id)
 
 
 def token_pair_rotate(*, refresh: str) -> dict[str, str]:
@@ -68,7 +88,10 @@ def token_pair_rotate(*, refresh: str) -> dict[str, str]:
         _, blacklisted_now = BlacklistedToken.objects.get_or_create(token=outstanding)
         if not blacklisted_now:
             raise AuthenticationFailed("Token is blacklisted")
-        new = WalletRefreshToken.for_user(user)
+        # The successor says how the user authenticated at login, and when: refreshing is not a second factor.
+        new = WalletRefreshToken.for_user(
+            user, amr=tuple(old.get(AMR_CLAIM, PASSWORD_ONLY)), mfa_at=old.get(MFA_AT_CLAIM)
+        )
     return {"access": str(new.access_token), "refresh": str(new)}
 
 

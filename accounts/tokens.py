@@ -12,6 +12,13 @@ it is an HMAC of its salted hash, under a key the client never sees.
 Access tokens do not carry the stamp: the per-request authentication reads
 no user row (wallet_project/authentication.py), so they could not be checked
 cheaply; they end with their short lifetime instead.
+
+Every token also says how its user proved who they are, in claims that
+refreshing carries over unchanged (`accounts.services.token_pair_rotate`):
+`amr` (RFC 8176's methods: `pwd`, plus `otp` after a second factor) and
+`mfa_at`, the Unix time of the second factor. Refreshing keeps the time of the factor, not the
+time of the refresh, so a check of its age (mfa/step_up.py) reads it from
+the access token alone, with no database round trip.
 """
 
 from __future__ import annotations
@@ -26,6 +33,11 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 from accounts.models import User
 
 PASSWORD_CLAIM = "pwd"
+# How the user authenticated: copied from a refresh token to its successor, and to its access tokens.
+AMR_CLAIM = "amr"
+MFA_AT_CLAIM = "mfa_at"
+PASSWORD_ONLY = ("pwd",)
+WITH_SECOND_FACTOR = ("pwd", "otp")
 _STAMP_SALT = "accounts.tokens.password_stamp"
 
 
@@ -42,12 +54,17 @@ class WalletRefreshToken(RefreshToken):
     no_copy_claims = (*RefreshToken.no_copy_claims, PASSWORD_CLAIM)
 
     @classmethod
-    def for_user(cls, user: User) -> WalletRefreshToken:  # type: ignore[override]
-        """A new token for the user, recorded as outstanding (simplejwt's `for_user`, with the stamp in the
-        claims before the record is written)."""
+    def for_user(  # type: ignore[override]
+        cls, user: User, *, amr: tuple[str, ...] = PASSWORD_ONLY, mfa_at: int | None = None
+    ) -> WalletRefreshToken:
+        """A new token for the user, recorded as outstanding (simplejwt's `for_user`, with the stamp and the
+        factors in the claims before the record is written). `mfa_at`: when the second factor was given."""
         token = cls()
         token[api_settings.USER_ID_CLAIM] = str(getattr(user, api_settings.USER_ID_FIELD))
         token[PASSWORD_CLAIM] = password_stamp(user)
+        token[AMR_CLAIM] = list(amr)
+        if mfa_at is not None:
+            token[MFA_AT_CLAIM] = mfa_at
         OutstandingToken.objects.create(
             user=user,
             jti=token[api_settings.JTI_CLAIM],

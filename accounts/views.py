@@ -15,14 +15,15 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.models import User
 from accounts.serializers import (
+    PasswordLoginSerializer,
     RefreshInputSerializer,
     RegisterInputSerializer,
-    TokenObtainPairSerializer,
     TokenPairOutputSerializer,
     UserOutputSerializer,
 )
-from accounts.services import token_pair_rotate, user_create
+from accounts.services import token_pair_issue, token_pair_rotate, user_create
 from wallet_project.errors import PermissionDenied
 from wallet_project.schema import error_responses, request_example, response_example, success
 from wallet_project.throttling import FailedLoginThrottle
@@ -87,18 +88,26 @@ class RegisterView(APIView):
     ],
 )
 class TokenObtainView(jwt_views.TokenObtainPairView):
-    serializer_class = TokenObtainPairSerializer
+    """The password step of a login; `logged_in` answers it (the second factor's view asks for a code there)."""
+
+    serializer_class = PasswordLoginSerializer
 
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
         email = request.data.get("email") if hasattr(request.data, "get") else None
         failed_logins = FailedLoginThrottle(request, email)
         if not failed_logins.allow_request():
             self.throttled(request, failed_logins.wait())
+        serializer = self.get_serializer(data=request.data)
         try:
-            return super().post(request, *args, **kwargs)
+            serializer.is_valid(raise_exception=True)
         except AuthenticationFailed:
             failed_logins.record_failure()
             raise
+        return Response(self.logged_in(serializer.user))
+
+    def logged_in(self, user: User) -> dict[str, object]:
+        """The answer to a right email and password: a token pair."""
+        return token_pair_issue(user=user)
 
 
 @extend_schema(

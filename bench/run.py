@@ -33,6 +33,7 @@ interleaved slices (`measure_loyalty`).
 from __future__ import annotations
 
 import argparse
+import base64
 import glob
 import hashlib
 import json
@@ -68,6 +69,7 @@ END_MARK = "<!-- bench:results:end -->"
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 SECRET_KEY = secrets.token_urlsafe(50)  # the production guard refuses any key written down here
+MFA_ENCRYPTION_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()  # a Fernet key, as production needs
 SCENARIOS = [
     "cold",
     "hot",
@@ -212,6 +214,7 @@ def service_env(*, database: str, redis_url: str, cache_prefix: str, **extra: st
         DJANGO_SETTINGS_MODULE="wallet_project.settings",
         DEBUG="false",
         SECRET_KEY=SECRET_KEY,
+        MFA_ENCRYPTION_KEY=MFA_ENCRYPTION_KEY,
         DATABASE_URL=f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{database}",
         REDIS_URL=redis_url,
         CACHE_KEY_PREFIX=cache_prefix,

@@ -27,6 +27,8 @@ class EventType(models.TextChoices):
     WALLET_UNFROZEN = "wallet.unfrozen", "Wallet unfrozen"
     BALANCE_CREATED = "balance.created", "Balance created"
     RATE_CHANGED = "rate.changed", "Rate changed"
+    USER_MFA_ENABLED = "user.mfa_enabled", "Two-factor authentication turned on"
+    USER_MFA_DISABLED = "user.mfa_disabled", "Two-factor authentication turned off"
     LOYALTY_UNFUNDED = "loyalty.unfunded", "Loyalty cashback unfunded"
 
 

@@ -43,6 +43,7 @@ class EventOutputSerializer(serializers.Serializer):
     sequence = serializers.IntegerField(min_value=1)
     data = serializers.DictField(
         help_text="For `movement.created`: `{reference, entries}`, the ledger entries the movement booked on "
-        "your balances. For `hold.*`: the hold; `wallet.*`: the wallet; `balance.created`: the balance; each "
-        "as the API rendered it when the event happened."
+        "your balances. For `hold.*`: the hold; `wallet.*`: the wallet; `balance.created`: the balance; "
+        "`user.mfa_enabled` and `user.mfa_disabled`: your second factor (`{enabled, methods, "
+        "recovery_codes_left}`); each as the API rendered it when the event happened."
     )

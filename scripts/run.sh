@@ -31,6 +31,17 @@ cat <<URLS
 
 URLS
 
+if [[ "${ADMIN_REQUIRE_MFA:-}" =~ ^(1|true|yes|on)$ ]]; then
+  echo "  Two-factor: every staff member gives a TOTP code after the password (ADMIN_REQUIRE_MFA is on)."
+else
+  cat <<'MFA'
+  Two-factor: optional here. Staff who add an authenticator app (/admin/mfa/enrol/ once logged in) are
+  asked for its code; export ADMIN_REQUIRE_MFA=true to ask it of every staff member, and
+  MFA_STEP_UP_AMOUNT=1000 for a recent code on API movements worth more than 1000 USD.
+MFA
+fi
+echo
+
 GUNICORN_ARGS=(wallet_project.wsgi:application -c gunicorn.conf.py --bind "0.0.0.0:${PORT}")
 if [[ -z "${DATABASE_URL:-}" || -z "${REDIS_URL:-}" ]]; then
   GUNICORN_ARGS+=(--workers 1)

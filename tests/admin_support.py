@@ -31,6 +31,8 @@ def ensure_back_office_groups() -> None:
     groups.create_back_office_groups(django_apps, None)
     export = importlib.import_module("transactions.migrations.0010_ledger_entry_names_and_export_permission")
     export.grant_export_ledger(django_apps, None)
+    reset = importlib.import_module("mfa.migrations.0002_support_resets_mfa")
+    reset.grant_reset_mfa(django_apps, None)
 
 
 def staff_in(group_name: str, **fields: object) -> User:

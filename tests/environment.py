@@ -8,11 +8,17 @@ and the locks go to Redis database 15, never to the one the service uses.
 import os
 import secrets
 
+from cryptography.fernet import Fernet
+
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wallet")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 # A fresh key per run: the production guard refuses every key written in the repository.
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ.setdefault("DEBUG", "false")
+# A fresh key per run too: production refuses to start without one.
+os.environ.setdefault("MFA_ENCRYPTION_KEY", Fernet.generate_key().decode())
+# The admin's second step is asked for by the tests that turn it on; the others log staff in with a password.
+os.environ.setdefault("ADMIN_REQUIRE_MFA", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 # Short waits keep the lock-timeout tests quick; production defaults are in .env.example.
 os.environ.setdefault("LOCK_WAIT_SECONDS", "5")

@@ -159,3 +159,48 @@ def test_finance_walks_the_adjust_and_rate_forms_in_a_browser(browser, live_serv
     assert (current.rate, current.created_by_id) == (Decimal("1.08"), finance_user.pk)
     old.refresh_from_db()
     assert old.valid_to is not None
+
+
+def test_staff_add_an_app_then_give_its_code_after_the_password_in_a_browser(
+    browser, live_server, plain_http_cookies, settings
+):
+    """The admin's second step as staff meet it: enrolment on the first visit, the code on the next."""
+    import pyotp
+    from selenium.webdriver.common.by import By
+
+    from tests.second_factor import App
+
+    settings.ADMIN_REQUIRE_MFA = True
+    support = staff_in("Support")
+    support.set_password(PASSWORD)
+    support.save()
+
+    # First visit: after the password, the enrolment page (QR code and key), then the recovery codes.
+    browser.get(live_server.url + reverse("admin:login"))
+    browser.find_element(By.NAME, "username").send_keys(support.email)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    app = App(pyotp.TOTP(browser.find_element(By.ID, "mfa-secret").text), [])
+    assert browser.find_element(By.CSS_SELECTOR, "#mfa-qr-code svg")
+    _fill(browser, {"code": app.unused_code()})
+    browser.find_element(By.ID, "mfa-enrol").click()
+    codes = browser.find_elements(By.CSS_SELECTOR, "#mfa-recovery-codes code")
+    assert len(codes) == 10
+    browser.find_element(By.ID, "mfa-continue").click()
+    browser.find_element(By.ID, "user-tools")  # the admin's header: in
+
+    # Next visit: the password, then the app's code.
+    browser.delete_all_cookies()
+    _log_in_with_code(browser, live_server.url, support.email, app.unused_code())
+
+
+def _log_in_with_code(browser: Any, base_url: str, email: str, code: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(base_url + reverse("admin:login"))
+    browser.find_element(By.NAME, "username").send_keys(email)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    browser.find_element(By.NAME, "code").send_keys(code)
+    browser.find_element(By.ID, "mfa-verify").click()
+    browser.find_element(By.ID, "user-tools")

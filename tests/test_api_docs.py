@@ -23,6 +23,7 @@ ANONYMOUS = {
     ("post", "/api/v1/auth/register/"),
     ("post", "/api/v1/auth/token/"),
     ("post", "/api/v1/auth/token/refresh/"),
+    ("post", "/api/v1/auth/token/mfa/"),
 }
 MOVEMENTS = {
     ("post", "/api/v1/transactions/deposit/"),
@@ -404,3 +405,58 @@ def test_webhook_event_types_are_documented_as_the_choices_they_are(schema):
     assert [example["value"]["error"]["code"] for example in codes["examples"].values()] == [
         "too_many_webhook_endpoints"
     ]
+
+
+def test_the_login_documents_both_of_its_answers_and_links_the_second_step(schema):
+    operation = schema["paths"]["/api/v1/auth/token/"]["post"]
+    answer = operation["responses"]["200"]
+    media = _json_content(answer)
+    names = {ref["$ref"].rsplit("/", 1)[-1] for ref in schema["components"]["schemas"]["LoginAnswer"]["oneOf"]}
+    examples = [example["value"] for example in media["examples"].values()]
+
+    assert media["schema"]["$ref"].endswith("/LoginAnswer")
+    assert names == {"TokenPairOutput", "MfaChallengeOutput"}
+    assert {frozenset(example) for example in examples} == {
+        frozenset({"access", "refresh"}),
+        frozenset({"mfa_required", "mfa_token", "methods"}),
+    }
+    assert answer["links"]["CompleteLoginWithCode"] == {
+        "operationId": "api_v1_auth_token_mfa_create",
+        "requestBody": {"mfa_token": "$response.body#/mfa_token"},
+    }
+    assert schema["paths"]["/api/v1/auth/mfa/totp/"]["post"]["responses"]["201"]["links"]["ConfirmApp"] == {
+        "operationId": "api_v1_auth_mfa_totp_confirm_create"
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "step_up"),
+    [
+        ("/api/v1/transactions/withdraw/", True),
+        ("/api/v1/transactions/payment/", True),
+        ("/api/v1/transactions/transfer/", True),
+        ("/api/v1/holds/", True),
+        ("/api/v1/transactions/deposit/", False),
+    ],
+)
+def test_the_movements_that_may_need_a_second_factor_document_mfa_required(schema, path, step_up):
+    responses = schema["paths"][path]["post"]["responses"]
+
+    if not step_up:
+        assert "403" not in responses
+        return
+    codes = {example["value"]["error"]["code"] for example in _json_content(responses["403"])["examples"].values()}
+    assert codes == {"mfa_required"}
+    assert "`mfa_required`" in schema["paths"][path]["post"]["description"]
+
+
+def test_the_second_factor_endpoints_document_their_conflicts(schema):
+    conflicts = {
+        ("post", "/api/v1/auth/mfa/totp/"): {"mfa_already_enabled"},
+        ("post", "/api/v1/auth/mfa/totp/confirm/"): {"mfa_already_enabled"},
+        ("delete", "/api/v1/auth/mfa/totp/"): {"mfa_not_enabled"},
+        ("post", "/api/v1/auth/mfa/recovery-codes/"): {"mfa_not_enabled"},
+    }
+    for (method, path), expected in conflicts.items():
+        media = _json_content(schema["paths"][path][method]["responses"]["409"])
+        assert {example["value"]["error"]["code"] for example in media["examples"].values()} == expected, path

@@ -1,11 +1,13 @@
 """Every endpoint × {anonymous, owner, another user, staff, finance} answers as the contract says.
 
 The owner owns the wallet, its USD balance, a PAYMENT entry (which earned
-cashback under a USD programme) and an active hold; "another user", "staff"
-(in no group) and "finance" (the Finance group) own nothing of it. Staff are
-not special in the API except for refunds, which need the refund permission
-the back office asks for (Finance): other people's money, holds and cashback
-included, answers 404 to them as to anyone, or is simply not listed.
+cashback under a USD programme) and an active hold, and has an authenticator
+app; "another user", "staff" (in no group) and "finance" (the Finance group)
+own nothing of it and have none. Staff are not special in the API except for
+refunds, which need the refund permission the back office asks for
+(Finance): other people's money, holds and cashback included, answers 404 to
+them as to anyone, or is simply not listed. Each caller's second factor is
+their own: the MFA endpoints act on the caller's, never on anyone else's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from events.webhooks.services import webhook_endpoint_create
 from tests.admin_support import staff_in
 from tests.factories import PASSWORD, UserFactory, WalletFactory, funded_balance
 from tests.loyalty import program_in
+from tests.second_factor import enrolled, password_step
 from transactions.holds.services import hold_create
 from transactions.models import Hold, HoldStatus
 from transactions.services import payment_create
@@ -31,6 +34,8 @@ PUBLIC_HOOK = "https://93.184.216.34/hooks"
 
 OK, CREATED, NO_CONTENT, RESET = HTTPStatus.OK, HTTPStatus.CREATED, HTTPStatus.NO_CONTENT, HTTPStatus.RESET_CONTENT
 UNAUTHORIZED, FORBIDDEN, NOT_FOUND = HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND
+BAD_REQUEST, CONFLICT = HTTPStatus.BAD_REQUEST, HTTPStatus.CONFLICT
+WRONG_CODE = "000000"  # a code no app shows now (the odds that it does are one in a million)
 
 
 @dataclass
@@ -62,6 +67,7 @@ def world(db) -> World:
     hold = hold_create(wallet_balance_id=balance.pk, amount=Decimal("30.00"), owner=owner, created_by=owner)
     finance = staff_in("Finance")
     endpoint = webhook_endpoint_create(user=owner, url=PUBLIC_HOOK, event_types=["*"])
+    enrolled(owner)
     return World(
         owner,
         other,
@@ -116,6 +122,11 @@ def _requests(w: World, actor) -> dict[str, tuple[str, str, dict]]:
         "webhook endpoint delete": ("delete", f"/api/v1/webhook-endpoints/{w.endpoint_id}/", {}),
         "webhook secret rotation": ("post", f"/api/v1/webhook-endpoints/{w.endpoint_id}/rotate-secret/", {}),
         "webhook deliveries": ("get", f"/api/v1/webhook-endpoints/{w.endpoint_id}/deliveries/", {}),
+        "mfa status": ("get", "/api/v1/auth/mfa/", {}),
+        "mfa enrol": ("post", "/api/v1/auth/mfa/totp/", {}),
+        "mfa confirm": ("post", "/api/v1/auth/mfa/totp/confirm/", {"code": WRONG_CODE}),
+        "mfa off": ("delete", "/api/v1/auth/mfa/totp/", {"code": WRONG_CODE}),
+        "mfa recovery codes": ("post", "/api/v1/auth/mfa/recovery-codes/", {"code": WRONG_CODE}),
         "loyalty summary": ("get", "/api/v1/loyalty/", {}),
         "loyalty rewards": ("get", "/api/v1/loyalty/rewards/", {}),
     }
@@ -154,6 +165,19 @@ EXPECTED = {
     "webhook deliveries": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "loyalty summary": (UNAUTHORIZED, OK, OK, OK, OK),
     "loyalty rewards": (UNAUTHORIZED, OK, OK, OK, OK),
+    # The owner's second factor is on; the others' is off.
+    "mfa status": (UNAUTHORIZED, OK, OK, OK, OK),
+    "mfa enrol": (UNAUTHORIZED, CONFLICT, CREATED, CREATED, CREATED),
+    "mfa confirm": (UNAUTHORIZED, CONFLICT, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "mfa off": (UNAUTHORIZED, BAD_REQUEST, CONFLICT, CONFLICT, CONFLICT),
+    "mfa recovery codes": (UNAUTHORIZED, BAD_REQUEST, CONFLICT, CONFLICT, CONFLICT),
+}
+# The error codes of the statuses whose code depends on the endpoint.
+CODES = {
+    "mfa enrol": {CONFLICT: "mfa_already_enabled"},
+    "mfa confirm": {CONFLICT: "mfa_already_enabled"},
+    "mfa off": {BAD_REQUEST: "validation_error", CONFLICT: "mfa_not_enabled"},
+    "mfa recovery codes": {BAD_REQUEST: "validation_error", CONFLICT: "mfa_not_enabled"},
 }
 ACTORS = ("anonymous", "owner", "other", "staff", "finance")
 
@@ -172,10 +196,7 @@ def test_endpoint_answers_each_kind_of_caller_as_the_contract_says(world, endpoi
     method, url, body = _requests(world, actor)[endpoint]
     client = client_for(user)
 
-    if method in ("post", "patch"):
-        response = getattr(client, method)(url, body, format="json")
-    else:
-        response = getattr(client, method)(url)
+    response = client.get(url) if method == "get" else getattr(client, method)(url, body, format="json")
 
     expected = EXPECTED[endpoint][ACTORS.index(actor)]
     assert response.status_code == expected, response.content
@@ -187,6 +208,7 @@ def test_endpoint_answers_each_kind_of_caller_as_the_contract_says(world, endpoi
                 UNAUTHORIZED: "not_authenticated",
                 FORBIDDEN: "permission_denied",
                 NOT_FOUND: "not_found",
+                **CODES.get(endpoint, {}),
             }[expected]
         )
 
@@ -224,17 +246,60 @@ def test_the_owners_hold_is_neither_listed_nor_resolved_for_anyone_else(world):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/api/v1/auth/register/", "/api/v1/auth/token/", "/api/v1/auth/token/refresh/"])
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/auth/register/", "/api/v1/auth/token/", "/api/v1/auth/token/refresh/", "/api/v1/auth/token/mfa/"],
+)
 def test_public_auth_endpoints_ignore_a_bad_bearer_token(path):
     user = UserFactory()
     body = {
-        "/api/v1/auth/register/": {"email": "new@example.com", "password": PASSWORD, "name": "New"},
-        "/api/v1/auth/token/": {"email": user.email, "password": PASSWORD},
-        "/api/v1/auth/token/refresh/": {"refresh": str(WalletRefreshToken.for_user(user))},
-    }[path]
+        "/api/v1/auth/register/": lambda: {"email": "new@example.com", "password": PASSWORD, "name": "New"},
+        "/api/v1/auth/token/": lambda: {"email": user.email, "password": PASSWORD},
+        "/api/v1/auth/token/refresh/": lambda: {"refresh": str(WalletRefreshToken.for_user(user))},
+        "/api/v1/auth/token/mfa/": lambda: {
+            "code": enrolled(user).recovery_codes[0],
+            "mfa_token": password_step(client_for(None), user)["mfa_token"],
+        },
+    }[path]()
     client = client_for(None)
     client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
 
     response = client.post(path, body, format="json")
 
     assert response.status_code in (OK, CREATED), response.content
+
+
+# --- step-up: a large movement needs the caller's recent second factor ----------------------------
+
+LARGE = "200.00"
+# endpoint: (anonymous, owner, another user, staff, finance); the owner's token carries no second factor.
+STEP_UP_EXPECTED = {
+    "deposit": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "withdraw": (UNAUTHORIZED, FORBIDDEN, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "payment": (UNAUTHORIZED, FORBIDDEN, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "transfer": (UNAUTHORIZED, FORBIDDEN, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "hold create": (UNAUTHORIZED, FORBIDDEN, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", sorted(STEP_UP_EXPECTED))
+@pytest.mark.parametrize("actor", ACTORS)
+def test_with_step_up_on_a_large_movement_answers_each_kind_of_caller_as_the_contract_says(
+    world, endpoint, actor, settings
+):
+    settings.MFA_STEP_UP_AMOUNT = Decimal("100")
+    settings.MFA_STEP_UP_CURRENCY = "USD"
+    user = {"anonymous": None, "owner": world.owner, "other": world.other, "staff": world.staff}.get(
+        actor, world.finance
+    )
+    _, url, body = _requests(world, actor)[endpoint]
+
+    response = client_for(user).post(url, {**body, "amount": LARGE}, format="json")
+
+    expected = STEP_UP_EXPECTED[endpoint][ACTORS.index(actor)]
+    assert response.status_code == expected, response.content
+    if expected == FORBIDDEN:
+        error = response.json()["error"]
+        # Visibility comes first: only the owner learns that a second factor is missing.
+        assert (error["code"], error["details"]["reason"]) == ("mfa_required", "stale")

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = {
     "DEBUG": "false",
     "SECRET_KEY": secrets.token_urlsafe(50),
+    "MFA_ENCRYPTION_KEY": Fernet.generate_key().decode(),
     "DATABASE_URL": os.environ["DATABASE_URL"],
     "REDIS_URL": os.environ["REDIS_URL"],
     "ALLOWED_HOSTS": "wallet.example.com",
@@ -21,7 +23,11 @@ PRODUCTION = {
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    base = {key: value for key, value in os.environ.items() if key not in PRODUCTION and key != "JWT_SIGNING_KEY"}
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in PRODUCTION and key not in {"JWT_SIGNING_KEY", "ADMIN_REQUIRE_MFA"}
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -56,6 +62,33 @@ def test_production_settings_refuse_the_development_secret_key():
 
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def test_production_settings_refuse_to_start_without_the_key_of_the_second_factors():
+    env = {key: value for key, value in PRODUCTION.items() if key != "MFA_ENCRYPTION_KEY"}
+
+    result = _manage("check", **env)
+
+    assert result.returncode != 0
+    assert "MFA_ENCRYPTION_KEY must be set" in result.stderr
+
+
+def test_a_key_of_the_second_factors_that_is_not_a_fernet_key_is_refused():
+    result = _manage("check", **{**PRODUCTION, "MFA_ENCRYPTION_KEY": "not-a-fernet-key"})
+
+    assert result.returncode != 0
+    assert "not a Fernet key" in result.stderr
+
+
+def test_the_second_factor_is_asked_of_staff_by_default_in_production_and_not_in_development():
+    code = "from django.conf import settings; print(settings.ADMIN_REQUIRE_MFA)"
+    development = {**{key: value for key, value in PRODUCTION.items() if key != "MFA_ENCRYPTION_KEY"}, "DEBUG": "true"}
+
+    production = _manage("shell", "--no-imports", "-c", code, **PRODUCTION)
+    debug = _manage("shell", "--no-imports", "-c", code, **development)
+
+    assert production.stdout.strip() == "True", production.stderr
+    assert debug.stdout.strip() == "False", debug.stderr
 
 
 def test_jwt_signing_key_can_be_set_apart_from_the_secret_key():
@@ -157,7 +190,9 @@ def test_compose_requires_a_secret_key_and_gives_none_of_its_own():
     environment = _compose_web()["environment"]
 
     assert environment["SECRET_KEY"].startswith("${SECRET_KEY:?")
-    assert not any(":-" in str(environment.get(name, "")) for name in ("SECRET_KEY", "JWT_SIGNING_KEY"))
+    assert environment["MFA_ENCRYPTION_KEY"].startswith("${MFA_ENCRYPTION_KEY:?")
+    names = ("SECRET_KEY", "JWT_SIGNING_KEY", "MFA_ENCRYPTION_KEY")
+    assert not any(":-" in str(environment.get(name, "")) for name in names)
 
 
 def test_compose_publishes_the_service_on_loopback_by_default():
@@ -175,6 +210,7 @@ def test_compose_runs_the_holds_sweeper_on_the_web_image_after_its_migrations():
     assert sweeper["depends_on"] == {"web": {"condition": "service_healthy"}}
     assert sweeper["environment"]["MIGRATE_ON_START"] == "0"
     assert sweeper["environment"]["SECRET_KEY"] == web["environment"]["SECRET_KEY"]
+    assert sweeper["environment"]["MFA_ENCRYPTION_KEY"] == web["environment"]["MFA_ENCRYPTION_KEY"]
     assert sweeper["environment"]["DATABASE_URL"] == web["environment"]["DATABASE_URL"]
     assert "ports" not in sweeper
 
@@ -213,6 +249,7 @@ def test_env_example_ships_no_secret_key():
 
     assert values["SECRET_KEY"] == ""
     assert values["JWT_SIGNING_KEY"] == ""
+    assert values["MFA_ENCRYPTION_KEY"] == ""
 
 
 # --- the client's address behind proxies --------------------------------------------------------

@@ -66,6 +66,7 @@ class Case:
     query: str = ""
     authorization: Callable[[Setup], str | None] = lambda setup: f"Bearer {setup.token}"
     prepare: Callable[[Setup], None] = lambda setup: None
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def _setup() -> Setup:
@@ -123,6 +124,7 @@ def _with_programme(setup: Setup) -> None:
 
 
 TRANSFER = {"from_wallet_balance_id": "@own", "to_wallet_balance_id": "@other", "amount": "2.50"}
+STEP_UP = {"MFA_STEP_UP_AMOUNT": Decimal("20"), "MFA_STEP_UP_CURRENCY": "USD"}
 ONE_ON_OWN = _body(wallet_balance_id="@own", amount="1")  # the body of a deposit or a withdrawal
 
 CASES = [
@@ -185,6 +187,30 @@ CASES = [
     ),
     Case("throttled, and its body refused", "deposit", _raw('{"amount": '), False, prepare=_spend_the_throttle),
     Case("lock timeout", "withdraw", ONE_ON_OWN, True, prepare=_hold("own")),
+    # Step-up (mfa/step_up.py): refused before the locks for want of a second factor, or not asked.
+    Case("beyond the step-up amount", "withdraw", _body(wallet_balance_id="@own", amount="40"), True, settings=STEP_UP),
+    Case(
+        "a transfer beyond the step-up amount",
+        "transfer",
+        _body(**{**TRANSFER, "amount": "25"}),
+        True,
+        settings=STEP_UP,
+    ),
+    Case(
+        "a deposit beyond the step-up amount",
+        "deposit",
+        _body(wallet_balance_id="@own", amount="40"),
+        True,
+        settings=STEP_UP,
+    ),
+    Case(
+        "throttled, beyond the step-up amount",
+        "payment",
+        _body(wallet_balance_id="@own", amount="40", merchant="Shop"),
+        True,
+        prepare=_spend_the_throttle,
+        settings=STEP_UP,
+    ),
     # Handed to DRF.
     Case("no credentials", "deposit", ONE_ON_OWN, False, authorization=lambda setup: None),
     Case("a malformed token", "deposit", ONE_ON_OWN, False, authorization=lambda setup: f"Bearer {setup.token[:-2]}"),
@@ -272,7 +298,7 @@ def _send(case: Case, setup: Setup, *, fast: bool) -> dict[str, Any]:
     before = Transaction.objects.count()
     counted_before = _user_throttle_count(setup)
     dispatch = mock.patch.object(TransactionViewSet, "dispatch", autospec=True, side_effect=TransactionViewSet.dispatch)
-    with override_settings(MOVEMENTS_FAST_PATH=fast), _lock_held(setup), dispatch as spy:
+    with override_settings(MOVEMENTS_FAST_PATH=fast, **case.settings), _lock_held(setup), dispatch as spy:
         response = Client().generic(
             case.method, f"{BASE}{case.endpoint}/{case.query}", body, content_type=case.content_type, headers=headers
         )

@@ -8,11 +8,14 @@ A plain transfer between balances this process knows: the locked read, then
 the balances' UPDATE and the entries' INSERT (which writes the movement's
 events in its WITH) in one pipeline (one round trip): 3. A conversion reads
 the balances and the rate before the locks too (+1); an Idempotency-Key
-looks up its record and stores the answer (+2). A payment in a currency with
-an active loyalty programme may add one statement (its pending reward); it
-adds none, since the reward rides in the entry's INSERT as another WITH.
+looks up its record and stores the answer (+2). Step-up adds nothing to a
+movement in its own currency, and reads the rate (+1) for an amount in another.
+A payment in a currency with an active loyalty programme may add one
+statement (its pending reward); it adds none, since the reward rides in the
+entry's INSERT as another WITH.
 """
 
+from decimal import Decimal
 from http import HTTPStatus
 
 import pytest
@@ -112,6 +115,58 @@ def test_a_plain_transfer_makes_two_redis_round_trips(user, two_balances, cross_
 
     assert response.status_code == HTTPStatus.CREATED, response.json()
     assert sent == ["EVALSHA", "EVALSHA"]
+
+
+# --- step-up (mfa/step_up.py) -----------------------------------------------------------------
+
+
+@pytest.fixture
+def step_up(settings):
+    settings.MFA_STEP_UP_AMOUNT = Decimal("1000")
+    settings.MFA_STEP_UP_CURRENCY = "USD"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("cross_currency", [False, True], ids=["same-currency", "cross-currency"])
+def test_step_up_adds_nothing_to_a_transfer_under_the_threshold_in_its_currency(
+    user, two_balances, cross_currency, step_up, monkeypatch
+):
+    """The amount is in USD, the step-up currency: no rate to read, no second factor to look up."""
+    source, same_currency, other_currency = two_balances
+    destination = other_currency if cross_currency else same_currency
+    client = client_for(user)
+    assert _transfer(client, source, destination).status_code == HTTPStatus.CREATED
+    sent = []
+    send_command = redis.connection.AbstractConnection.send_command
+
+    def counted(connection, *args, **kwargs):
+        sent.append(args[0])
+        return send_command(connection, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", counted)
+    with CaptureQueriesContext(connection) as captured:
+        response = _transfer(client, source, destination)
+
+    assert response.status_code == HTTPStatus.CREATED, response.json()
+    statements = _statements(captured)
+    assert len(statements) <= PLAIN_TRANSFER + (1 if cross_currency else 0), "\n".join(statements)
+    assert sent == ["EVALSHA", "EVALSHA"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_step_up_reads_the_rate_once_before_the_locks_for_an_amount_in_another_currency(user, other_user, step_up):
+    source = funded_balance(currency="EUR", amount="500.00", wallet=WalletFactory(owner=user))
+    destination = funded_balance(currency="EUR", amount="0", wallet=WalletFactory(owner=other_user))
+    client = client_for(user)
+    assert _transfer(client, source, destination).status_code == HTTPStatus.CREATED
+
+    with CaptureQueriesContext(connection) as captured:
+        response = _transfer(client, source, destination)
+
+    assert response.status_code == HTTPStatus.CREATED, response.json()
+    statements = _statements(captured)
+    assert len(statements) <= PLAIN_TRANSFER + 1, "\n".join(statements)
+    assert "wallets_exchangerate" in statements[0]  # before the locked read
 
 
 def _pay(client, balance):

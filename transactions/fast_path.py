@@ -152,7 +152,7 @@ def fast_movement_view(drf_view: Callable[..., HttpResponse], endpoint: str) -> 
         try:
             if waits:
                 raise exceptions.Throttled(_longest(waits))
-            entry = movement_execute(endpoint=endpoint, data=data, user=user, gate=admission)
+            entry = movement_execute(endpoint=endpoint, data=data, user=user, token=token, gate=admission)
         except Exception as exc:
             error: Exception = exc
             if admission is not None and not admission.settle(request):  # type: ignore[arg-type]

@@ -21,10 +21,12 @@ from rest_framework.response import Response
 from loyalty.earning import earned_by
 from loyalty.rendering import earned_representation
 from loyalty.views import PROGRAM_EXAMPLE
+from mfa.step_up import step_up_for
 from transactions import idempotency, selectors, services
 from transactions.models import Transaction, TransactionSource
 from transactions.posting.engine import before_locks
 from transactions.posting.hooks import OnBooked
+from transactions.posting.planning import guarded_by
 from transactions.serializers import (
     BalanceMovementInputSerializer,
     HistoryQuerySerializer,
@@ -100,6 +102,15 @@ MOVEMENT_ERRORS = {
 }
 
 
+# What the movements that take money out of the caller's hands say about step-up (mfa/step_up.py).
+STEP_UP_NOTE = (
+    " When the service sets a step-up amount, a movement worth more than it (converted at the current rate) "
+    "needs an access token whose second factor was given within the last minutes; otherwise it answers 403 "
+    "`mfa_required` (`details.reason`: `not_enrolled`, add an authenticator app first, or `stale`, log in "
+    "again with a code), after the 400 and 404 checks and with nothing locked or written."
+)
+
+
 def movement_schema(
     *,
     summary: str,
@@ -110,26 +121,22 @@ def movement_schema(
     example: dict,
     entry: dict,
     response: type = TransactionOutputSerializer,
+    step_up: bool = True,
 ) -> Any:
+    """The OpenAPI description of a movement; `step_up`: it may be refused for want of a recent second factor."""
+    statuses = (400, 401, 403, 404, 409, 413, 422, 429, 503) if step_up else (400, 401, 404, 409, 413, 422, 429, 503)
     return extend_schema(
         summary=summary,
         description=description
         + " Checks run in the contract's order: 400 (the input), 404 (a balance not visible to you), "
-        "422 (the rules). A refused movement leaves no trace.",
+        "422 (the rules). A refused movement leaves no trace." + (STEP_UP_NOTE if step_up else ""),
         request=request,
         parameters=[IDEMPOTENCY_PARAMETER, IDEMPOTENT_REPLAYED],
         responses={
             201: success(response, created),
             **error_responses(
-                400,
-                401,
-                404,
-                409,
-                413,
-                422,
-                429,
-                503,
-                codes={**MOVEMENT_ERRORS, 422: [*rules, "idempotency_key_reused"]},
+                *statuses,
+                codes={**MOVEMENT_ERRORS, 403: ["mfa_required"], 422: [*rules, "idempotency_key_reused"]},
                 invalid=BAD_AMOUNT,
             ),
         },
@@ -175,11 +182,18 @@ MOVEMENTS: dict[str, Movement] = {
 
 
 def movement_execute(
-    *, endpoint: str, data: Mapping[str, Any], user: User, on_booked: OnBooked | None = None, gate: Gate | None = None
+    *,
+    endpoint: str,
+    data: Mapping[str, Any],
+    user: User,
+    token: Any,
+    on_booked: OnBooked | None = None,
+    gate: Gate | None = None,
 ) -> Transaction:
     """Book one of the caller's movements (MOVEMENTS): the one call of its service, for this view and the fast
-    path (`transactions.fast_path`) alike. `gate`, the fast path's throttle count, is made with the locks."""
-    with before_locks(gate):
+    path (`transactions.fast_path`) alike. `token` is the caller's access token: a large movement needs a
+    recent second factor in it (`mfa.step_up`). `gate`, the fast path's throttle count, is made with the locks."""
+    with before_locks(gate), guarded_by(step_up_for(user=user, token=token)):
         return MOVEMENTS[endpoint].service(
             **data, owner=user, created_by=user, source=TransactionSource.API, on_booked=on_booked
         )
@@ -237,7 +251,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
             endpoint=endpoint,
             data=data,
             perform=lambda on_booked: movement_execute(
-                endpoint=endpoint, data=data, user=request.user, on_booked=on_booked
+                endpoint=endpoint, data=data, user=request.user, token=request.auth, on_booked=on_booked
             ),
             render=MOVEMENTS[endpoint].render,
         )
@@ -250,6 +264,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
         rules=["wallet_frozen"],
         example={"wallet_balance_id": "5d7c2b9a-3a65-4a43-9d0e-8a3c1e1f7b22", "amount": "100.00"},
         entry=entry_example(type="DEPOSIT", amount="100.00", balance_after="225.50"),
+        step_up=False,
     )
     @action(detail=False, methods=["post"])
     def deposit(self, request: Request) -> Response:
@@ -298,6 +313,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
         created="Created: the TRANSFER_OUT entry on the source balance; the TRANSFER_IN entry on the "
         "destination shares its `reference`.",
         description="Moves money from one of your balances to any balance (yours or another user's): "
+        "a transfer between two of your own balances is never asked for a second factor. "
         "TRANSFER_OUT on the source, TRANSFER_IN on the destination, one reference. Between two currencies "
         "the destination is credited `amount × rate` at the current rate, rounded down to its minor unit; "
         "both legs record the rate. Answers the TRANSFER_OUT entry.",

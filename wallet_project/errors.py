@@ -87,6 +87,35 @@ class PermissionDenied(DomainError):
     default_message = "You do not have permission to perform this action."
 
 
+class MfaRequired(DomainError):
+    """A movement beyond the step-up amount, asked with an access token whose second factor is missing or too old
+    (`details.reason`: `not_enrolled`, no authenticator app yet, or `stale`)."""
+
+    status_code = HTTPStatus.FORBIDDEN
+    code = "mfa_required"
+    default_message = "This movement needs a recent second factor: log in again with your authenticator code."
+
+
+class SecondFactorRefused(DomainError):
+    """A login's second step with a wrong, used or expired code, or an `mfa_token` that is unknown or used up."""
+
+    status_code = HTTPStatus.UNAUTHORIZED
+    code = "authentication_failed"
+    default_message = "The code is not valid."
+
+
+class MfaAlreadyEnabled(DomainError):
+    status_code = HTTPStatus.CONFLICT
+    code = "mfa_already_enabled"
+    default_message = "Two-factor authentication is already on; turn it off first to enrol another app."
+
+
+class MfaNotEnabled(DomainError):
+    status_code = HTTPStatus.CONFLICT
+    code = "mfa_not_enabled"
+    default_message = "Two-factor authentication is not on."
+
+
 class EmailTaken(DomainError):
     status_code = HTTPStatus.CONFLICT
     code = "email_taken"

@@ -26,7 +26,7 @@ ErrorSerializer = inline_serializer(
 _DESCRIPTIONS = {
     400: "Invalid input (`validation_error`); `details` maps each field to its messages.",
     401: "No credentials (`not_authenticated`) or bad ones (`authentication_failed`).",
-    403: "Authenticated but not allowed (`permission_denied`).",
+    403: "Authenticated but not allowed.",
     404: "No such resource visible to the caller (`not_found`).",
     409: "Conflict with the current state.",
     413: "`payload_too_large`: the body is over the upload limit (`details.max_bytes`); nothing was read.",
@@ -153,24 +153,53 @@ CREATED_OBJECT_LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str]]] = {
 }
 
 
+# Answers that start something another operation finishes, linked to it with what its request body takes from
+# the answer: (method, path, status) → {link name: (operationId, {body field: answer field})}.
+REQUEST_BODY_LINKS: dict[tuple[str, str, str], dict[str, tuple[str, dict[str, str]]]] = {
+    # A login that answers `mfa_required` is finished by the second step, with its `mfa_token`.
+    ("post", "/api/v1/auth/token/", "200"): {
+        "CompleteLoginWithCode": ("api_v1_auth_token_mfa_create", {"mfa_token": "mfa_token"}),
+    },
+    # A pending authenticator app is confirmed with a code it shows (the caller's own: nothing to pass).
+    ("post", "/api/v1/auth/mfa/totp/", "201"): {
+        "ConfirmApp": ("api_v1_auth_mfa_totp_confirm_create", {}),
+    },
+}
+
+
 def add_created_object_links(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """A postprocessing hook: the `links` of CREATED_OBJECT_LINKS, each passing the new object's `id`
-    (`$response.body#/id`) to an operation that uses it. drf-spectacular has no decorator for links."""
+    (`$response.body#/id`) to an operation that uses it, and of REQUEST_BODY_LINKS, each passing fields of the
+    answer to the body of the operation that finishes it. drf-spectacular has no decorator for links."""
+    paths = result.get("paths", {})
     operation_ids = {
         operation.get("operationId")
-        for path in result.get("paths", {}).values()
-        for operation in path.values()
+        for item in paths.values()
+        for operation in item.values()
         if isinstance(operation, dict)
     }
-    for (method, path, status), links in CREATED_OBJECT_LINKS.items():
-        response = result.get("paths", {}).get(path, {}).get(method, {}).get("responses", {}).get(status)
+    links: list[tuple[tuple[str, str, str], str, str, dict[str, Any]]] = [
+        (answer, name, operation_id, {"parameters": {parameter: "$response.body#/id"}})
+        for answer, created in CREATED_OBJECT_LINKS.items()
+        for name, (operation_id, parameter) in created.items()
+    ]
+    links += [
+        (answer, name, operation_id, _passed_in_body(fields))
+        for answer, finished in REQUEST_BODY_LINKS.items()
+        for name, (operation_id, fields) in finished.items()
+    ]
+    for (method, path, status), name, operation_id, passed in links:
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
         if response is None:
             raise ValueError(f"add_created_object_links: no {status} answer of {method.upper()} {path}")
-        for name, (operation_id, parameter) in links.items():
-            if operation_id not in operation_ids:
-                raise ValueError(f"add_created_object_links: no operation {operation_id}")
-            response.setdefault("links", {})[name] = {
-                "operationId": operation_id,
-                "parameters": {parameter: "$response.body#/id"},
-            }
+        if operation_id not in operation_ids:
+            raise ValueError(f"add_created_object_links: no operation {operation_id}")
+        response.setdefault("links", {})[name] = {"operationId": operation_id, **passed}
     return result
+
+
+def _passed_in_body(fields: dict[str, str]) -> dict[str, Any]:
+    """A link's `requestBody`: each body field from its field of the answer (none: the link passes nothing)."""
+    if not fields:
+        return {}
+    return {"requestBody": {key: f"$response.body#/{field}" for key, field in fields.items()}}

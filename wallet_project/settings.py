@@ -15,6 +15,7 @@ Two modes:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import sys
@@ -23,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -145,7 +147,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if not DEB
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the back office's site: the password, then a second factor (mfa/admin_site.py).
+    "mfa.apps.BackOfficeAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -160,6 +163,8 @@ INSTALLED_APPS = [
     "wallets",
     "transactions",
     "events",
+    "django_otp",
+    "mfa",
     "loyalty",
 ]
 
@@ -172,6 +177,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "wallet_project.middleware.SiteAuthenticationMiddleware",
+    # Which second factor verified the admin session (django-otp), also stepped around for /api/.
+    "mfa.middleware.SiteOTPMiddleware",
     "wallet_project.middleware.SiteMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -346,6 +353,50 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
 }
 
+# --- Second factors (mfa/) -----------------------------------------------------------------------
+
+# Fernet keys that encrypt the TOTP secrets at rest, comma-separated: the first encrypts, each one decrypts,
+# so a new key goes first and the old one stays until `manage.py rotate_mfa_key` has re-encrypted every
+# secret. A dump of the database alone then reveals no secret. Required with DEBUG off; in development a
+# key is derived from SECRET_KEY.
+MFA_ENCRYPTION_KEYS = env_list("MFA_ENCRYPTION_KEY")
+if not MFA_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "MFA_ENCRYPTION_KEY must be set when DEBUG is off: it encrypts the users' TOTP secrets. Make one with "
+            'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+        )
+    MFA_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(b"wallet mfa development key " + SECRET_KEY.encode()).digest()).decode()
+    ]
+for _key in MFA_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "MFA_ENCRYPTION_KEY holds a value that is not a Fernet key (32 bytes, URL-safe base64)."
+        ) from None
+# The name authenticator apps show next to the account.
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Wallet")
+
+# Step-up: an API movement that takes more than this amount (in MFA_STEP_UP_CURRENCY, converted at the
+# current rate) out of its owner's hands needs an access token whose second factor is at most
+# MFA_STEP_UP_MAX_AGE seconds old (mfa/step_up.py). Empty: off.
+try:
+    MFA_STEP_UP_AMOUNT = Decimal(env_str("MFA_STEP_UP_AMOUNT")) if env_str("MFA_STEP_UP_AMOUNT") else None
+except InvalidOperation:
+    raise ImproperlyConfigured("MFA_STEP_UP_AMOUNT must be an amount, or empty (off).") from None
+if MFA_STEP_UP_AMOUNT is not None and not (MFA_STEP_UP_AMOUNT.is_finite() and MFA_STEP_UP_AMOUNT >= 0):
+    raise ImproperlyConfigured("MFA_STEP_UP_AMOUNT must be zero or more.")
+MFA_STEP_UP_CURRENCY = env_str("MFA_STEP_UP_CURRENCY", "USD").upper()
+MFA_STEP_UP_MAX_AGE = env_int("MFA_STEP_UP_MAX_AGE", 600)
+if MFA_STEP_UP_MAX_AGE <= 0:
+    raise ImproperlyConfigured("MFA_STEP_UP_MAX_AGE must be a positive number of seconds.")
+
+# Staff give a TOTP code after their password to use the admin, and one without a device enrols first.
+# Off in development (DEBUG) unless set: staff who enrolled are still asked for their code.
+ADMIN_REQUIRE_MFA = env_bool("ADMIN_REQUIRE_MFA", not DEBUG)
+
 SYSTEM_FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
 MONOSPACE_FONTS = 'ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace'
 SPECTACULAR_SETTINGS = {
@@ -357,8 +408,11 @@ SPECTACULAR_SETTINGS = {
         '`{"error": {"code", "message", "details"}}`.\n\n'
         "Authenticate with `POST /api/v1/auth/token/` (email and password): it answers an `access` token, "
         "sent as `Authorization: Bearer <access>` on every other request, and a `refresh` token for "
-        "`POST /api/v1/auth/token/refresh/`. Money movements accept an `Idempotency-Key` header; a replayed "
-        "answer carries `Idempotent-Replayed: true`."
+        "`POST /api/v1/auth/token/refresh/`. With two-factor authentication on (an authenticator app added with "
+        "`POST /api/v1/auth/mfa/totp/`), the login answers an `mfa_token` instead, exchanged with a code for the "
+        "tokens at `POST /api/v1/auth/token/mfa/`; large movements may need such a recent second factor (403 "
+        "`mfa_required`). Money movements accept an `Idempotency-Key` header; a replayed answer carries "
+        "`Idempotent-Replayed: true`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -385,7 +439,11 @@ SPECTACULAR_SETTINGS = {
     # No validator badge: Swagger UI would ask validator.swagger.io about our schema.
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "validatorUrl": None},
     "TAGS": [
-        {"name": "auth", "description": "Registration, JWT access and refresh tokens, logout."},
+        {
+            "name": "auth",
+            "description": "Registration, JWT access and refresh tokens, logout, and two-factor authentication: "
+            "an authenticator app (TOTP), recovery codes, the login's second step.",
+        },
         {"name": "wallets", "description": "Wallets, balances, currencies and exchange rates."},
         {"name": "transactions", "description": "Money movements and the history of your ledger entries."},
         {

@@ -19,6 +19,7 @@ api_v1 = [
     path("", include("transactions.urls")),
     path("", include("wallets.urls")),
     path("", include("accounts.urls")),
+    path("", include("mfa.urls")),
     path("", include("events.urls")),
     path("", include("events.webhooks.urls")),
     path("", include("loyalty.urls")),

@@ -136,8 +136,8 @@ class WalletBalance(models.Model):
 
 
 class StaffAction(models.Model):
-    """One back-office action that moved money, set a rate, froze a wallet or voided a hold: who, what, on what,
-    and why.
+    """One back-office action that moved money, set a rate, froze a wallet, voided a hold or reset a user's second
+    factor: who, what, on what, and why.
 
     Written in the same database transaction as the action it records
     (wallets.services.staff_action_record); read-only in the admin.
@@ -150,6 +150,7 @@ class StaffAction(models.Model):
         WALLET_FROZEN = "wallet_frozen", "Wallet frozen"
         WALLET_UNFROZEN = "wallet_unfrozen", "Wallet unfrozen"
         HOLD_VOIDED = "hold_voided", "Hold voided"
+        MFA_RESET = "mfa_reset", "Two-factor authentication reset"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -38,7 +38,7 @@ def codenames(group_name: str) -> set[str]:
 # --- the groups ---------------------------------------------------------------------------
 
 
-def test_support_group_may_view_everything_and_change_nothing_but_void_holds_and_redeliver_webhooks():
+def test_support_group_may_view_everything_and_change_nothing_but_void_holds_redeliver_webhooks_and_reset_mfa():
     ensure_back_office_groups()
     every_view = {
         f"{app_label}.{codename}"
@@ -54,8 +54,9 @@ def test_support_group_may_view_everything_and_change_nothing_but_void_holds_and
     assert {"events.view_event", "events.view_webhookendpoint", "events.view_webhookdelivery"} <= support
     assert {"loyalty.view_loyaltyprogram", "loyalty.view_reward"} <= support
     # Voiding a hold releases reserved money to its owner and moves none; a redelivery tells the owner again
-    # what already happened.
-    assert support == every_view | {"transactions.void_hold", "events.redeliver_webhookdelivery"}
+    # what already happened; resetting a user's second factor (their app and recovery codes are lost) moves
+    # nothing either.
+    assert support == every_view | {"transactions.void_hold", "events.redeliver_webhookdelivery", "mfa.reset_mfa"}
 
 
 def test_finance_group_may_view_everything_adjust_freeze_add_rates_refund_export_and_manage_loyalty():

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from loyalty.earning import earned_by
 from loyalty.rendering import earned_representation
+from mfa.step_up import step_up_for
 from transactions import idempotency
 from transactions.holds import selectors, services
 from transactions.holds.rendering import holds_representation
@@ -30,12 +31,14 @@ from transactions.holds.serializers import (
     HoldQuerySerializer,
 )
 from transactions.models import Hold, TransactionSource
+from transactions.posting.planning import guarded_by
 from transactions.serializers import entry_representation
 from transactions.views import (
     BAD_AMOUNT,
     IDEMPOTENCY_PARAMETER,
     IDEMPOTENT_REPLAYED,
     MOVEMENT_ERRORS,
+    STEP_UP_NOTE,
     entry_example,
 )
 from wallet_project.pagination import HistoryCursorPagination
@@ -140,7 +143,7 @@ class HoldViewSet(viewsets.GenericViewSet):
         description="Reserves `amount` of one of your balances: its `held` rises and its `available` falls by "
         "that much, its `amount` does not, and no ledger entry is written. Withdrawals, payments, outgoing "
         "transfers and other holds can only use what is available. The hold is captured (`POST …/capture/`), "
-        "voided (`POST …/void/`), or expires by itself after `expires_in` seconds." + _RULES_ORDER,
+        "voided (`POST …/void/`), or expires by itself after `expires_in` seconds." + _RULES_ORDER + STEP_UP_NOTE,
         request=HoldCreateInputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER, IDEMPOTENT_REPLAYED],
         responses={
@@ -148,13 +151,18 @@ class HoldViewSet(viewsets.GenericViewSet):
             **error_responses(
                 400,
                 401,
+                403,
                 404,
                 409,
                 413,
                 422,
                 429,
                 503,
-                codes={**_HOLD_ERRORS, 422: ["insufficient_funds", "wallet_frozen", "idempotency_key_reused"]},
+                codes={
+                    **_HOLD_ERRORS,
+                    403: ["mfa_required"],
+                    422: ["insufficient_funds", "wallet_frozen", "idempotency_key_reused"],
+                },
                 invalid=BAD_AMOUNT,
             ),
         },
@@ -173,15 +181,19 @@ class HoldViewSet(viewsets.GenericViewSet):
     )
     def create(self, request: Request) -> Response:
         data = validated(HoldCreateInputSerializer, request.data)
-        return idempotency.respond(
-            request=request,
-            endpoint="hold",
-            data=data,
-            perform=lambda on_created: services.hold_create(
-                **data, owner=request.user, created_by=request.user, source=TransactionSource.API, on_created=on_created
-            ),
-            render=_render_hold,
-        )
+
+        def place(on_created: Any) -> Hold:
+            # A hold takes money out of the caller's hands: a large one needs a recent second factor.
+            with guarded_by(step_up_for(user=request.user, token=request.auth)):
+                return services.hold_create(
+                    **data,
+                    owner=request.user,
+                    created_by=request.user,
+                    source=TransactionSource.API,
+                    on_created=on_created,
+                )
+
+        return idempotency.respond(request=request, endpoint="hold", data=data, perform=place, render=_render_hold)
 
     @extend_schema(
         summary="Capture a hold",

@@ -4,20 +4,28 @@ The balances are read afresh before the locks, or taken from what this
 process knows of them (`facts`, one statement and one round trip fewer).
 A plan's refusal is a value here (`Valid` or `Refused`), caught in one
 place (`validate`); a refusal is never decided from the known facts.
+
+A request may put a `Guard` in front of its postings (`guarded_by`): it is
+shown what each planned movement takes out of its owner's hands
+(`outflows`) and may refuse it, as a plan does, before any lock is taken.
+The API's step-up for large movements is one (mfa/step_up.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from transactions.models import Transaction
+from transactions.models import CREDIT_TYPES, Transaction
 from transactions.posting import facts
 from transactions.posting.engine import ensure_actor_active, post, post_if_facts_hold
 from transactions.posting.facts import BalanceFacts
-from transactions.posting.movement import Booking, Leg, Step
+from transactions.posting.movement import Booking, Leg, Reserve, Step
 from transactions.posting.rows import BalanceRow, read_balances
 from wallet_project.errors import DomainError, LockTimeout, NotFound, ServiceUnavailable
 
@@ -27,6 +35,53 @@ if TYPE_CHECKING:
 # Turns the balances, as read afresh (BalanceRow) or as known (BalanceFacts), into the movement's steps;
 # raises the refusal.
 Plan = Callable[[Mapping[UUID, BalanceRow | BalanceFacts]], Sequence[Step]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outflow:
+    """Money a movement takes out of its owner's hands, in the currency of the balance it leaves."""
+
+    amount: Decimal
+    currency_id: str
+
+
+# Judges a movement by its outflows before the locks; raises the refusal (a DomainError).
+Guard = Callable[[Sequence[Outflow]], None]
+
+_guard: ContextVar[Guard | None] = ContextVar("posting_guard", default=None)
+
+
+@contextmanager
+def guarded_by(guard: Guard | None) -> Iterator[None]:
+    """Have the movements planned inside this block judged by `guard` too, after their plan and before any lock.
+
+    It stays with the request (as `engine.before_locks` does), not in every service's signature; movements
+    posted without a plan (refunds, captures, voids) and those outside the block are not judged.
+    """
+    token = _guard.set(guard)
+    try:
+        yield
+    finally:
+        _guard.reset(token)
+
+
+def outflows(steps: Sequence[Step], found: Mapping[UUID, BalanceRow | BalanceFacts]) -> list[Outflow]:
+    """What the steps take out of their balances' owners' hands: a debit that leaves for the outside world
+    (a withdrawal, a payment) or for another owner's balance, and a new reservation (a hold). A credit, a
+    transfer between two balances of one owner and a release take nothing."""
+    taken = []
+    for step in steps:
+        balance = found[step.balance_id]
+        if isinstance(step, Reserve):
+            if step.amount > 0:
+                taken.append(Outflow(step.amount, balance.currency_id))
+            continue
+        if step.type in CREDIT_TYPES:
+            continue
+        counterpart = found.get(step.related_balance_id) if step.related_balance_id is not None else None
+        if counterpart is None or counterpart.owner_id != balance.owner_id:
+            taken.append(Outflow(step.amount, balance.currency_id))
+    return taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +105,14 @@ def visible_balance(
 
 
 def validate(plan: Plan, found: Mapping[UUID, BalanceRow | BalanceFacts]) -> Valid | Refused:
-    """A plan's verdict on these balances, as a value: the one place a plan's refusal is caught."""
+    """A plan's verdict on these balances, then the request's guard's on its outflows, as a value: the one
+    place a plan's refusal is caught."""
     try:
-        return Valid(plan(found))
+        legs = plan(found)
+        guard = _guard.get()
+        if guard is not None:
+            guard(outflows(legs, found))
+        return Valid(legs)
     except DomainError as exc:
         return Refused(exc)
 
