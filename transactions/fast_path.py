@@ -12,9 +12,10 @@ serves the plain case itself, calling the pieces DRF would call, in DRF's
 order: the view's authentication class, its permission (`IsAuthenticated`),
 its throttles, its parser, the input serializer (through the quick
 validation), the view module's `movement_execute` (the one call of the
-service), the exception handler, the movement's own renderer (`Movement.render`). Every other
-request goes to the DRF view unchanged, and always **before anything with an
-effect** (the throttle's count is the first), so nothing is done twice:
+service), the exception handler, the movement's own renderer
+(`Movement.render`). Every other request goes to the DRF view unchanged, and
+always **before anything with an effect** (the throttle's count is the
+first), so nothing is done twice:
 
 * not `POST`, a query string, URL arguments;
 * a `Content-Type` other than exactly `application/json`;
