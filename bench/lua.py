@@ -154,6 +154,13 @@ function request()
   return get(data.path, data.token)
 end
 """,
+    "payment": r"""
+function request()
+  local b = pick(data.balances)
+  return post("/api/v1/transactions/payment/", b.token,
+    '{"wallet_balance_id":"' .. b.id .. '","amount":"1.00","merchant":"Bench"}')
+end
+""",
 }
 
 

@@ -23,6 +23,11 @@ What it does (docs/PERFORMANCE.md says why):
    them unless the run is made the reference: docs/PERFORMANCE.md, "Results
    and the reference run"), and the generated section of docs/PERFORMANCE.md;
    prints PASS/FAIL per target.
+
+The `loyalty` scenario compares HTTP with HTTP instead of with raw SQL:
+payments over the cold balances with a loyalty programme active (and its
+booking worker running) against the same payments with it switched off, in
+interleaved slices (`measure_loyalty`).
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ SCENARIOS = [
     "history_10k_deep",
     "history_1m_first",
     "history_1m_deep",
+    "loyalty",
 ]
 SWEEP_DEFAULT = "cold,hot"
 
@@ -453,6 +459,26 @@ class Seed:
     cold: list[tuple[Balance, str]]  # balance, its owner's token
     hot_user: User
     history: dict[str, dict]
+    loyalty_program: str | None = None  # the programme's id, switched off until the loyalty scenario
+
+
+LOYALTY_EARN_RATE = 100  # 1 %: a payment of 1.00 earns 0.01, the smallest cashback there is
+
+
+def seed_loyalty(api: Api, dbname: str) -> str:
+    """An operator (staff) account with a USD funding balance and a programme on it, switched off; its id."""
+    operator = make_user(api, "operator")
+    funding = make_balance(api, operator, "loyalty funding", "1000000.00")
+    with pg_connect(dbname) as conn:
+        conn.execute("UPDATE accounts_user SET is_staff = TRUE WHERE id = %s", (operator.id,))
+        program_id = str(uuid.uuid4())
+        conn.execute(
+            "INSERT INTO loyalty_loyaltyprogram (id, name, currency_id, earn_rate, max_per_payment, valid_from,"
+            " valid_to, is_active, funding_balance_id, unfunded_count, unfunded_amount, created_at)"
+            " VALUES (%s, 'Bench cashback', 'USD', %s, NULL, now() - interval '1 day', NULL, FALSE, %s, 0, 0, now())",
+            (program_id, LOYALTY_EARN_RATE, funding.id),
+        )
+    return program_id
 
 
 def seed(api: Api, args: argparse.Namespace, dbname: str) -> Seed:
@@ -482,11 +508,12 @@ def seed(api: Api, args: argparse.Namespace, dbname: str) -> Seed:
         bulk_ledger(dbname, balance, size)
         log(f"bulk-inserted a ledger of {size:,} entries in {time.monotonic() - started:.1f} s")
         history[key] = {"user": user, "balance": balance, "size": size}
+    program = seed_loyalty(api, dbname) if "loyalty" in args.scenarios else None
     with pg_connect(dbname) as conn:
         conn.execute("VACUUM ANALYZE")
     for item in history.values():
         item["deep_cursor"], item["deep_position"] = deep_cursor(dbname, item["user"].id, item["size"] // 2)
-    return Seed(users=users, cold=cold, hot_user=hot_user, history=history)
+    return Seed(users=users, cold=cold, hot_user=hot_user, history=history, loyalty_program=program)
 
 
 def bulk_ledger(dbname: str, balance: Balance, size: int) -> None:
@@ -598,6 +625,13 @@ def scenarios(seed_data: Seed, args: argparse.Namespace) -> dict[str, Scenario]:
             + [(sql.transfer(s, d), 1) for s, d in random_pairs(min(20, len(balances) // 2))],
         ),
     }
+    out["loyalty"] = Scenario(
+        "loyalty",
+        f"payments over {len(balances)} payer balances, with a loyalty programme and without",
+        "payment",
+        {"balances": lua_balances},
+        [],  # compared with the same payments without the programme, not with raw SQL (measure_loyalty)
+    )
     for key, item in seed_data.history.items():
         user = item["user"]
         for page in ("first", "deep"):
@@ -735,6 +769,90 @@ def measure_point(
         else:
             slices["sql"].append(pgbench_slice(scenario, args.database, connections, seconds, workdir))
     return http_summary(slices["http"], server), sql_summary(slices["sql"])
+
+
+class BookingWorker:
+    """`manage.py book_loyalty --loop`, as deployed beside the web workers, for the loyalty scenario."""
+
+    def __init__(self, env: dict, python: str, workdir: Path) -> None:
+        self.log_path = workdir / "book_loyalty.log"
+        self.log_file = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [python, "manage.py", "book_loyalty", "--loop"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log_file.close()
+
+
+def set_programme(dbname: str, program_id: str, active: bool) -> None:
+    with pg_connect(dbname) as conn:
+        conn.execute("UPDATE loyalty_loyaltyprogram SET is_active = %s WHERE id = %s", (active, program_id))
+
+
+def drain_pending(dbname: str, limit_s: float = 60) -> float:
+    """Seconds until the worker has booked every pending reward (it runs on), at most `limit_s`."""
+    started = time.monotonic()
+    with pg_connect(dbname) as conn:
+        while time.monotonic() - started < limit_s:
+            (pending,) = conn.execute("SELECT count(*) FROM loyalty_reward WHERE status = 'pending'").fetchone()
+            if not pending:
+                break
+            time.sleep(0.1)
+    return round(time.monotonic() - started, 2)
+
+
+def measure_loyalty(
+    scenario: Scenario, server: Gunicorn, seed_data: Seed, args: argparse.Namespace, workdir: Path, env: dict
+) -> dict:
+    """Payments with the programme active against the same payments without it, at `args.connections`.
+
+    The two sides run in interleaved slices (`abba`) on the same server and payer balances, the booking
+    worker running throughout; after each slice with the programme, the next waits until the worker has
+    booked every pending reward, so that no side pays for the other's cashback. Returns both sides'
+    figures, their ratio, and how long the worker took to book what was left when each slice ended.
+    """
+    assert seed_data.loyalty_program is not None
+    seconds = max(1, round(args.duration / args.rounds))
+    slices: dict[str, list[dict]] = {"with": [], "without": []}
+    drains: list[float] = []
+    worker = BookingWorker(env, server.python, workdir)
+    try:
+        for side in abba(args.rounds):
+            programme = side == "http"
+            set_programme(args.database, seed_data.loyalty_program, programme)
+            vacuum_balances(args.database)
+            slices["with" if programme else "without"].append(
+                wrk_slice(scenario, server, args.connections, seconds, args, workdir)
+            )
+            if programme:
+                drains.append(drain_pending(args.database))
+    finally:
+        set_programme(args.database, seed_data.loyalty_program, False)
+        worker.stop()
+    with_programme, without = http_summary(slices["with"], server), http_summary(slices["without"], server)
+    with pg_connect(args.database) as conn:
+        rewards = dict(conn.execute("SELECT status, count(*) FROM loyalty_reward GROUP BY status").fetchall())
+    return {
+        "connections": args.connections,
+        "with": with_programme,
+        "without": without,
+        "ratio": round(with_programme["ok_rps"] / without["ok_rps"], 3) if without["ok_rps"] else None,
+        "booked_within_s": drains,
+        "rewards_by_status": rewards,
+    }
 
 
 def pooled_latency(slices: list[tuple[int, list[list[float]]]]) -> dict[str, float]:
@@ -1041,6 +1159,8 @@ def target_rows(results: dict, args: argparse.Namespace) -> list[dict]:
         }
     )
     errors = [p["http"]["errors"] for s in points.values() for cc, p in s.items() if cc == c]
+    if results.get("loyalty"):
+        errors += [results["loyalty"][side]["errors"] for side in ("with", "without")]
     add(f"errors at {c} connections (all scenarios)", sum(errors) if errors else None, "≤", 0)
     transfer = results.get("in_process", {}).get("requests", {}).get("transfer")
     add("SQL statements per transfer", transfer and transfer["sql_statements"], "≤", 6)
@@ -1058,6 +1178,13 @@ def target_rows(results: dict, args: argparse.Namespace) -> list[dict]:
             "limit": "",
             "verdict": "info",
         }
+    )
+    loyalty = results.get("loyalty")
+    add(
+        f"payments with a loyalty programme ÷ without ({c} conn.)",
+        loyalty and loyalty["ratio"],
+        "≥",
+        0.8,
     )
     add("worker memory (largest VmRSS)", results.get("worker_rss_max_mb"), "≤", 80, " MB")
     return rows
@@ -1146,6 +1273,28 @@ def markdown(results: dict, rows: list[dict], chart_rel: str | None) -> str:
             f"| {s['cpu_ms_per_request']['postgres']} | {h['load_generator_cpu_pct_of_one_core']} "
             f"| {h['other_processes_cpu_s']} |"
         )
+    loyalty = results.get("loyalty")
+    if loyalty:
+        lines += [
+            "",
+            f"### Payments with and without a loyalty programme ({loyalty['connections']} connections)",
+            "",
+            "| side | HTTP req/s | p50 ms | p99 ms | non-2xx | CPU ms/req gunicorn + PG + Redis "
+            "| other programs' CPU s |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for side in ("with", "without"):
+            h = loyalty[side]
+            lines.append(
+                f"| {side} | {h['ok_rps']} | {h['latency_ms']['p50']} | {h['latency_ms']['p99']} | {h['non_2xx']} "
+                f"| {cpu_split(h)} | {h['other_processes_cpu_s']} |"
+            )
+        lines += [
+            "",
+            f"Ratio {loyalty['ratio']}; the booking worker (its CPU among the other programs') had booked every "
+            f"pending reward {', '.join(f'{s} s' for s in loyalty['booked_within_s'])} after each slice with the "
+            f"programme ended; rewards by status {loyalty['rewards_by_status']}.",
+        ]
     for name in results["sweep"]:
         points = results["scenarios"].get(name, {})
         if not points:
@@ -1300,6 +1449,19 @@ def main(argv: list[str] | None = None) -> int:
         rss_max = 0.0
         for name in args.scenarios:
             scenario = all_scenarios[name]
+            if name == "loyalty":
+                if args.warmup:
+                    run_wrk(scenario, server, args.connections, args.warmup, args, workdir)
+                background = wait_for_quiet(args.quiet_wait)
+                results["loyalty"] = measure_loyalty(scenario, server, seed_data, args, workdir, env)
+                results["loyalty"]["machine_busy_pct_before"] = background
+                point = results["loyalty"]
+                log(
+                    f"{name:18} c={args.connections:<3} with {point['with']['ok_rps']:8.1f} req/s, without "
+                    f"{point['without']['ok_rps']:8.1f} req/s: ratio {point['ratio']} | rewards "
+                    f"{point['rewards_by_status']}, booked within {point['booked_within_s']} s of each slice's end"
+                )
+                continue
             levels = args.concurrency if name in args.sweep else [args.connections]
             if args.connections not in levels and name in args.sweep:
                 levels = sorted({*levels, args.connections})

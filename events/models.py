@@ -29,6 +29,7 @@ class EventType(models.TextChoices):
     RATE_CHANGED = "rate.changed", "Rate changed"
     USER_MFA_ENABLED = "user.mfa_enabled", "Two-factor authentication turned on"
     USER_MFA_DISABLED = "user.mfa_disabled", "Two-factor authentication turned off"
+    LOYALTY_UNFUNDED = "loyalty.unfunded", "Loyalty cashback unfunded"
 
 
 class EventStream(models.Model):

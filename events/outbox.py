@@ -66,9 +66,18 @@ def movement_prefix(
     """A movement's `movement.created` events, one for each owner of its balances, after the events `before`
     (what the same posting did first: holds released for their expiry), as the `WITH …` that the statement
     inserting its entries starts with, and its parameters (which come first)."""
-    moved = [(owner, owner, EventType.MOVEMENT_CREATED, reference, None) for owner in dict.fromkeys(owner_ids)]
-    numbered, told, params = _parts([*before, *moved])
-    return f"WITH {numbered}, told AS ({told} RETURNING 1) ", params
+    return movements_prefix([(reference, owner) for owner in owner_ids], before)
+
+
+def movements_prefix(told: Iterable[tuple[UUID, UUID]], before: Sequence[NewEvent] = ()) -> tuple[str, list[Any]]:
+    """`movement_prefix` for a posting whose legs may carry their own movement's reference (the cashback of a
+    batch of payments): one `movement.created` event for each distinct (reference, owner of a balance)."""
+    numbered, insert, params = _parts([*before, *_moved(told)])
+    return f"WITH {numbered}, told AS ({insert} RETURNING 1) ", params
+
+
+def _moved(told: Iterable[tuple[UUID, UUID]]) -> list[NewEvent]:
+    return [(owner, owner, EventType.MOVEMENT_CREATED, reference, None) for reference, owner in dict.fromkeys(told)]
 
 
 def record(type_: EventType, *, user_id: UUID | None, data: dict[str, Any]) -> None:
@@ -95,8 +104,12 @@ def statement(events: Sequence[NewEvent]) -> tuple[str, list[Any]]:
 
 def movement_orm(reference: UUID, owner_ids: Iterable[UUID], before: Sequence[NewEvent] = ()) -> None:
     """`movement_prefix`'s events, for SQLite (single-process development mode)."""
-    moved = [(owner, owner, EventType.MOVEMENT_CREATED, reference, None) for owner in dict.fromkeys(owner_ids)]
-    record_orm([*before, *moved])
+    movements_orm([(reference, owner) for owner in owner_ids], before)
+
+
+def movements_orm(told: Iterable[tuple[UUID, UUID]], before: Sequence[NewEvent] = ()) -> None:
+    """`movements_prefix`'s events, for SQLite (single-process development mode)."""
+    record_orm([*before, *_moved(told)])
 
 
 def record_orm(events: Sequence[NewEvent]) -> None:

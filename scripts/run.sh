@@ -47,15 +47,17 @@ if [[ -z "${DATABASE_URL:-}" || -z "${REDIS_URL:-}" ]]; then
   GUNICORN_ARGS+=(--workers 1)
 fi
 
-# The webhook worker runs beside the server and stops with it: Ctrl-C or SIGTERM stops both, and if the
-# server exits by itself the worker is stopped too. Both run in the background so that this shell can pass
-# a SIGTERM on at once (a trap waits for a foreground command to end).
+# The webhook worker and the cashback booker run beside the server and stop with it: Ctrl-C or SIGTERM
+# stops all three, and if the server exits by itself the workers are stopped too. All run in the background
+# so that this shell can pass a SIGTERM on at once (a trap waits for a foreground command to end).
 "$BIN/python" manage.py deliver_webhooks &
 worker=$!
+"$BIN/python" manage.py book_loyalty --loop &
+booker=$!
 "$BIN/gunicorn" "${GUNICORN_ARGS[@]}" &
 server=$!
 stop() {
-  kill -TERM "$server" "$worker" 2>/dev/null || true
+  kill -TERM "$server" "$worker" "$booker" 2>/dev/null || true
 }
 trap stop INT TERM
 status=0
@@ -63,4 +65,5 @@ wait "$server" || status=$?
 stop
 wait "$server" 2>/dev/null || true
 wait "$worker" 2>/dev/null || true
+wait "$booker" 2>/dev/null || true
 exit "$status"

@@ -16,7 +16,7 @@ from wallet_project.money import AmountError, parse_amount
 pytestmark = pytest.mark.django_db
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
-TAGS = {"auth", "wallets", "transactions", "holds", "events", "webhooks"}
+TAGS = {"auth", "wallets", "transactions", "holds", "events", "webhooks", "loyalty"}
 ERROR_REF = "#/components/schemas/Error"
 # Operations that need no access token.
 ANONYMOUS = {
@@ -83,6 +83,7 @@ def test_tags_group_operations_by_app(schema):
         "/api/v1/transactions/": "transactions",
         "/api/v1/holds/": "holds",
         "/api/v1/events/": "events",
+        "/api/v1/loyalty/": "loyalty",
         "/api/v1/webhook-endpoints/": "webhooks",
     }
     for method, path, operation in _operations(schema):

@@ -1,12 +1,13 @@
 """Every endpoint × {anonymous, owner, another user, staff, finance} answers as the contract says.
 
-The owner owns the wallet, its USD balance, a PAYMENT entry and an active
-hold, and has an authenticator app; "another user", "staff" (in no group) and
-"finance" (the Finance group) own nothing of it and have none. Staff are not
-special in the API except for refunds, which need the refund permission the
-back office asks for (Finance): other people's money, holds included, answers
-404 to them as to anyone. Each caller's second factor is their own: the MFA
-endpoints act on the caller's, never on anyone else's.
+The owner owns the wallet, its USD balance, a PAYMENT entry (which earned
+cashback under a USD programme) and an active hold, and has an authenticator
+app; "another user", "staff" (in no group) and "finance" (the Finance group)
+own nothing of it and have none. Staff are not special in the API except for
+refunds, which need the refund permission the back office asks for
+(Finance): other people's money, holds and cashback included, answers 404 to
+them as to anyone, or is simply not listed. Each caller's second factor is
+their own: the MFA endpoints act on the caller's, never on anyone else's.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from conftest import client_for
 from events.webhooks.services import webhook_endpoint_create
 from tests.admin_support import staff_in
 from tests.factories import PASSWORD, UserFactory, WalletFactory, funded_balance
+from tests.loyalty import program_in
 from tests.second_factor import enrolled, password_step
 from transactions.holds.services import hold_create
 from transactions.models import Hold, HoldStatus
@@ -58,6 +60,7 @@ def world(db) -> World:
     wallet = WalletFactory(owner=owner)
     balance = funded_balance(amount="500.00", wallet=wallet)
     target = funded_balance(amount="0", wallet=WalletFactory(owner=other))
+    program_in("USD")
     payment = payment_create(
         wallet_balance_id=balance.pk, amount=Decimal("20.00"), merchant="Shop", owner=owner, created_by=owner
     )
@@ -124,6 +127,8 @@ def _requests(w: World, actor) -> dict[str, tuple[str, str, dict]]:
         "mfa confirm": ("post", "/api/v1/auth/mfa/totp/confirm/", {"code": WRONG_CODE}),
         "mfa off": ("delete", "/api/v1/auth/mfa/totp/", {"code": WRONG_CODE}),
         "mfa recovery codes": ("post", "/api/v1/auth/mfa/recovery-codes/", {"code": WRONG_CODE}),
+        "loyalty summary": ("get", "/api/v1/loyalty/", {}),
+        "loyalty rewards": ("get", "/api/v1/loyalty/rewards/", {}),
     }
 
 
@@ -158,6 +163,8 @@ EXPECTED = {
     "webhook endpoint delete": (UNAUTHORIZED, NO_CONTENT, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "webhook secret rotation": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "webhook deliveries": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "loyalty summary": (UNAUTHORIZED, OK, OK, OK, OK),
+    "loyalty rewards": (UNAUTHORIZED, OK, OK, OK, OK),
     # The owner's second factor is on; the others' is off.
     "mfa status": (UNAUTHORIZED, OK, OK, OK, OK),
     "mfa enrol": (UNAUTHORIZED, CONFLICT, CREATED, CREATED, CREATED),
@@ -211,6 +218,19 @@ def test_history_of_another_user_or_staff_never_shows_the_owners_entries(world):
     for user in (world.other, world.staff):
         assert client_for(user).get("/api/v1/transactions/").json()["results"] == []
     assert len(client_for(world.owner).get("/api/v1/transactions/").json()["results"]) == 2
+
+
+@pytest.mark.django_db
+def test_the_owners_cashback_is_never_shown_to_anyone_else(world):
+    for user in (world.other, world.staff, world.finance):
+        client = client_for(user)
+        assert client.get("/api/v1/loyalty/").json() == []
+        assert client.get("/api/v1/loyalty/rewards/").json()["results"] == []
+    owner = client_for(world.owner)
+    assert [item["payment_id"] for item in owner.get("/api/v1/loyalty/rewards/").json()["results"]] == [
+        world.payment_id
+    ]
+    assert owner.get("/api/v1/loyalty/").json()[0]["earned"] == "0.20"
 
 
 @pytest.mark.django_db

@@ -229,6 +229,19 @@ def test_compose_runs_the_webhooks_worker_on_the_web_image_after_its_migrations(
     assert "ports" not in worker
 
 
+def test_compose_runs_the_loyalty_booker_on_the_web_image_after_its_migrations():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    booker, web = services["loyalty-booker"], services["web"]
+
+    assert booker["image"] == web["image"]
+    assert booker["command"] == ["python", "manage.py", "book_loyalty", "--loop"]
+    assert booker["depends_on"] == {"web": {"condition": "service_healthy"}}
+    assert booker["environment"]["MIGRATE_ON_START"] == "0"
+    assert booker["environment"]["SECRET_KEY"] == web["environment"]["SECRET_KEY"]
+    assert booker["environment"]["DATABASE_URL"] == web["environment"]["DATABASE_URL"]
+    assert "ports" not in booker
+
+
 def test_env_example_ships_no_secret_key():
     values = dict(
         line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines() if line and line[0] != "#"

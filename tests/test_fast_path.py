@@ -28,7 +28,9 @@ from django.test import Client, override_settings
 from django_redis import get_redis_connection
 from rest_framework_simplejwt.tokens import AccessToken
 
+from loyalty.models import LoyaltyProgram
 from tests.factories import UserFactory, WalletFactory, funded_balance
+from tests.loyalty import program_in
 from transactions.fast_path import fast_movement_view
 from transactions.models import Transaction
 from transactions.views import TransactionViewSet
@@ -115,6 +117,12 @@ def _spend_the_throttle(setup: Setup) -> None:
     assert response.status_code == HTTPStatus.OK
 
 
+def _with_programme(setup: Setup) -> None:
+    """A loyalty programme in USD, the same one for both runs of the case (one is active per currency)."""
+    if not LoyaltyProgram.objects.filter(currency_id="USD", is_active=True).exists():
+        program_in("USD", earn_rate=150, name="Cashback")
+
+
 TRANSFER = {"from_wallet_balance_id": "@own", "to_wallet_balance_id": "@other", "amount": "2.50"}
 STEP_UP = {"MFA_STEP_UP_AMOUNT": Decimal("20"), "MFA_STEP_UP_CURRENCY": "USD"}
 ONE_ON_OWN = _body(wallet_balance_id="@own", amount="1")  # the body of a deposit or a withdrawal
@@ -124,6 +132,21 @@ CASES = [
     Case("deposit", "deposit", _body(wallet_balance_id="@own", amount="5.5", description="Salary"), True),
     Case("withdraw", "withdraw", _body(wallet_balance_id="@own", amount="40"), True),
     Case("payment", "payment", _body(wallet_balance_id="@own", amount="12.99", merchant="Coffee Corner"), True),
+    Case(
+        "payment earning cashback",
+        "payment",
+        _body(wallet_balance_id="@own", amount="12.99", merchant="Coffee Corner"),
+        True,
+        prepare=_with_programme,
+    ),
+    Case(
+        "payment earning cashback, with an Idempotency-Key",
+        "payment",
+        _body(wallet_balance_id="@own", amount="12.99", merchant="Coffee Corner"),
+        False,
+        headers={"Idempotency-Key": "pay-1"},
+        prepare=_with_programme,
+    ),
     Case("transfer", "transfer", _body(**TRANSFER, description="Rent share é ☃"), True),
     Case("transfer across currencies", "transfer", _body(**{**TRANSFER, "to_wallet_balance_id": "@euro"}), True),
     Case(
@@ -331,6 +354,8 @@ def test_the_fast_path_answers_what_drf_answers(case: Case, short_lock_wait: Non
         assert on["throttle_counts"] == 1, "a movement counts once against its user's throttle"
     if case.fast and on["status"] == HTTPStatus.CREATED:
         assert on["entries"] > 0
+    if case.prepare is _with_programme:
+        assert '"loyalty":{"amount":"0.19","program":{"id":' in on["body"], on["body"]
 
 
 def test_every_movement_route_has_the_fast_path() -> None:

@@ -10,6 +10,9 @@ events in its WITH) in one pipeline (one round trip): 3. A conversion reads
 the balances and the rate before the locks too (+1); an Idempotency-Key
 looks up its record and stores the answer (+2). Step-up adds nothing to a
 movement in its own currency, and reads the rate (+1) for an amount in another.
+A payment in a currency with an active loyalty programme may add one
+statement (its pending reward); it adds none, since the reward rides in the
+entry's INSERT as another WITH.
 """
 
 from decimal import Decimal
@@ -21,9 +24,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from conftest import client_for
+from loyalty.models import Reward
 from tests.factories import WalletFactory, funded_balance
+from tests.loyalty import program_in
 
 PLAIN_TRANSFER = 3
+CASHBACK = 1  # at most, on a payment's own road
 _NOT_COUNTED = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 
 
@@ -161,3 +167,52 @@ def test_step_up_reads_the_rate_once_before_the_locks_for_an_amount_in_another_c
     statements = _statements(captured)
     assert len(statements) <= PLAIN_TRANSFER + 1, "\n".join(statements)
     assert "wallets_exchangerate" in statements[0]  # before the locked read
+
+
+def _pay(client, balance):
+    return client.post(
+        "/api/v1/transactions/payment/",
+        {"wallet_balance_id": str(balance.pk), "amount": "10.00", "merchant": "Shop"},
+        format="json",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("programme", [False, True], ids=["no-programme", "earning-cashback"])
+def test_a_payment_with_cashback_adds_at_most_one_statement(user, two_balances, programme):
+    source, _, _ = two_balances
+    if programme:
+        program_in("USD")
+    client = client_for(user)
+    assert _pay(client, source).status_code == HTTPStatus.CREATED  # the process knows the balance now
+
+    with CaptureQueriesContext(connection) as captured:
+        response = _pay(client, source)
+
+    assert response.status_code == HTTPStatus.CREATED, response.json()
+    assert (response.json()["loyalty"] is not None) is programme
+    assert Reward.objects.count() == (2 if programme else 0)
+    statements = _statements(captured)
+    assert len(statements) <= PLAIN_TRANSFER + (CASHBACK if programme else 0), "\n".join(statements)
+    assert len(statements) <= PLAIN_TRANSFER, "the reward rides in the entry's INSERT: no statement of its own"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_payment_with_cashback_makes_two_redis_round_trips(user, two_balances, monkeypatch):
+    source, _, _ = two_balances
+    program_in("USD")
+    client = client_for(user)
+    assert _pay(client, source).status_code == HTTPStatus.CREATED
+    sent = []
+    send_command = redis.connection.AbstractConnection.send_command
+
+    def counted(connection, *args, **kwargs):
+        sent.append(args[0])
+        return send_command(connection, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", counted)
+    response = _pay(client, source)
+
+    assert response.status_code == HTTPStatus.CREATED, response.json()
+    assert response.json()["loyalty"]["status"] == "pending"
+    assert sent == ["EVALSHA", "EVALSHA"]  # the funding balance is not locked by a payment

@@ -12,9 +12,10 @@ serves the plain case itself, calling the pieces DRF would call, in DRF's
 order: the view's authentication class, its permission (`IsAuthenticated`),
 its throttles, its parser, the input serializer (through the quick
 validation), the view module's `movement_execute` (the one call of the
-service), the exception handler, the view module's `render_entry`. Every other
-request goes to the DRF view unchanged, and always **before anything with an
-effect** (the throttle's count is the first), so nothing is done twice:
+service), the exception handler, the movement's own renderer
+(`Movement.render`). Every other request goes to the DRF view unchanged, and
+always **before anything with an effect** (the throttle's count is the
+first), so nothing is done twice:
 
 * not `POST`, a query string, URL arguments;
 * a `Content-Type` other than exactly `application/json`;
@@ -55,7 +56,7 @@ from rest_framework import exceptions, permissions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from transactions.views import MOVEMENTS, TransactionViewSet, movement_execute, render_entry
+from transactions.views import MOVEMENTS, TransactionViewSet, movement_execute
 from wallet_project.parsers import DecimalJSONParser, parse_json
 from wallet_project.throttling import Admission, RedisRateThrottle
 
@@ -167,6 +168,6 @@ def fast_movement_view(drf_view: Callable[..., HttpResponse], endpoint: str) -> 
         if admission is not None:
             # Counted by the locks, so nothing to do; a movement booked without them would be counted here.
             admission.settle(request)  # type: ignore[arg-type]
-        return _answer(render_entry(entry), HTTPStatus.CREATED, allow)
+        return _answer(movement.render(entry), HTTPStatus.CREATED, allow)
 
     return view

@@ -28,11 +28,32 @@ class TransactionType(models.TextChoices):
     TRANSFER_IN = "TRANSFER_IN", "Transfer in"
     REFUND = "REFUND", "Refund"
     CAPTURE = "CAPTURE", "Capture"  # of a hold: a payment whose amount was reserved first
+    # Cashback (the `loyalty` app): moved from a programme's funding balance to the payer, never created.
+    # Each pair shares the reference of the payment that earned it; the type says the direction.
+    LOYALTY = "LOYALTY", "Loyalty cashback"  # credit, on the payer
+    LOYALTY_FUNDING = "LOYALTY_FUNDING", "Loyalty funding"  # debit, on the funding balance
+    LOYALTY_REVERSAL = "LOYALTY_REVERSAL", "Loyalty reversal"  # debit, on the payer: a refund takes cashback back
+    LOYALTY_RETURN = "LOYALTY_RETURN", "Loyalty return"  # credit, on the funding balance: what the reversal took
 
 
-CREDIT_TYPES = frozenset({TransactionType.DEPOSIT, TransactionType.TRANSFER_IN, TransactionType.REFUND})
+CREDIT_TYPES = frozenset(
+    {
+        TransactionType.DEPOSIT,
+        TransactionType.TRANSFER_IN,
+        TransactionType.REFUND,
+        TransactionType.LOYALTY,
+        TransactionType.LOYALTY_RETURN,
+    }
+)
 DEBIT_TYPES = frozenset(
-    {TransactionType.WITHDRAWAL, TransactionType.PAYMENT, TransactionType.TRANSFER_OUT, TransactionType.CAPTURE}
+    {
+        TransactionType.WITHDRAWAL,
+        TransactionType.PAYMENT,
+        TransactionType.TRANSFER_OUT,
+        TransactionType.CAPTURE,
+        TransactionType.LOYALTY_FUNDING,
+        TransactionType.LOYALTY_REVERSAL,
+    }
 )
 # What staff may refund: money paid to a merchant, at once or through a hold.
 REFUNDABLE_TYPES = frozenset({TransactionType.PAYMENT, TransactionType.CAPTURE})

@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from loyalty.serializers import EarnedSerializer
 from transactions.models import Transaction, TransactionType
 from wallet_project.fields import AmountField
 from wallet_project.money import format_amount
@@ -65,6 +66,22 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
     def generic_representation(self, entry: Transaction) -> dict[str, Any]:
         """DRF's own rendering of the declared fields (what `to_representation` must equal)."""
         return dict(super().to_representation(entry))
+
+
+class PaymentOutputSerializer(TransactionOutputSerializer):
+    """A payment's answer: its PAYMENT entry, and the cashback it earned (`transactions.views.render_payment`)."""
+
+    type = serializers.ChoiceField(choices=[TransactionType.PAYMENT.value], read_only=True)
+    loyalty = EarnedSerializer(
+        allow_null=True,
+        read_only=True,
+        help_text="The cashback this payment earned, `pending` until booked; null when it earned none (no active "
+        "programme in the currency, less than one minor unit, or an operator's payment).",
+    )
+
+    class Meta(TransactionOutputSerializer.Meta):
+        fields = [*TransactionOutputSerializer.Meta.fields, "loyalty"]
+        read_only_fields = fields
 
 
 def _rate_text(rate: Decimal | None) -> str | None:

@@ -19,6 +19,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from loyalty.earning import EarnRider
+from loyalty.reversal import RefundReversal
 from transactions.models import REFUNDABLE_TYPES, Transaction, TransactionSource, TransactionType
 from transactions.posting.engine import post
 from transactions.posting.hooks import OnBooked, first_entry
@@ -113,9 +115,13 @@ def payment_create(
     description: str = "",
     on_booked: OnBooked | None = None,
 ) -> Transaction:
-    """Pay a merchant from a balance. Raises InactiveAccount, NotFound, InvalidInput, WalletFrozen,
-    InsufficientFunds, LockTimeout, ServiceUnavailable."""
-    booking = Booking(created_by, source, description, merchant=merchant, on_posted=first_entry(on_booked))
+    """Pay a merchant from a balance; the entry carries the cashback it earned (`loyalty.earning.earned_by`).
+
+    Raises InactiveAccount, NotFound, InvalidInput, WalletFrozen, InsufficientFunds, LockTimeout,
+    ServiceUnavailable."""
+    booking = Booking(
+        created_by, source, description, merchant=merchant, on_posted=first_entry(on_booked), rider=EarnRider()
+    )
     return _one_balance(TransactionType.PAYMENT, wallet_balance_id, amount, owner, booking)
 
 
@@ -228,7 +234,9 @@ def refund_create(
     description: str = "",
     on_booked: OnBooked | None = None,
 ) -> Transaction:
-    """Refund a payment or a hold's capture, in full by default or in part, onto the balance that paid it.
+    """Refund a payment or a hold's capture, in full by default or in part, onto the balance that paid it; returns
+    the REFUND entry. The cashback the payment earned is taken back in proportion, in the same posting
+    (`loyalty.reversal`).
 
     Raises InactiveAccount, NotFound, InvalidInput, NotRefundable, RefundExceedsPayment, WalletFrozen,
     LockTimeout, ServiceUnavailable.
@@ -241,6 +249,7 @@ def refund_create(
     if payment.type not in REFUNDABLE_TYPES:
         raise NotRefundable(f"Only payments and captures can be refunded; this is a {payment.type}.")
     minor_unit = payment.currency.minor_unit
+    reversal = RefundReversal.of(payment)
 
     def settle(locked: Mapping[UUID, BalanceRow]) -> list[Leg]:
         # Under the balance's locks, so that two refunds cannot both take the last of a payment.
@@ -255,7 +264,7 @@ def refund_create(
                     "requested": format_amount(asked, minor_unit),
                 },
             )
-        return [Leg(payment.wallet_balance_id, TransactionType.REFUND, asked)]
+        return [Leg(payment.wallet_balance_id, TransactionType.REFUND, asked), *reversal.legs(locked, asked)]
 
     booking = Booking(
         created_by,
@@ -263,10 +272,12 @@ def refund_create(
         description or f"Refund of payment {payment.pk}",
         merchant=payment.merchant,
         reference=payment.reference,
-        on_posted=first_entry(on_booked),
+        on_posted=reversal.on_posted(first_entry(on_booked)),
     )
     # The amount is settled under the lock.
-    (entry,) = post(
-        [Leg(payment.wallet_balance_id, TransactionType.REFUND, amount or payment.amount)], booking, settle=settle
+    refund, *_ = post(
+        [Leg(payment.wallet_balance_id, TransactionType.REFUND, amount or payment.amount), *reversal.lock_steps()],
+        booking,
+        settle=settle,
     )
-    return entry
+    return refund

@@ -18,6 +18,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from loyalty.earning import earned_by
+from loyalty.rendering import earned_representation
+from loyalty.views import PROGRAM_EXAMPLE
 from mfa.step_up import step_up_for
 from transactions import idempotency, selectors, services
 from transactions.models import Transaction, TransactionSource
@@ -28,6 +31,7 @@ from transactions.serializers import (
     BalanceMovementInputSerializer,
     HistoryQuerySerializer,
     PaymentInputSerializer,
+    PaymentOutputSerializer,
     RefundInputSerializer,
     TransactionOutputSerializer,
     TransferInputSerializer,
@@ -116,6 +120,7 @@ def movement_schema(
     rules: list[str],
     example: dict,
     entry: dict,
+    response: type = TransactionOutputSerializer,
     step_up: bool = True,
 ) -> Any:
     """The OpenAPI description of a movement; `step_up`: it may be refused for want of a recent second factor."""
@@ -128,7 +133,7 @@ def movement_schema(
         request=request,
         parameters=[IDEMPOTENCY_PARAMETER, IDEMPOTENT_REPLAYED],
         responses={
-            201: success(TransactionOutputSerializer, created),
+            201: success(response, created),
             **error_responses(
                 *statuses,
                 codes={**MOVEMENT_ERRORS, 403: ["mfa_required"], 422: [*rules, "idempotency_key_reused"]},
@@ -153,19 +158,25 @@ def render_entry(entry: Transaction) -> dict[str, Any]:
     return entry_representation(entry)
 
 
+def render_payment(entry: Transaction) -> dict[str, Any]:
+    """A payment as its answer shows it: the entry and the cashback it earned (PaymentOutputSerializer's data)."""
+    return {**entry_representation(entry), "loyalty": earned_representation(earned_by(entry))}
+
+
 @dataclass(frozen=True)
 class Movement:
-    """A movement on the caller's own balances: its input, and the service that books it."""
+    """A movement on the caller's own balances: its input, the service that books it, and its answer."""
 
     input_serializer: type[QuickSerializer]
     service: Callable[..., Transaction]
+    render: Callable[[Transaction], dict[str, Any]] = render_entry
 
 
 # The four movements of a caller on their own balances, by endpoint; refunds are staff's and apart.
 MOVEMENTS: dict[str, Movement] = {
     "deposit": Movement(BalanceMovementInputSerializer, services.deposit_create),
     "withdraw": Movement(BalanceMovementInputSerializer, services.withdrawal_create),
-    "payment": Movement(PaymentInputSerializer, services.payment_create),
+    "payment": Movement(PaymentInputSerializer, services.payment_create, render_payment),
     "transfer": Movement(TransferInputSerializer, services.transfer_create),
 }
 
@@ -242,7 +253,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
             perform=lambda on_booked: movement_execute(
                 endpoint=endpoint, data=data, user=request.user, token=request.auth, on_booked=on_booked
             ),
-            render=render_entry,
+            render=MOVEMENTS[endpoint].render,
         )
 
     @movement_schema(
@@ -274,8 +285,12 @@ class TransactionViewSet(viewsets.GenericViewSet):
 
     @movement_schema(
         summary="Pay a merchant",
-        created="Created: the PAYMENT entry, with the balance after it.",
-        description="Debits one of your balances (a PAYMENT entry); staff can refund it later.",
+        created="Created: the PAYMENT entry, with the balance after it, and the cashback it earned (`loyalty`, "
+        "null when none).",
+        description="Debits one of your balances (a PAYMENT entry); staff can refund it later. While a loyalty "
+        "programme is active in the balance's currency, the payment earns cashback: `loyalty` shows it `pending`; "
+        "it is booked onto the same balance within seconds (a LOYALTY entry with the payment's `reference`, see "
+        "`GET /api/v1/loyalty/rewards/`). A payment never fails because of loyalty.",
         request=PaymentInputSerializer,
         rules=["insufficient_funds", "wallet_frozen"],
         example={
@@ -283,7 +298,11 @@ class TransactionViewSet(viewsets.GenericViewSet):
             "amount": "12.99",
             "merchant": "Coffee Corner",
         },
-        entry=entry_example(type="PAYMENT", amount="12.99", balance_after="112.51", merchant="Coffee Corner"),
+        entry={
+            **entry_example(type="PAYMENT", amount="12.99", balance_after="112.51", merchant="Coffee Corner"),
+            "loyalty": {"amount": "0.12", "program": PROGRAM_EXAMPLE, "status": "pending"},
+        },
+        response=PaymentOutputSerializer,
     )
     @action(detail=False, methods=["post"])
     def payment(self, request: Request) -> Response:

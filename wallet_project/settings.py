@@ -165,6 +165,7 @@ INSTALLED_APPS = [
     "events",
     "django_otp",
     "mfa",
+    "loyalty",
 ]
 
 MIDDLEWARE = [
@@ -453,6 +454,10 @@ SPECTACULAR_SETTINGS = {
         {
             "name": "events",
             "description": "What happened, in order and with no gap: the feed, and the webhooks that push it.",
+        },
+        {
+            "name": "loyalty",
+            "description": "Cashback on your payments: what each earned, booked or pending, and your totals.",
         },
         {
             "name": "webhooks",

@@ -22,6 +22,7 @@ api_v1 = [
     path("", include("mfa.urls")),
     path("", include("events.urls")),
     path("", include("events.webhooks.urls")),
+    path("", include("loyalty.urls")),
 ]
 
 urlpatterns = [

@@ -4,8 +4,9 @@
   releases reserved money to its owner and moves none) and sending a webhook
   delivery again (which tells its owner again what already happened).
 * **Finance** sees everything and may adjust balances, freeze wallets, add
-  exchange rates, refund payments, void holds and redeliver webhooks — each of which goes through
-  the services, so money still moves only by ledger entries.
+  exchange rates, refund payments, void holds, redeliver webhooks and manage
+  loyalty programmes — each of which goes through the services, so money
+  still moves only by ledger entries.
 
 Permissions are normally created by a post_migrate signal, after every
 migration has run; they are created here first so that the groups can be
@@ -15,7 +16,7 @@ given them in the same `migrate`.
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-BACK_OFFICE_APPS = ("accounts", "wallets", "transactions", "events")
+BACK_OFFICE_APPS = ("accounts", "wallets", "transactions", "events", "loyalty")
 
 SUPPORT_PERMISSIONS = (("transactions", "void_hold"), ("events", "redeliver_webhookdelivery"))
 FINANCE_PERMISSIONS = (
@@ -25,6 +26,8 @@ FINANCE_PERMISSIONS = (
     ("transactions", "refund_payment"),
     ("transactions", "void_hold"),
     ("events", "redeliver_webhookdelivery"),
+    ("loyalty", "add_loyaltyprogram"),
+    ("loyalty", "change_loyaltyprogram"),
 )
 
 

@@ -43,7 +43,8 @@ def test_support_group_may_view_everything_and_change_nothing_but_void_holds_red
     every_view = {
         f"{app_label}.{codename}"
         for app_label, codename in Permission.objects.filter(
-            content_type__app_label__in=["accounts", "wallets", "transactions", "events"], codename__startswith="view_"
+            content_type__app_label__in=["accounts", "wallets", "transactions", "events", "loyalty"],
+            codename__startswith="view_",
         ).values_list("content_type__app_label", "codename")
     }
 
@@ -51,13 +52,14 @@ def test_support_group_may_view_everything_and_change_nothing_but_void_holds_red
 
     assert {"accounts.view_user", "wallets.view_walletbalance", "transactions.view_transaction"} <= support
     assert {"events.view_event", "events.view_webhookendpoint", "events.view_webhookdelivery"} <= support
+    assert {"loyalty.view_loyaltyprogram", "loyalty.view_reward"} <= support
     # Voiding a hold releases reserved money to its owner and moves none; a redelivery tells the owner again
     # what already happened; resetting a user's second factor (their app and recovery codes are lost) moves
     # nothing either.
     assert support == every_view | {"transactions.void_hold", "events.redeliver_webhookdelivery", "mfa.reset_mfa"}
 
 
-def test_finance_group_may_view_everything_adjust_freeze_add_rates_refund_and_export_the_ledger():
+def test_finance_group_may_view_everything_adjust_freeze_add_rates_refund_export_and_manage_loyalty():
     ensure_back_office_groups()
 
     finance = codenames("Finance")
@@ -69,10 +71,16 @@ def test_finance_group_may_view_everything_adjust_freeze_add_rates_refund_and_ex
         "wallets.add_exchangerate",
         "transactions.refund_payment",
         "transactions.export_ledger",
+        "loyalty.add_loyaltyprogram",
+        "loyalty.change_loyaltyprogram",
     }
-    assert not {"transactions.add_transaction", "transactions.change_transaction", "wallets.change_walletbalance"} & (
-        finance
-    )
+    assert not {
+        "transactions.add_transaction",
+        "transactions.change_transaction",
+        "wallets.change_walletbalance",
+        "loyalty.delete_loyaltyprogram",
+        "loyalty.change_reward",
+    } & (finance)
 
 
 def test_creating_the_groups_again_changes_nothing():

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from events import outbox
 from events.models import STAFF_STREAM, Event, EventType
 from tests.factories import UserFactory, WalletFactory, funded_balance
 from tests.holds import backdate
@@ -213,3 +214,24 @@ def test_a_transfer_that_releases_expired_holds_tells_both_streams_in_one_statem
             (EventType.HOLD_EXPIRED, None),
             (EventType.MOVEMENT_CREATED, transfer.reference),
         ]
+
+
+@pytest.mark.django_db
+def test_several_events_of_one_stream_in_one_statement_are_numbered_in_order_without_a_gap(user, other_user):
+    balance_of(user)  # the user's stream has events already
+    before = len(events_of(user))
+
+    outbox.record_all(
+        [
+            outbox.event(EventType.LOYALTY_UNFUNDED, user_id=user.pk, data={"n": 1}),
+            outbox.event(EventType.LOYALTY_UNFUNDED, user_id=other_user.pk, data={"n": 2}),
+            outbox.event(EventType.LOYALTY_UNFUNDED, user_id=user.pk, data={"n": 3}),
+            outbox.event(EventType.RATE_CHANGED, user_id=None, data={"n": 4}),
+        ]
+    )
+
+    mine = events_of(user)
+    assert [event.sequence for event in mine] == list(range(1, before + 3))
+    assert [event.data for event in mine[before:]] == [{"n": 1}, {"n": 3}]
+    assert [event.data for event in events_of(other_user)] == [{"n": 2}]
+    assert Event.objects.get(stream_id=STAFF_STREAM, data={"n": 4}).user_id is None

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from loyalty.serializers import EarnedSerializer
 from transactions.holds.services import DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN, MIN_EXPIRES_IN
 from transactions.models import HoldStatus
 from transactions.serializers import TransactionOutputSerializer
@@ -85,3 +86,7 @@ class HoldOutputSerializer(serializers.Serializer):
 class CaptureOutputSerializer(serializers.Serializer):
     hold = HoldOutputSerializer()
     entry = TransactionOutputSerializer(help_text="The CAPTURE entry this capture booked.")
+    loyalty = EarnedSerializer(
+        allow_null=True,
+        help_text="The cashback this capture earned, as a payment does (`pending` until booked); null when none.",
+    )

@@ -23,6 +23,7 @@ from uuid import UUID
 from django.utils import timezone
 
 from events.models import EventType
+from loyalty.earning import EarnRider
 from transactions.holds.events import hold_tell
 from transactions.holds.selectors import hold_get
 from transactions.models import Hold, HoldStatus, Transaction, TransactionSource, TransactionType
@@ -118,7 +119,8 @@ def hold_capture(
     source: str = TransactionSource.API,
     on_captured: Callable[[Captured], None] | None = None,
 ) -> Captured:
-    """Capture `amount` of a hold (what remains when None) as a CAPTURE entry with the hold's reference.
+    """Capture `amount` of a hold (what remains when None) as a CAPTURE entry with the hold's reference; the
+    entry earns cashback as a payment does (`loyalty.earning`).
 
     `final` releases the rest and resolves the hold (`captured`); otherwise the
     rest stays reserved for later captures. `on_captured` runs in the same
@@ -164,7 +166,15 @@ def hold_capture(
         if on_captured is not None:
             on_captured(settled["captured"])
 
-    booking = Booking(created_by, source, hold.description, hold.merchant, reference=hold.reference, on_posted=record)
+    booking = Booking(
+        created_by,
+        source,
+        hold.description,
+        hold.merchant,
+        reference=hold.reference,
+        on_posted=record,
+        rider=EarnRider(),
+    )
     # The amount is settled under the lock, from the hold as it is then.
     post([Reserve(hold.wallet_balance_id, Decimal(0))], booking, settle=settle)
     captured = settled["captured"]

@@ -17,6 +17,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from loyalty.earning import earned_by
+from loyalty.rendering import earned_representation
 from mfa.step_up import step_up_for
 from transactions import idempotency
 from transactions.holds import selectors, services
@@ -77,6 +79,7 @@ CAPTURED_EXAMPLE = {
         "entries": [CAPTURE_ENTRY_EXAMPLE],
     },
     "entry": CAPTURE_ENTRY_EXAMPLE,
+    "loyalty": None,
 }
 _HOLD_ERRORS = {**MOVEMENT_ERRORS, 400: ["validation_error"]}
 _RULES_ORDER = (
@@ -90,7 +93,11 @@ def _render_hold(hold: Hold) -> dict[str, Any]:
 
 
 def _render_captured(captured: services.Captured) -> dict[str, Any]:
-    return {"hold": _render_hold(captured.hold), "entry": entry_representation(captured.entry)}
+    return {
+        "hold": _render_hold(captured.hold),
+        "entry": entry_representation(captured.entry),
+        "loyalty": earned_representation(earned_by(captured.entry)),
+    }
 
 
 @extend_schema(tags=["holds"])
@@ -198,7 +205,9 @@ class HoldViewSet(viewsets.GenericViewSet):
         request=HoldCaptureInputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER, IDEMPOTENT_REPLAYED],
         responses={
-            201: success(CaptureOutputSerializer, "Captured: the hold as it is now, and the CAPTURE entry."),
+            201: success(
+                CaptureOutputSerializer, "Captured: the hold as it is now, the CAPTURE entry, and its cashback."
+            ),
             **error_responses(
                 400,
                 401,

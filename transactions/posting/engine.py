@@ -23,7 +23,8 @@ what the entries say, the hook inside the transaction). `post` runs the road:
 5. the balances and the ledger entries, each computed from the locked row:
    never below zero nor above the largest amount, and no debit or new hold
    beyond what is available (the amount less what holds reserve) (`_entries`),
-   written in one round trip (`rows.write`), then `on_posted`;
+   written in one round trip (`rows.write`, with the booking's `rider` in the
+   entries' INSERT), then `on_posted`;
 6. commit, release, and the audit line.
 
 `planning.plan_and_post` puts validation in front of it. Adding a movement
@@ -154,14 +155,16 @@ def _post(
                 released = hooks.holds_expired(rows.release_expired_holds(due, cursor)) if due else []
                 legs = _checked(locked, balance_ids, legs, booking.created_by, validated, settle)
                 entries = _entries(locked, legs, booking, reference)
-                rows.write([locked[balance_id] for balance_id in balance_ids], entries, cursor, released)
+                if booking.tells is not None:  # what its settle decided to tell, with its movement's events
+                    released = [*released, *booking.tells()]
+                rows.write([locked[balance_id] for balance_id in balance_ids], entries, cursor, released, booking.rider)
                 if booking.on_posted is not None:
-                    rows.read_created_at(cursor, entries)
+                    rows.read_created_at(cursor, entries, booking.rider)
                     booking.on_posted(entries)
         except _FactsChanged:
             return None
         if booking.on_posted is None:
-            rows.read_created_at(cursor, entries)
+            rows.read_created_at(cursor, entries, booking.rider)
     # Committed and released: the audit line is written outside the locks, so
     # that the next movement of these balances does not wait for it.
     hooks.audit(entries)
@@ -225,7 +228,7 @@ def _entries(
                 sequence=balance.last_sequence,
                 related_wallet_balance_id=leg.related_balance_id,
                 exchange_rate=leg.exchange_rate,
-                reference=reference,
+                reference=leg.reference or reference,
                 source=booking.source,
                 description=booking.description,
                 merchant=booking.merchant,

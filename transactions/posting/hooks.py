@@ -4,15 +4,18 @@
 and entries are written, with every entry (none for a hold's reservation or
 release): what must commit with the money or not at all (a hold's row, the
 idempotency record, a staff-action row). A service's callers give an
-`OnBooked`, with the entry they get back (`first_entry`). `audit` runs after
-the commit and the release of the locks, so that the next movement of the
-same balances does not wait for it.
+`OnBooked`, with the entry they get back (`first_entry`). A `Rider` is a
+write decided from the entries that costs no statement of its own: it rides
+in the statement that inserts them (a payment's pending cashback). `audit`
+runs after the commit and the release of the locks, so that the next movement
+of the same balances does not wait for it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 from uuid import UUID
 
 from events.outbox import NewEvent
@@ -25,6 +28,26 @@ audit_logger = logging.getLogger("wallet.audit")
 
 OnBooked = Callable[[Transaction], None]
 OnPosted = Callable[[Sequence[Transaction]], None]
+
+
+class Rider(Protocol):
+    """A write that commits with a posting's entries, decided from them, in the statement that inserts them.
+
+    On PostgreSQL `statement(entries)` is a data-modifying statement (and its
+    parameters) that becomes one more `WITH` of the entries' INSERT: no
+    statement and no round trip of its own. It returns at most one row, of one
+    column named `result`, which the INSERT's `RETURNING` brings back and
+    `written` receives (None: no row), inside the transaction and before
+    `on_posted`, or after the commit when the posting has no `on_posted`. On
+    SQLite (development mode) `orm(entries)` does the same write through the
+    ORM after the INSERT and returns that result.
+    """
+
+    def statement(self, entries: Sequence[Transaction]) -> tuple[str, list[Any]]: ...
+
+    def orm(self, entries: Sequence[Transaction]) -> Any: ...
+
+    def written(self, entries: Sequence[Transaction], result: Any) -> None: ...
 
 
 def first_entry(on_booked: OnBooked | None) -> OnPosted | None:

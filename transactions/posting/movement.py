@@ -14,8 +14,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from events.outbox import NewEvent
 from transactions.models import TransactionType
-from transactions.posting.hooks import OnPosted
+from transactions.posting.hooks import OnPosted, Rider
 from transactions.posting.rows import BalanceRow
 from wallet_project.errors import WalletFrozen
 
@@ -40,7 +41,11 @@ def can_receive(balance: BalanceRow) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Leg:
-    """One ledger entry of a movement: on which balance, of what type and amount, and its checks."""
+    """One ledger entry of a movement: on which balance, of what type and amount, and its checks.
+
+    `reference`, when given, is the entry's own instead of the booking's: a posting that books the
+    follow-ups of several movements at once (the cashback of many payments) keeps each under its own.
+    """
 
     balance_id: UUID
     type: TransactionType
@@ -48,6 +53,7 @@ class Leg:
     related_balance_id: UUID | None = None
     exchange_rate: Decimal | None = None
     checks: tuple[Check, ...] = (not_frozen,)
+    reference: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,9 @@ class Booking:
     merchant: str = ""
     reference: UUID | None = None  # a new one unless given (a refund carries its payment's, a capture its hold's)
     on_posted: OnPosted | None = None
+    rider: Rider | None = None  # a write decided from the entries, in the statement that inserts them
+    # Events decided under the locks (by `settle`), written in the one statement of the posting's events.
+    tells: Callable[[], Sequence[NewEvent]] | None = None
 
 
 # Rules that need the locked rows; returns the final steps, on the same balances.

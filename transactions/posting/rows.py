@@ -8,6 +8,7 @@ stores ids as hex and has neither the triggers nor `FOR UPDATE`.
 
 from __future__ import annotations
 
+import functools
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from django.db.backends.utils import CursorWrapper
 
     from accounts.models import User
+    from transactions.posting.hooks import Rider
 
 
 _BALANCE_ROWS = """
@@ -200,12 +202,36 @@ _ENTRY_FIELDS = [
     if field.name != "created_at"  # clock_timestamp(), by the database, after the row lock
 ]
 # Built from the models' own table and column names and %s placeholders only: no input reaches the SQL text.
-_INSERT_ENTRIES = "INSERT INTO {table} ({columns}) VALUES {rows} RETURNING id, created_at".format(  # noqa: S608
+_INSERT_ENTRIES = "INSERT INTO {table} ({columns}) {rows} RETURNING id, created_at{rider}".format(
     table=Transaction._meta.db_table,
     columns=", ".join(field.column for field in _ENTRY_FIELDS),
     rows="{rows}",
+    rider="{rider}",
 )
+# A posting of more entries than this (a batch of cashback) sends them as one array per column: the
+# driver's parsing of the statement grows with its placeholders, and took a third of a batch's Python time.
+ENTRIES_AS_VALUES_AT_MOST = 8
+# A rider's statement, as the last `WITH` of the entries' INSERT, and its one row brought back with each entry.
+_RIDER = ", rider AS ({statement}) "
+_RIDER_RESULT = ", (SELECT rider.result FROM rider)"
 _ENTRY_ROW = "(" + ", ".join(["%s"] * len(_ENTRY_FIELDS)) + ")"
+
+
+@functools.cache
+def _entry_arrays() -> str:
+    """`SELECT * FROM unnest(%s::uuid[], …)`: the entries as one array per column, each cast to its column's type."""
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in _ENTRY_FIELDS)
+    return f"SELECT * FROM unnest({arrays})"  # noqa: S608 - the model's own column types
+
+
+def _entry_rows(entries: Sequence[Transaction]) -> tuple[str, list[Any]]:
+    """The entries' rows for `_INSERT_ENTRIES`, and their parameters: VALUES, or arrays for a large posting."""
+    if len(entries) <= ENTRIES_AS_VALUES_AT_MOST:
+        values = [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS]
+        return "VALUES " + ", ".join([_ENTRY_ROW] * len(entries)), values
+    return _entry_arrays(), [[getattr(entry, field.attname) for entry in entries] for field in _ENTRY_FIELDS]
+
+
 _UPDATE_BALANCES = (
     f"UPDATE {WalletBalance._meta.db_table} AS balance"  # noqa: S608
     " SET amount = moved.amount, last_sequence = moved.last_sequence, held_amount = moved.held_amount,"
@@ -221,11 +247,12 @@ def write(
     entries: Sequence[Transaction],
     cursor: CursorWrapper,
     events: Sequence[outbox.NewEvent] = (),
+    rider: Rider | None = None,
 ) -> None:
     """One UPDATE of every balance of the movement, then one INSERT of all its entries (none: no INSERT)
     that also writes its `movement.created` events (the outbox, `events.outbox`) in its `WITH`, after
-    `events`, what the posting did first (holds released for their expiry). Without entries, `events` are
-    written by a statement of their own.
+    `events`, what the posting did first (holds released for their expiry) or decided to tell, and the
+    `rider`'s statement, if any. Without entries, `events` are written by a statement of their own.
 
     Plain SQL on PostgreSQL (the ORM's bulk_update and bulk_create took a third
     of a transfer's Python time), sent together in one pipeline: one round trip
@@ -247,7 +274,9 @@ def write(
             )
         Transaction.objects.bulk_create(entries)
         if entries:
-            outbox.movement_orm(entries[0].reference, [entry.owner_id for entry in entries], events)
+            outbox.movements_orm([(entry.reference, entry.owner_id) for entry in entries], events)
+            if rider is not None:
+                rider.written(entries, rider.orm(entries))
         else:
             outbox.record_orm(events)
         return
@@ -268,14 +297,17 @@ def write(
                 ],
             )
             if entries:
-                # The movement's events ride in the entries' INSERT, as its WITH: one per owner of its balances.
-                told, told_params = outbox.movement_prefix(
-                    entries[0].reference, [entry.owner_id for entry in entries], events
-                )
-                cursor.execute(
-                    told + _INSERT_ENTRIES.format(rows=", ".join([_ENTRY_ROW] * len(entries))),
-                    told_params + [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS],
-                )
+                # The movement's events ride in the entries' INSERT, as its WITH: one per owner of its balances
+                # (and per reference, when its legs carry their own).
+                told, params = outbox.movements_prefix([(entry.reference, entry.owner_id) for entry in entries], events)
+                rides = ""
+                if rider is not None:
+                    statement, rider_params = rider.statement(entries)
+                    told += _RIDER.format(statement=statement)
+                    params += rider_params
+                    rides = _RIDER_RESULT
+                rows, values = _entry_rows(entries)
+                cursor.execute(told + _INSERT_ENTRIES.format(rows=rows, rider=rides), params + values)
             elif events:
                 cursor.execute(*outbox.statement(events))
     except ProgrammingError as exc:
@@ -285,19 +317,23 @@ def write(
         raise
 
 
-def read_created_at(cursor: CursorWrapper, entries: Sequence[Transaction]) -> None:
-    """Give the entries `_write` inserted their `created_at`, from the INSERT's `RETURNING` on `cursor`.
+def read_created_at(cursor: CursorWrapper, entries: Sequence[Transaction], rider: Rider | None = None) -> None:
+    """Give the entries `_write` inserted their `created_at`, from the INSERT's `RETURNING` on `cursor`, and
+    the `rider` what its statement returned.
 
     The pipeline's sync brought the rows back before the commit; reading them
     is Python's work only, so the engine does it once the locks are released.
     """
     if connection.vendor != "postgresql" or not entries:  # bulk_create has set them already, or nothing to read
         return
-    created = dict(cursor.fetchall())
+    returned = cursor.fetchall()
+    created = dict(returned) if rider is None else {row[0]: row[1] for row in returned}
     for entry in entries:
         entry.created_at = created[entry.pk]
         entry._state.adding = False
         entry._state.db = connection.alias
+    if rider is not None:
+        rider.written(entries, returned[0][2])
 
 
 # The holds of these balances past their expiry become `expired` (resolved at their expiry: the moment they

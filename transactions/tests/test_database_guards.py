@@ -186,6 +186,104 @@ def test_an_insert_that_chains_correctly_is_accepted(balance):
     assert ledger_rows(balance)[-1][2] == Decimal("16.00")
 
 
+def insert_entries(rows: list[dict]) -> None:
+    """Several entries in one INSERT, in the order given (as the posting engine writes them)."""
+    columns = ", ".join(rows[0])
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(rows[0])) + ")"] * len(rows))
+    run_sql(
+        f"INSERT INTO transactions_transaction ({columns}) VALUES {placeholders}",
+        [value for row in rows for value in row.values()],
+    )
+
+
+@pytest.mark.django_db
+def test_one_statement_may_insert_several_entries_of_a_balance_each_chained_to_the_one_before(balance):
+    # A credit then a debit on one balance, as a refund with its cashback reversal writes them.
+    with transaction.atomic():
+        set_balance_row(balance, amount=Decimal("19.00"), last_sequence=4)
+        insert_entries(
+            [
+                entry_row_values(
+                    balance,
+                    type=TransactionType.REFUND,
+                    amount=Decimal("5.00"),
+                    balance_after=Decimal("20.00"),
+                    sequence=3,
+                ),
+                entry_row_values(
+                    balance,
+                    type=TransactionType.LOYALTY_REVERSAL,
+                    amount=Decimal("1.00"),
+                    balance_after=Decimal("19.00"),
+                    sequence=4,
+                ),
+            ]
+        )
+
+    assert [row[0] for row in ledger_rows(balance)] == [1, 2, 3, 4]
+
+
+@pytest.mark.django_db
+def test_an_entry_below_the_newest_that_does_not_chain_is_refused(balance):
+    before = ledger_rows(balance)
+    with transaction.atomic():
+        set_balance_row(balance, amount=Decimal("19.00"), last_sequence=4)
+        with pytest.raises(IntegrityError, match="breaks the chain"):
+            insert_entries(
+                [
+                    # 15.00 + 5.00 is 20.00, not 21.00: the newest matches the balance, the one before does not chain.
+                    entry_row_values(
+                        balance,
+                        type=TransactionType.REFUND,
+                        amount=Decimal("5.00"),
+                        balance_after=Decimal("21.00"),
+                        sequence=3,
+                    ),
+                    entry_row_values(
+                        balance,
+                        type=TransactionType.LOYALTY_REVERSAL,
+                        amount=Decimal("2.00"),
+                        balance_after=Decimal("19.00"),
+                        sequence=4,
+                    ),
+                ]
+            )
+
+    assert ledger_rows(balance) == before
+
+
+@pytest.mark.django_db
+def test_entries_of_one_statement_must_end_at_the_balance(balance):
+    with transaction.atomic():
+        set_balance_row(balance, amount=Decimal("17.00"), last_sequence=4)
+        with pytest.raises(IntegrityError, match="does not match its balance"):
+            insert_entries(
+                [
+                    entry_row_values(balance, amount=Decimal("1.00"), balance_after=Decimal("16.00"), sequence=3),
+                    entry_row_values(balance, amount=Decimal("2.00"), balance_after=Decimal("18.00"), sequence=4),
+                ]
+            )
+
+
+@pytest.mark.parametrize("kind", ["LOYALTY", "LOYALTY_RETURN"])
+@pytest.mark.django_db
+def test_the_chain_counts_the_cashback_credits_as_credits(balance, kind):
+    set_balance_row(balance, amount=Decimal("16.00"), last_sequence=3)
+
+    insert_entry(**entry_row_values(balance, type=kind, amount=Decimal("1.00"), balance_after=Decimal("16.00")))
+
+    assert ledger_rows(balance)[-1][3] == kind
+
+
+@pytest.mark.parametrize("kind", ["LOYALTY_FUNDING", "LOYALTY_REVERSAL"])
+@pytest.mark.django_db
+def test_the_chain_counts_the_cashback_debits_as_debits(balance, kind):
+    with transaction.atomic():
+        set_balance_row(balance, amount=Decimal("16.00"), last_sequence=3)
+        with pytest.raises(IntegrityError, match="breaks the chain"):
+            insert_entry(**entry_row_values(balance, type=kind, amount=Decimal("1.00"), balance_after=Decimal("16.00")))
+
+
 # --- balances --------------------------------------------------------------------------------
 
 

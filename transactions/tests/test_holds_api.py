@@ -125,7 +125,8 @@ def test_a_final_capture_of_less_releases_the_rest(api, balance):
     response = api.post(capture_url(hold["id"]), {"amount": "25.50"}, format="json")
     assert response.status_code == HTTPStatus.CREATED, response.json()
     body = response.json()
-    assert set(body) == {"hold", "entry"}
+    assert set(body) == {"hold", "entry", "loyalty"}
+    assert body["loyalty"] is None  # no programme: no cashback
     assert body["entry"]["type"] == "CAPTURE"
     assert body["entry"]["amount"] == "25.50"
     assert body["entry"]["balance_after"] == "74.50"

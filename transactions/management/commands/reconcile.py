@@ -17,7 +17,15 @@ server-side cursors, so memory stays constant on a ledger of millions of rows:
    the rate is null); a payment's refunds are on its balance and sum to at most
    the payment; a hold's captures share one reference on one balance, and
    their refunds sum to at most what was captured; a deposit or withdrawal is
-   alone under its reference.
+   alone under its reference. A payment's cashback shares its reference: each
+   LOYALTY credit (on the paid balance) has a LOYALTY_FUNDING debit of the same
+   amount, each LOYALTY_REVERSAL debit (on the paid balance) a LOYALTY_RETURN
+   credit of the same amount, and no more is reversed than was credited.
+   The same pass adds up every entry per currency: the money of all balances
+   together (pass 1) changes only by deposits and withdrawals (adjustments
+   included), payments, captures, refunds and currency conversions; what moves
+   money between balances (transfers within a currency, cashback and its
+   reversal) sums to zero (`_check_conservation`).
 
 Plus cheap checks in SQL: one balance per (wallet, currency) and no negative
 balance; the ledger's and the holds' PostgreSQL guards (triggers) are in place
@@ -25,7 +33,11 @@ and enabled; and the holds (`_check_holds`): each balance's `held_amount` is
 the remainders of its active holds and is within its amount, its
 `hold_due_at` is no later than their earliest expiry, each hold's
 `captured_amount` is its CAPTURE entries, on its own balance, and every
-CAPTURE entry belongs to a hold.
+CAPTURE entry belongs to a hold; and the rewards (`_check_rewards`): what
+each payment's booked rewards say moved is its LOYALTY entries, what they say
+moved back is its LOYALTY_REVERSAL entries, each funding-side entry is on the
+funding balance of a booked reward of its payment, and each reward belongs to
+a PAYMENT or CAPTURE entry on its own balance, under its reference.
 
 The summary goes to stdout, progress to stderr. Any problem: the command names
 each wrong balance or reference and exits non-zero (CommandError).
@@ -34,6 +46,7 @@ each wrong balance or reference and exits non-zero (CommandError).
 from __future__ import annotations
 
 import time
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
@@ -43,11 +56,29 @@ from uuid import UUID
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
+from loyalty.models import LoyaltyProgram, Reward, RewardStatus
 from transactions.models import CREDIT_TYPES, Hold, HoldStatus, Transaction, TransactionType
 from wallet_project.money import EXACT, round_down
 from wallets.models import Currency, WalletBalance
 
 LEDGER_TRIGGERS = ("transactions_ledger_immutable", "transactions_ledger_chain")
+# Money from or to outside the service (adjustments are deposits and withdrawals); transfers between two
+# currencies convert it; everything else moves it between balances and sums to zero per currency.
+EXTERNAL_TYPES = frozenset(
+    {
+        TransactionType.DEPOSIT,
+        TransactionType.WITHDRAWAL,
+        TransactionType.PAYMENT,
+        TransactionType.CAPTURE,
+        TransactionType.REFUND,
+    }
+)
+# The payer's side and the funding balance's side of a payment's cashback, each pair of equal amounts.
+LOYALTY_PAIRS = (
+    (TransactionType.LOYALTY, TransactionType.LOYALTY_FUNDING),
+    (TransactionType.LOYALTY_REVERSAL, TransactionType.LOYALTY_RETURN),
+)
+LOYALTY_TYPES = frozenset(kind for pair in LOYALTY_PAIRS for kind in pair)
 HOLD_TRIGGERS = ("transactions_hold_guard",)
 # Messages kept per balance or reference: one broken link tends to repeat down the chain.
 MESSAGES_PER_SUBJECT = 3
@@ -128,6 +159,19 @@ class ReferenceGroup:
     paid_elsewhere: int = 0  # captures of one hold on another balance than the first
     refunded: Decimal = Decimal(0)
     refunds_elsewhere: int = 0
+    # A payment's cashback: the amounts of each loyalty type, and the balances of the payer's side.
+    loyalty: dict[str, Counter[Decimal]] = field(default_factory=dict)
+    loyalty_payer_balances: set[UUID] = field(default_factory=set)
+
+
+@dataclass
+class CurrencyTotals:
+    """What pass 1 found in the balances and pass 2 in the entries, of one currency."""
+
+    balances: Decimal = Decimal(0)
+    external: Decimal = Decimal(0)  # deposits + refunds − withdrawals − payments − captures
+    converted: Decimal = Decimal(0)  # transfers between two currencies: in − out
+    between_balances: Decimal = Decimal(0)  # transfers within it, cashback and its reversal: credits − debits
 
 
 class Command(BaseCommand):
@@ -161,9 +205,12 @@ class Command(BaseCommand):
             self._check_guards(problems, Hold._meta.db_table, HOLD_TRIGGERS)
             self._check_balance_table(problems)
             self._check_holds(problems)
+            self._check_rewards(problems)
+            self.currencies: dict[str, CurrencyTotals] = defaultdict(CurrencyTotals)
             with localcontext(EXACT):
                 balances, chain = self._check_chains(problems)
                 movements, refs = self._check_references(problems)
+                self._check_conservation(problems)
 
         seconds = time.monotonic() - started
         rows = chain.rows + refs.rows
@@ -307,6 +354,7 @@ class Command(BaseCommand):
         balance_count = 0
         for balance_id, amount, last_sequence, wallet_id, owner_id, currency in balances:
             balance_count += 1
+            self.currencies[currency].balances += amount
             # Both sides are ordered by the uuid's bytes, as Python orders UUIDs.
             while entry is not None and entry[0] < balance_id:
                 problems.add("balance", entry[0], "ledger entries of a balance that does not exist")
@@ -377,8 +425,10 @@ class Command(BaseCommand):
         progress = Progress(self.progress_stream, self.progress_every, "reconcile references")
         group: ReferenceGroup | None = None
         movements = 0
+        credit_types = {str(kind) for kind in CREDIT_TYPES}
         for row in entries:
-            reference, kind, balance_id, _, amount, _, _ = row
+            reference, kind, balance_id, _, amount, rate, currency = row
+            self._count_money(kind, amount, rate, currency, credit_types)
             if group is None or group.reference != reference:
                 if group is not None:
                     self._close_group(group, problems)
@@ -400,6 +450,10 @@ class Command(BaseCommand):
                 group.refunded += amount
                 if group.paid_balance is not None and balance_id != group.paid_balance:
                     group.refunds_elsewhere += 1
+            elif kind in LOYALTY_TYPES:
+                group.loyalty.setdefault(kind, Counter())[amount] += 1
+                if kind in (TransactionType.LOYALTY, TransactionType.LOYALTY_REVERSAL):
+                    group.loyalty_payer_balances.add(balance_id)
             progress.tick()
         if group is not None:
             self._close_group(group, problems)
@@ -425,6 +479,10 @@ class Command(BaseCommand):
         payments = counts.get(TransactionType.PAYMENT, 0)
         captures = counts.get(TransactionType.CAPTURE, 0)
         refunds = counts.get(TransactionType.REFUND, 0)
+        cashback = sum(counts.get(kind, 0) for kind in LOYALTY_TYPES)
+        if cashback and not (payments or captures):
+            problems.add("reference", reference, f"cashback entries of no payment or capture: {counts}")
+            return
         if payments or captures or refunds:
             if not (payments == 1 and not captures) and not (captures and not payments):
                 problems.add(
@@ -433,8 +491,10 @@ class Command(BaseCommand):
                     f"{payments} payments, {captures} captures and {refunds} refunds; "
                     "one payment, or a hold's captures, is due",
                 )
-            if group.entries != payments + captures + refunds:
+            if group.entries != payments + captures + refunds + cashback:
                 problems.add("reference", reference, f"payment shares its reference with other entries: {counts}")
+            if cashback:
+                self._check_cashback(group, problems)
             if group.paid_elsewhere:
                 problems.add("reference", reference, f"{group.paid_elsewhere} captures of one hold on another balance")
             if group.paid_balance is not None:
@@ -449,6 +509,129 @@ class Command(BaseCommand):
             return
         if group.entries != 1:
             problems.add("reference", reference, f"{group.entries} entries under one reference: {counts}")
+
+    def _check_cashback(self, group: ReferenceGroup, problems: Problems) -> None:
+        """A payment's cashback: each payer-side entry paired with a funding-side one of the same amount, on the
+        paid balance, and no more reversed than credited."""
+        empty: Counter[Decimal] = Counter()
+        for payer_side, funding_side in LOYALTY_PAIRS:
+            paid, funded = group.loyalty.get(payer_side, empty), group.loyalty.get(funding_side, empty)
+            if paid != funded:
+                problems.add(
+                    "reference",
+                    group.reference,
+                    f"{payer_side} amounts {sorted(paid.elements())} are not matched by {funding_side} amounts "
+                    f"{sorted(funded.elements())}",
+                )
+        elsewhere = group.loyalty_payer_balances - {group.paid_balance}
+        if elsewhere:
+            problems.add("reference", group.reference, f"cashback on {len(elsewhere)} balance(s) that did not pay")
+        credited = sum(group.loyalty.get(TransactionType.LOYALTY, empty).elements(), Decimal(0))
+        reversed_ = sum(group.loyalty.get(TransactionType.LOYALTY_REVERSAL, empty).elements(), Decimal(0))
+        if reversed_ > credited:
+            problems.add("reference", group.reference, f"cashback reversed {reversed_}, more than credited {credited}")
+
+    def _count_money(self, kind: str, amount: Decimal, rate: Decimal | None, currency: str, credits: set[str]) -> None:
+        """Add one entry to its currency's totals, by where its money comes from or goes (`CurrencyTotals`)."""
+        signed = amount if kind in credits else -amount
+        totals = self.currencies[currency]
+        if kind in EXTERNAL_TYPES:
+            totals.external += signed
+        elif kind in (TransactionType.TRANSFER_OUT, TransactionType.TRANSFER_IN) and rate is not None:
+            totals.converted += signed
+        else:
+            totals.between_balances += signed
+
+    def _check_conservation(self, problems: Problems) -> None:
+        """Per currency: the balances together hold what came in less what went out and what conversions moved, and
+        what moves between balances (transfers within the currency, cashback) sums to zero: money is moved, never
+        created."""
+        for currency, totals in sorted(self.currencies.items()):
+            if totals.between_balances != 0:
+                problems.add(
+                    "currency",
+                    currency,
+                    f"movements between balances sum to {totals.between_balances}, not zero: money was created or lost",
+                )
+            expected = totals.external + totals.converted + totals.between_balances
+            if totals.balances != expected:
+                problems.add(
+                    "currency",
+                    currency,
+                    f"the balances hold {totals.balances}; deposits, withdrawals, payments, captures, refunds and "
+                    f"conversions give {expected}",
+                )
+
+    def _check_rewards(self, problems: Problems) -> None:
+        """The rewards against the ledger, as aggregates that return only the wrong rows (`_check_holds`)."""
+        rewards, entries, programs = Reward._meta.db_table, Transaction._meta.db_table, LoyaltyProgram._meta.db_table
+        booked = RewardStatus.BOOKED.value
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "WITH rewarded AS ("  # noqa: S608 - our own table names
+                "   SELECT reference, sum(booked_amount) AS booked,"
+                "          sum(CASE WHEN status = %s THEN reversed_amount - amount + booked_amount ELSE 0 END)"
+                "              AS moved_back"
+                f"  FROM {rewards} GROUP BY reference),"
+                " booked_entries AS ("
+                "   SELECT reference, sum(amount) FILTER (WHERE type = %s) AS credited,"
+                "          sum(amount) FILTER (WHERE type = %s) AS taken"
+                f"  FROM {entries} WHERE type IN (%s, %s) GROUP BY reference)"
+                " SELECT COALESCE(r.reference, e.reference), COALESCE(r.booked, 0), COALESCE(e.credited, 0),"
+                "        COALESCE(r.moved_back, 0), COALESCE(e.taken, 0)"
+                " FROM rewarded AS r FULL JOIN booked_entries AS e ON e.reference = r.reference"
+                " WHERE COALESCE(r.booked, 0) <> COALESCE(e.credited, 0)"
+                "    OR COALESCE(r.moved_back, 0) <> COALESCE(e.taken, 0)"
+                " LIMIT %s",
+                [
+                    booked,
+                    TransactionType.LOYALTY.value,
+                    TransactionType.LOYALTY_REVERSAL.value,
+                    TransactionType.LOYALTY.value,
+                    TransactionType.LOYALTY_REVERSAL.value,
+                    problems.limit,
+                ],
+            )
+            for reference, booked_amount, credited, moved_back, taken in cursor.fetchall():
+                if booked_amount != credited:
+                    problems.add(
+                        "reference", reference, f"rewards booked {booked_amount} but its LOYALTY entries are {credited}"
+                    )
+                if moved_back != taken:
+                    problems.add(
+                        "reference",
+                        reference,
+                        f"rewards say {moved_back} was moved back but its LOYALTY_REVERSAL entries are {taken}",
+                    )
+            cursor.execute(
+                f"SELECT DISTINCT entry.reference FROM {entries} AS entry"  # noqa: S608 - our own table names
+                " WHERE entry.type IN (%s, %s) AND NOT EXISTS ("
+                f"   SELECT 1 FROM {rewards} AS reward WHERE reward.reference = entry.reference"
+                "    AND reward.status = %s AND reward.funding_balance_id = entry.wallet_balance_id)"
+                " LIMIT %s",
+                [
+                    TransactionType.LOYALTY_FUNDING.value,
+                    TransactionType.LOYALTY_RETURN.value,
+                    booked,
+                    problems.limit,
+                ],
+            )
+            for (reference,) in cursor.fetchall():
+                problems.add("reference", reference, "cashback funding entries on no booked reward's funding balance")
+            cursor.execute(
+                f"SELECT reward.id FROM {rewards} AS reward"  # noqa: S608 - our own table names
+                f" LEFT JOIN {entries} AS payment ON payment.id = reward.payment_id"
+                f" LEFT JOIN {programs} AS program ON program.id = reward.program_id"
+                " WHERE program.id IS NULL OR payment.id IS NULL OR payment.type NOT IN (%s, %s)"
+                "    OR payment.reference <> reward.reference OR payment.wallet_balance_id <> reward.wallet_balance_id"
+                "    OR payment.owner_id <> reward.owner_id OR payment.currency_id <> reward.currency_id"
+                " LIMIT %s",
+                [TransactionType.PAYMENT.value, TransactionType.CAPTURE.value, problems.limit],
+            )
+            for (reward_id,) in cursor.fetchall():
+                problems.add(
+                    "reward", reward_id, "does not match the PAYMENT or CAPTURE entry that earned it, or its programme"
+                )
 
     def _check_transfer(
         self, reference: UUID, debit: tuple[Any, ...], credit: tuple[Any, ...], problems: Problems

@@ -11,6 +11,10 @@ where it stopped. `--users N --movements M` grows the data set (extra users
 Amounts are chosen within what the balance holds, so refusals are rare; those
 that happen (a wallet frozen in the back office, a lock timeout) are counted,
 never fatal. Only an unreachable Redis or database stops the command.
+
+A loyalty programme comes with it: 1 % cashback on USD payments (at most 5.00
+each), funded by a USD balance of an operator account (staff); the cashback
+the seeded payments earn is booked at the end, as the worker would.
 """
 
 from __future__ import annotations
@@ -28,8 +32,12 @@ from uuid import UUID
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from accounts.models import User
+from loyalty.booking import DEFAULT_BATCH, rewards_book
+from loyalty.models import LoyaltyProgram
+from loyalty.services import program_save
 from transactions.models import Transaction, TransactionSource
 from transactions.services import (
     deposit_create,
@@ -47,6 +55,10 @@ from wallets.services import balance_create, wallet_create
 DEMO_PASSWORD = "demo-pass-2026"
 FINANCE_EMAIL = "finance@example.com"
 FINANCE_GROUP = "Finance"
+OPERATOR_EMAIL = "operator@example.com"
+LOYALTY_PROGRAM = "Demo cashback"
+LOYALTY_CURRENCY = "USD"
+LOYALTY_FUNDING = Decimal("10000.00")
 DESCRIPTION_PREFIX = "Seed #"
 # Zero-padded, so that the highest number is also the greatest description.
 INDEX_WIDTH = 8
@@ -211,17 +223,20 @@ class Command(BaseCommand):
         plan = self._plan(users_wanted, seed)
         users, users_created = self._ensure_users([(email, name) for email, name, _ in plan])
         finance_created = self._ensure_finance_user()
+        programs_created = self._ensure_loyalty_program()
         balances = self._ensure_wallets_and_balances(plan, users)
         wallets_created = balances.wallets_created
         setup_seconds = time.monotonic() - started
 
         booked, refused, movement_seconds, first_index = self._book_movements(balances, movements_wanted, seed)
+        cashback = self._book_cashback()
 
-        if users_created or finance_created or wallets_created or balances.created or booked or refused:
+        if users_created or finance_created or wallets_created or balances.created or booked or refused or cashback:
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"Seeded: {users_created + finance_created} users, {wallets_created} wallets, "
-                    f"{balances.created} balances in {setup_seconds:.1f} s; "
+                    f"Seeded: {users_created + finance_created + programs_created} users, "
+                    f"{wallets_created + programs_created} wallets, "
+                    f"{balances.created + programs_created} balances in {setup_seconds:.1f} s; "
                     f"movements #{first_index}..#{movements_wanted - 1}: {booked} booked"
                     + (f", {sum(refused.values())} refused ({self._codes(refused)})" if refused else "")
                     + (
@@ -229,6 +244,7 @@ class Command(BaseCommand):
                         if booked and movement_seconds > 0
                         else ""
                     )
+                    + (f"; {cashback} cashback rewards booked" if cashback else "")
                     + "."
                 )
             )
@@ -288,6 +304,52 @@ class Command(BaseCommand):
         if group is not None and not finance.groups.filter(pk=group.pk).exists():
             finance.groups.add(group)
         return created
+
+    def _ensure_loyalty_program(self) -> int:
+        """The demo programme and the operator account whose balance funds it; 1 when this run created them.
+
+        The programme is left inactive if another is already active in its currency (one per currency).
+        """
+        if LoyaltyProgram.objects.filter(name=LOYALTY_PROGRAM).exists():
+            return 0
+        operator = User.objects.filter(email=OPERATOR_EMAIL).first()
+        if operator is None:
+            operator = User.objects.create_user(
+                email=OPERATOR_EMAIL, password=DEMO_PASSWORD, name="Loyalty Operator", is_staff=True
+            )
+        wallet = Wallet.objects.filter(owner=operator, name="Loyalty funding").first()
+        if wallet is None:
+            wallet = wallet_create(owner=operator, name="Loyalty funding")
+        funding = WalletBalance.objects.filter(wallet=wallet, currency_id=LOYALTY_CURRENCY).first()
+        if funding is None:
+            funding = balance_create(
+                wallet_id=wallet.pk,
+                owner=None,
+                currency=LOYALTY_CURRENCY,
+                initial_amount=LOYALTY_FUNDING,
+                created_by=None,
+                source=TransactionSource.SEED,
+            )
+        program = LoyaltyProgram(
+            name=LOYALTY_PROGRAM,
+            currency_id=LOYALTY_CURRENCY,
+            earn_rate=100,
+            max_per_payment=Decimal("5.00"),
+            valid_from=timezone.now(),
+            is_active=not LoyaltyProgram.objects.filter(currency_id=LOYALTY_CURRENCY, is_active=True).exists(),
+            funding_balance=funding,
+        )
+        program_save(program=program, by=None)
+        return 1
+
+    def _book_cashback(self) -> int:
+        """Book the cashback the seeded payments earned, as the worker (`book_loyalty`) would; how many rewards."""
+        booked = 0
+        while True:
+            done = rewards_book(source=TransactionSource.SEED)
+            booked += done.booked
+            if done.pending < DEFAULT_BATCH or not (done.booked or done.unfunded or done.reversed):
+                return booked
 
     def _ensure_wallets_and_balances(
         self, plan: list[tuple[str, str, list[tuple[str, dict[str, Decimal]]]]], users: dict[str, User]
@@ -510,5 +572,6 @@ class Command(BaseCommand):
             self.stdout.write(f"  {email:<24} {name}")
         group = " (Finance group)" if Group.objects.filter(name=FINANCE_GROUP).exists() else ""
         self.stdout.write(f"  {FINANCE_EMAIL:<24} staff{group}")
+        self.stdout.write(f"  {OPERATOR_EMAIL:<24} staff, funds the {LOYALTY_PROGRAM!r} programme ({LOYALTY_CURRENCY})")
         if users_wanted:
             self.stdout.write(f"  user0001@example.com ... user{users_wanted:04d}@example.com")
