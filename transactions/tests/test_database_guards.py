@@ -265,6 +265,21 @@ def test_entries_of_one_statement_must_end_at_the_balance(balance):
             )
 
 
+@pytest.mark.django_db
+def test_entries_of_one_statement_may_not_stop_short_of_the_balance(balance):
+    # The balance moved on two entries, the INSERT brings one: every row chains, but the chain ends before
+    # the balance. The row trigger cannot see what comes later in the statement; the statement trigger can.
+    before = ledger_rows(balance)
+    with transaction.atomic():
+        set_balance_row(balance, amount=Decimal("18.00"), last_sequence=4)
+        with pytest.raises(IntegrityError, match="stop at sequence 3"):
+            insert_entries(
+                [entry_row_values(balance, amount=Decimal("1.00"), balance_after=Decimal("16.00"), sequence=3)]
+            )
+
+    assert ledger_rows(balance) == before
+
+
 @pytest.mark.parametrize("kind", ["LOYALTY", "LOYALTY_RETURN"])
 @pytest.mark.django_db
 def test_the_chain_counts_the_cashback_credits_as_credits(balance, kind):

@@ -61,7 +61,7 @@ from transactions.models import CREDIT_TYPES, Hold, HoldStatus, Transaction, Tra
 from wallet_project.money import EXACT, round_down
 from wallets.models import Currency, WalletBalance
 
-LEDGER_TRIGGERS = ("transactions_ledger_immutable", "transactions_ledger_chain")
+LEDGER_TRIGGERS = ("transactions_ledger_immutable", "transactions_ledger_chain", "transactions_ledger_chain_tip")
 # Money from or to outside the service (adjustments are deposits and withdrawals); transfers between two
 # currencies convert it; everything else moves it between balances and sums to zero per currency.
 EXTERNAL_TYPES = frozenset(
