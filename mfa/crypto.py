@@ -11,15 +11,22 @@ first encrypts and each decrypts, so a key can be rotated
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, MultiFernet
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
+
 
 @functools.cache
 def _keys() -> MultiFernet:
+    # Imported at the first use, not with the module: cryptography costs every web worker megabytes, and
+    # only the users with a second factor need it (docs/PERFORMANCE.md, "Worker memory").
+    from cryptography.fernet import Fernet, MultiFernet
+
     return MultiFernet([Fernet(key) for key in settings.MFA_ENCRYPTION_KEYS])
 
 

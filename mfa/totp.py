@@ -12,8 +12,6 @@ import re
 import secrets
 from urllib.parse import quote, urlencode
 
-import qrcode
-import qrcode.image.svg
 from django.conf import settings
 from django_otp.oath import TOTP
 
@@ -71,5 +69,9 @@ def provisioning_uri(secret: bytes, account: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """The URI as a QR code: an SVG document of one path, to show as an image or inline."""
+    # Imported here: only enrolment draws a QR code, and the library costs every web worker megabytes.
+    import qrcode
+    import qrcode.image.svg
+
     image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, border=2)
     return image.to_string(encoding="unicode")

@@ -24,7 +24,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -370,12 +369,15 @@ if not MFA_ENCRYPTION_KEYS:
         base64.urlsafe_b64encode(hashlib.sha256(b"wallet mfa development key " + SECRET_KEY.encode()).digest()).decode()
     ]
 for _key in MFA_ENCRYPTION_KEYS:
+    # What Fernet's constructor checks, without loading cryptography into every web worker (mfa/crypto.py).
     try:
-        Fernet(_key)
-    except ValueError:
+        _valid_key = len(base64.urlsafe_b64decode(_key.encode("ascii"))) == 32
+    except (ValueError, UnicodeEncodeError):
+        _valid_key = False
+    if not _valid_key:
         raise ImproperlyConfigured(
             "MFA_ENCRYPTION_KEY holds a value that is not a Fernet key (32 bytes, URL-safe base64)."
-        ) from None
+        )
 # The name authenticator apps show next to the account.
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Wallet")
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
+
+if TYPE_CHECKING:
+    import httpx
 
 MAX_URL_LENGTH = 2048
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -101,6 +104,11 @@ def resolve_host(host: str, port: int) -> list[str]:
 
 
 def _parsed(url: str) -> httpx.URL:
+    # httpx's own parser, so that what is checked is what the delivery will call; imported here, not at the
+    # top, because web workers load this module and httpx costs each of them megabytes that only a
+    # registration needs (docs/PERFORMANCE.md, "Worker memory").
+    import httpx
+
     try:
         _SYNTAX(url)
         parsed = httpx.URL(url)
