@@ -7,8 +7,8 @@ counter rows stay locked until the transaction ends, so a stream's numbers
 are taken in commit order, and a rolled-back change gives its number back:
 no event without its change, no gap in a stream.
 
-`movement_prefix` is a movement's events as the `WITH` of the statement that
-inserts its entries (a data-modifying CTE: no extra statement, no extra round
+`movements_prefix` is a posting's movement events as the `WITH` of the statement
+that inserts its entries (a data-modifying CTE: no extra statement, no extra round
 trip); `record` and `record_all` write other events. All the events of one
 statement lock their streams' counters in sorted order; a transaction that
 writes events of several streams does it in one statement (a posting's
@@ -60,18 +60,11 @@ def event(type_: EventType, *, user_id: UUID | None, data: dict[str, Any]) -> Ne
     return (STAFF_STREAM if user_id is None else user_id, user_id, type_, None, data)
 
 
-def movement_prefix(
-    reference: UUID, owner_ids: Iterable[UUID], before: Sequence[NewEvent] = ()
-) -> tuple[str, list[Any]]:
-    """A movement's `movement.created` events, one for each owner of its balances, after the events `before`
-    (what the same posting did first: holds released for their expiry), as the `WITH …` that the statement
-    inserting its entries starts with, and its parameters (which come first)."""
-    return movements_prefix([(reference, owner) for owner in owner_ids], before)
-
-
 def movements_prefix(told: Iterable[tuple[UUID, UUID]], before: Sequence[NewEvent] = ()) -> tuple[str, list[Any]]:
-    """`movement_prefix` for a posting whose legs may carry their own movement's reference (the cashback of a
-    batch of payments): one `movement.created` event for each distinct (reference, owner of a balance)."""
+    """A posting's `movement.created` events, one for each distinct (reference, owner of a balance) in `told`
+    (a leg may carry its own movement's reference: the cashback of a batch of payments), after the events
+    `before` (what the same posting did first: holds released for their expiry), as the `WITH …` that the
+    statement inserting its entries starts with, and its parameters (which come first)."""
     numbered, insert, params = _parts([*before, *_moved(told)])
     return f"WITH {numbered}, told AS ({insert} RETURNING 1) ", params
 
@@ -100,11 +93,6 @@ def statement(events: Sequence[NewEvent]) -> tuple[str, list[Any]]:
     """The one statement that writes these events, and its parameters."""
     numbered, insert, params = _parts(events)
     return f"WITH {numbered} {insert}", params
-
-
-def movement_orm(reference: UUID, owner_ids: Iterable[UUID], before: Sequence[NewEvent] = ()) -> None:
-    """`movement_prefix`'s events, for SQLite (single-process development mode)."""
-    movements_orm([(reference, owner) for owner in owner_ids], before)
 
 
 def movements_orm(told: Iterable[tuple[UUID, UUID]], before: Sequence[NewEvent] = ()) -> None:

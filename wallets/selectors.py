@@ -9,6 +9,7 @@ from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet
 
+from transactions.holds.selectors import balances_with_held_now
 from wallet_project.errors import InvalidInput, NotFound, RateUnavailable
 from wallet_project.money import EXACT, convert, round_down
 from wallets.models import Currency, ExchangeRate, Wallet, WalletBalance
@@ -17,10 +18,15 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 
+def wallets_with_balances() -> QuerySet[Wallet]:
+    """Wallets with their balances as the API renders them: each with what its holds reserve now (no query per
+    row)."""
+    balances = balances_with_held_now(WalletBalance.objects.select_related("currency").order_by("currency_id"))
+    return Wallet.objects.prefetch_related(Prefetch("balances", queryset=balances))
+
+
 def wallet_list(*, owner: User) -> QuerySet[Wallet]:
-    return Wallet.objects.filter(owner=owner).prefetch_related(
-        Prefetch("balances", queryset=WalletBalance.objects.select_related("currency").order_by("currency_id"))
-    )
+    return wallets_with_balances().filter(owner=owner)
 
 
 def wallet_get(*, owner: User, wallet_id: UUID) -> Wallet:
@@ -33,7 +39,8 @@ def wallet_get(*, owner: User, wallet_id: UUID) -> Wallet:
 
 def balance_get(*, owner: User, balance_id: UUID) -> WalletBalance:
     """The owner's balance; raises NotFound."""
-    balance = WalletBalance.objects.select_related("currency").filter(pk=balance_id, wallet__owner=owner).first()
+    balances = balances_with_held_now(WalletBalance.objects.select_related("currency"))
+    balance = balances.filter(pk=balance_id, wallet__owner=owner).first()
     if balance is None:
         raise NotFound("No such wallet balance.")
     return balance

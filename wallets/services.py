@@ -11,7 +11,7 @@ from uuid import UUID
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
-from django.db.models import Model, Prefetch
+from django.db.models import Model
 from django.utils import timezone
 
 from accounts.selectors import actor_ensure_active
@@ -23,6 +23,7 @@ from wallet_project.errors import BalanceExists, InvalidInput, NotFound, WalletE
 from wallet_project.money import check_precision
 from wallets.locks import balance_locks
 from wallets.models import Currency, ExchangeRate, StaffAction, Wallet, WalletBalance
+from wallets.selectors import wallets_with_balances
 from wallets.serializers import BalanceOutputSerializer, RateOutputSerializer, WalletOutputSerializer
 
 if TYPE_CHECKING:
@@ -123,10 +124,7 @@ def wallet_set_frozen(*, wallet_id: UUID, frozen: bool, on_changed: Callable[[Wa
 
 def _wallet_data(wallet: Wallet) -> dict[str, Any]:
     """A wallet as the API renders it, balances included, for its event."""
-    with_balances = Wallet.objects.prefetch_related(
-        Prefetch("balances", queryset=WalletBalance.objects.select_related("currency").order_by("currency_id"))
-    ).get(pk=wallet.pk)
-    return dict(WalletOutputSerializer(with_balances).data)
+    return dict(WalletOutputSerializer(wallets_with_balances().get(pk=wallet.pk)).data)
 
 
 # Called in the new rate's database transaction with the new rate and the one it replaced (None for a

@@ -61,7 +61,11 @@ def hold_get(*, hold_id: UUID, owner: User | None) -> Hold:
 
 def held_now(balance: WalletBalance) -> Decimal:
     """What a balance's holds reserve now: its `held_amount`, less any hold past its expiry that no posting has
-    released yet (one query, only when a hold is due)."""
+    released yet. Read from `balances_with_held_now`'s annotation when the balance carries it; else one query,
+    only when a hold is due."""
+    annotated = getattr(balance, HELD_NOW, None)
+    if annotated is not None:
+        return annotated
     if balance.hold_due_at is None or balance.hold_due_at > timezone.now():
         return balance.held_amount
     live = Hold.objects.filter(wallet_balance=balance, status=HoldStatus.ACTIVE, expires_at__gt=timezone.now())

@@ -6,7 +6,6 @@ not yet swept counts for nothing) and what debits may use (`available`).
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -160,7 +159,7 @@ class WalletBalanceAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
             )
             return False
         amount = form.cleaned_data["amount"]
-        held = _held(balance)
+        held = held_now(balance)
         if form.cleaned_data["direction"] == form.WITHDRAWAL and amount > balance.amount - held:
             minor_unit, currency = balance.currency.minor_unit, balance.currency_id
             holds = (
@@ -242,8 +241,8 @@ class WalletBalanceAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
             "state_badge": frozen_badge(balance.wallet),
             "form": form,
             "amount_display": format_amount(balance.amount, minor_unit),
-            "held_display": format_amount(_held(balance), minor_unit),
-            "available_display": format_amount(balance.amount - _held(balance), minor_unit),
+            "held_display": format_amount(held_now(balance), minor_unit),
+            "available_display": format_amount(balance.amount - held_now(balance), minor_unit),
             "confirming": confirm,
             "notice": notice,
         }
@@ -266,11 +265,11 @@ class WalletBalanceAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
 
     @admin.display(description="held (now)", ordering=HELD_NOW)
     def held_display(self, balance: WalletBalance) -> str:
-        return format_amount(_held(balance), balance.currency.minor_unit)
+        return format_amount(held_now(balance), balance.currency.minor_unit)
 
     @admin.display(description="available")
     def available_display(self, balance: WalletBalance) -> str:
-        return format_amount(balance.amount - _held(balance), balance.currency.minor_unit)
+        return format_amount(balance.amount - held_now(balance), balance.currency.minor_unit)
 
     @admin.display(description="holds")
     def holds_link(self, balance: WalletBalance) -> str:
@@ -291,12 +290,6 @@ class WalletBalanceAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
     @admin.display(description="ledger")
     def entries_link(self, balance: WalletBalance) -> str:
         return admin_link_to_entries(wallet_balance=balance.pk)
-
-
-def _held(balance: WalletBalance) -> Decimal:
-    """What the balance's holds reserve now: the page's annotation, or held_now() for a balance read without it."""
-    annotated = getattr(balance, HELD_NOW, None)
-    return held_now(balance) if annotated is None else annotated
 
 
 def _adjustment_summary(entry: Transaction, minor_unit: int) -> str:
