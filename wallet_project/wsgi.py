@@ -1,7 +1,13 @@
 import os
 
-from django.core.wsgi import get_wsgi_application
+from wallet_project.lean_imports import jwt_with_hmac_only
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wallet_project.settings")
+
+# Before Django loads the apps, which import PyJWT (through simplejwt): every web worker is lighter by
+# cryptography's megabytes (wallet_project/lean_imports.py).
+jwt_with_hmac_only()
+
+from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 application = get_wsgi_application()
