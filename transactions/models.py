@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from wallet_project.db import ClockTimestamp
@@ -86,20 +86,38 @@ class Transaction(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)  # time-ordered: wallet_project/ids.py
-    # No single-column indexes on these three: the history indexes below start with them
-    # and serve the foreign-key look-ups too; each index is one more write per entry.
+    # The ledger's references are held by its chain trigger, not by foreign keys (migration 0015): the
+    # trigger reads the entry's balance anyway, and checks that the balance exists and that the entry names
+    # its wallet, owner and currency; triggers keep a balance that has entries, and a user who made entries
+    # for others, from being deleted. A foreign key would cost each entry a look-up and a row lock at commit
+    # (on the currency's and the owner's rows, which every concurrent movement shares).
+    # No single-column indexes on these three: the history indexes below start with them.
     wallet_balance = models.ForeignKey(
-        "wallets.WalletBalance", on_delete=models.PROTECT, related_name="entries", db_index=False
+        "wallets.WalletBalance", on_delete=models.PROTECT, related_name="entries", db_index=False, db_constraint=False
     )
-    wallet = models.ForeignKey("wallets.Wallet", on_delete=models.PROTECT, related_name="+", db_index=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
-    currency = models.ForeignKey("wallets.Currency", on_delete=models.PROTECT, related_name="+")
+    wallet = models.ForeignKey(
+        "wallets.Wallet", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    # No index: no query of ours looks entries up by currency alone.
+    currency = models.ForeignKey(
+        "wallets.Currency", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     type = models.CharField(max_length=16, choices=TransactionType.choices)
     amount = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
     balance_after = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
     sequence = models.BigIntegerField()
+    # No index: no query of ours looks entries up by their counterpart.
     related_wallet_balance = models.ForeignKey(
-        "wallets.WalletBalance", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "wallets.WalletBalance",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     exchange_rate = models.DecimalField(
         max_digits=RATE_MAX_DIGITS, decimal_places=RATE_DECIMAL_PLACES, null=True, blank=True
@@ -108,8 +126,16 @@ class Transaction(models.Model):
     source = models.CharField(max_length=8, choices=TransactionSource.choices, default=TransactionSource.API)
     description = models.CharField(max_length=255, blank=True, default="")
     merchant = models.CharField(max_length=255, blank=True, default="")
+    # Indexed only where someone else than the owner asked (staff, `txn_created_by_others`): the entries a
+    # user asked for on their own balances keep them through their wallets already.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     created_at = models.DateTimeField(db_default=ClockTimestamp())
 
@@ -132,13 +158,19 @@ class Transaction(models.Model):
         # first (a history query always names the owner), then the page order. With
         # (wallet_balance, created_at, id) instead, PostgreSQL's generic plan for the prepared
         # query (prepared statements are on) read every entry of the balance and sorted them:
-        # 237 ms for a balance of 43,000 entries (same section). Foreign keys: the unique
-        # (wallet_balance, sequence) index serves `wallet_balance`; no index starts with
-        # `wallet`, whose rows are never deleted (the admin and the API delete no wallet).
+        # 237 ms for a balance of 43,000 entries (same section). The unique (wallet_balance, sequence)
+        # index serves the chain trigger and the guard that keeps a balance with entries.
         indexes = [
             models.Index(fields=["owner", "-created_at", "-id"], name="txn_owner_history"),
             models.Index(fields=["owner", "wallet", "-created_at", "-id"], name="txn_owner_wallet_history"),
             models.Index(fields=["owner", "wallet_balance", "-created_at", "-id"], name="txn_owner_balance_history"),
+            # What keeps a staff member who booked entries for others from being deleted (migration 0015): the
+            # entries whose actor is someone else than the owner (written `<` or `>`, so that no NULL is in it).
+            models.Index(
+                fields=["created_by"],
+                condition=Q(created_by__lt=F("owner")) | Q(created_by__gt=F("owner")),
+                name="txn_created_by_others",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["wallet_balance", "sequence"], name="txn_sequence_unique_per_balance"),

@@ -39,10 +39,12 @@ def ledger_guards_lifted() -> Iterator[None]:
         # The test's own inserts left deferred foreign-key checks pending; ALTER TABLE waits for none.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("ALTER TABLE transactions_transaction DISABLE TRIGGER USER")
+        cursor.execute("ALTER TABLE wallets_walletbalance DISABLE TRIGGER USER")
         try:
             yield
         finally:
             cursor.execute("ALTER TABLE transactions_transaction ENABLE TRIGGER USER")
+            cursor.execute("ALTER TABLE wallets_walletbalance ENABLE TRIGGER USER")
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
@@ -101,7 +103,8 @@ def test_reconcile_passes_on_a_cross_currency_transfer_and_a_partial_refund(cros
 
 def test_reconcile_fails_naming_a_balance_changed_by_hand(seeded):
     balance = WalletBalance.objects.filter(last_sequence__gt=0).order_by("pk").first()
-    run_sql("UPDATE wallets_walletbalance SET amount = amount + 1 WHERE id = %s", [balance.pk])
+    with ledger_guards_lifted():
+        run_sql("UPDATE wallets_walletbalance SET amount = amount + 1 WHERE id = %s", [balance.pk])
 
     message = reconcile_failure()
 
@@ -111,7 +114,8 @@ def test_reconcile_fails_naming_a_balance_changed_by_hand(seeded):
 
 def test_reconcile_fails_naming_a_balance_whose_last_sequence_was_changed(seeded):
     balance = WalletBalance.objects.filter(last_sequence__gt=1).order_by("pk").first()
-    run_sql("UPDATE wallets_walletbalance SET last_sequence = last_sequence + 1 WHERE id = %s", [balance.pk])
+    with ledger_guards_lifted():
+        run_sql("UPDATE wallets_walletbalance SET last_sequence = last_sequence + 1 WHERE id = %s", [balance.pk])
 
     message = reconcile_failure()
 
@@ -235,12 +239,24 @@ def test_reconcile_fails_naming_a_broken_chain(db):
     assert "chain broken at sequence 2" in out.getvalue()
 
 
-def test_reconcile_fails_when_a_ledger_guard_is_disabled(db):
+@pytest.mark.parametrize(
+    ("table", "trigger"),
+    [
+        ("transactions_transaction", "transactions_ledger_immutable"),
+        ("transactions_transaction", "transactions_ledger_chain"),
+        ("transactions_transaction", "transactions_ledger_actor_active"),
+        ("wallets_walletbalance", "wallets_balance_chain_tip"),
+        ("wallets_walletbalance", "wallets_balance_chain_tip_new"),
+        ("wallets_walletbalance", "wallets_balance_keeps_ledger"),
+        ("accounts_user", "accounts_user_keeps_ledger"),
+    ],
+)
+def test_reconcile_fails_when_a_ledger_guard_is_disabled(db, table, trigger):
     run_sql("SET CONSTRAINTS ALL IMMEDIATE", [])
-    run_sql("ALTER TABLE transactions_transaction DISABLE TRIGGER transactions_ledger_immutable", [])
+    run_sql(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}", [])
     try:
         message = reconcile_failure()
     finally:
-        run_sql("ALTER TABLE transactions_transaction ENABLE TRIGGER transactions_ledger_immutable", [])
+        run_sql(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}", [])
 
-    assert "guard transactions_ledger_immutable" in message
+    assert f"guard {trigger}" in message

@@ -56,12 +56,16 @@ from uuid import UUID
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
+from accounts.models import User
 from loyalty.models import LoyaltyProgram, Reward, RewardStatus
 from transactions.models import CREDIT_TYPES, Hold, HoldStatus, Transaction, TransactionType
 from wallet_project.money import EXACT, round_down
 from wallets.models import Currency, WalletBalance
 
-LEDGER_TRIGGERS = ("transactions_ledger_immutable", "transactions_ledger_chain", "transactions_ledger_chain_tip")
+LEDGER_TRIGGERS = ("transactions_ledger_immutable", "transactions_ledger_chain", "transactions_ledger_actor_active")
+# The chain's tip (each balance's newest entry carries its amount) and what keeps an entry's balance and actor.
+BALANCE_TRIGGERS = ("wallets_balance_chain_tip", "wallets_balance_chain_tip_new", "wallets_balance_keeps_ledger")
+USER_TRIGGERS = ("accounts_user_keeps_ledger",)
 # Money from or to outside the service (adjustments are deposits and withdrawals); transfers between two
 # currencies convert it; everything else moves it between balances and sums to zero per currency.
 EXTERNAL_TYPES = frozenset(
@@ -202,6 +206,8 @@ class Command(BaseCommand):
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             self.minor_units = dict(Currency.objects.values_list("code", "minor_unit"))
             self._check_guards(problems, Transaction._meta.db_table, LEDGER_TRIGGERS)
+            self._check_guards(problems, WalletBalance._meta.db_table, BALANCE_TRIGGERS)
+            self._check_guards(problems, User._meta.db_table, USER_TRIGGERS)
             self._check_guards(problems, Hold._meta.db_table, HOLD_TRIGGERS)
             self._check_balance_table(problems)
             self._check_holds(problems)
