@@ -39,8 +39,8 @@ _EVENTS = Event._meta.db_table
 # Built from the models' own table names and %s placeholders only: no input reaches the SQL text.
 # Each stream's counter moves on by its number of events; an event's number counts back from the new last.
 _NUMBERED = (
-    "numbered AS ("  # noqa: S608
-    f" INSERT INTO {_STREAMS} AS stream (id, last_sequence) VALUES {{streams}}"
+    "numbered AS ("
+    f" INSERT INTO {_STREAMS} AS stream (id, last_sequence) {{streams}}"
     " ON CONFLICT (id) DO UPDATE SET last_sequence = stream.last_sequence + EXCLUDED.last_sequence"
     " RETURNING id, last_sequence)"
 )
@@ -48,11 +48,16 @@ _INSERT_EVENTS = (
     f"INSERT INTO {_EVENTS} (id, stream_id, user_id, sequence, type, reference, data, created_at)"  # noqa: S608
     " SELECT new.id, new.stream_id, new.user_id, numbered.last_sequence - new.from_last, new.type, new.reference,"
     " new.data, clock_timestamp()"
-    " FROM (VALUES {events}) AS new (id, stream_id, user_id, type, reference, data, from_last)"
+    " FROM {events} AS new (id, stream_id, user_id, type, reference, data, from_last)"
     " JOIN numbered ON numbered.id = new.stream_id"
 )
 _STREAM_ROW = "(%s::uuid, %s::bigint)"
 _EVENT_ROW = "(%s::uuid, %s::uuid, %s::uuid, %s, %s::uuid, %s::jsonb, %s::bigint)"
+# More events than this (a batch's, a booking of cashback) go as one array per column: the statement's text,
+# and so the driver's parsing of it and PostgreSQL's prepared plan, stay the same whatever the count.
+EVENTS_AS_VALUES_AT_MOST = 8
+_STREAM_ARRAYS = "SELECT * FROM unnest(%s::uuid[], %s::bigint[])"
+_EVENT_ARRAYS = "unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::uuid[], %s::jsonb[], %s::bigint[])"
 
 
 def event(type_: EventType, *, user_id: UUID | None, data: dict[str, Any]) -> NewEvent:
@@ -119,36 +124,42 @@ def record_orm(events: Sequence[NewEvent]) -> None:
 def _parts(events: Sequence[NewEvent]) -> tuple[str, str, list[Any]]:
     """The counters' upsert (a CTE named `numbered`), the events' INSERT from it, and their parameters.
 
-    The counters are locked in the order of their rows in VALUES: sorted, so that two transactions never
-    wait for each other's in opposite orders. A stream's events keep the order they are given in.
+    The counters are locked in the order of their rows (VALUES, or arrays for many events): sorted, so that no two
+    transactions wait for each other's in opposite orders. A stream's events keep the order they are given in.
     """
     counts: dict[UUID, int] = {}
     for stream_id, *_ in events:
         counts[stream_id] = counts.get(stream_id, 0) + 1
     streams = sorted(counts)
-    params: list[Any] = [value for stream_id in streams for value in (stream_id, counts[stream_id])]
     left = dict(counts)
+    rows = []
     for stream_id, user_id, type_, reference, data in events:
         left[stream_id] -= 1
-        params += [
-            uuid7(),
-            stream_id,
-            user_id,
-            str(type_),
-            reference,
-            None if data is None else _json(data),
-            left[stream_id],
-        ]
+        rows.append(
+            (uuid7(), stream_id, user_id, str(type_), reference, None if data is None else _json(data), left[stream_id])
+        )
+    if len(events) > EVENTS_AS_VALUES_AT_MOST:
+        numbered, insert = _sql_arrays()
+        # The arrays keep the streams sorted: the upsert locks their rows in that order.
+        params: list[Any] = [streams, [counts[stream_id] for stream_id in streams]]
+        return numbered, insert, params + [list(column) for column in zip(*rows, strict=True)]
+    params = [value for stream_id in streams for value in (stream_id, counts[stream_id])]
     numbered, insert = _sql(len(streams), len(events))
-    return numbered, insert, params
+    return numbered, insert, params + [value for row in rows for value in row]
 
 
 @functools.cache
 def _sql(streams: int, events: int) -> tuple[str, str]:
     """The two parts' text for so many streams and events (a movement has one or two: built once each)."""
-    numbered = _NUMBERED.format(streams=", ".join([_STREAM_ROW] * streams))
-    insert = _INSERT_EVENTS.format(events=", ".join([_EVENT_ROW] * events))
+    numbered = _NUMBERED.format(streams="VALUES " + ", ".join([_STREAM_ROW] * streams))
+    insert = _INSERT_EVENTS.format(events="(VALUES " + ", ".join([_EVENT_ROW] * events) + ")")
     return numbered, insert
+
+
+@functools.cache
+def _sql_arrays() -> tuple[str, str]:
+    """The two parts' text for many events: one array per column, whatever their count."""
+    return _NUMBERED.format(streams=_STREAM_ARRAYS), _INSERT_EVENTS.format(events=_EVENT_ARRAYS)
 
 
 def _json(data: dict[str, Any]) -> str:

@@ -235,3 +235,43 @@ def test_several_events_of_one_stream_in_one_statement_are_numbered_in_order_wit
     assert [event.data for event in mine[before:]] == [{"n": 1}, {"n": 3}]
     assert [event.data for event in events_of(other_user)] == [{"n": 2}]
     assert Event.objects.get(stream_id=STAFF_STREAM, data={"n": 4}).user_id is None
+
+
+@pytest.mark.django_db
+def test_many_events_in_one_statement_go_as_arrays_numbered_as_values_are(user, other_user):
+    balance_of(user)
+    before = len(events_of(user))
+    staff_before = Event.objects.filter(stream_id=STAFF_STREAM).count()
+    many = outbox.EVENTS_AS_VALUES_AT_MOST + 3
+    events = [
+        outbox.event(EventType.LOYALTY_UNFUNDED, user_id=(user if n % 3 else other_user).pk, data={"n": n})
+        for n in range(many)
+    ]
+    events += [outbox.event(EventType.RATE_CHANGED, user_id=None, data={"n": "staff"})]
+    events += [(user.pk, user.pk, EventType.MOVEMENT_CREATED, user.pk, None)]  # a movement's: no data
+
+    with CaptureQueriesContext(connection) as queries:
+        outbox.record_all(events)
+
+    assert "unnest(" in queries.captured_queries[-1]["sql"] and "VALUES" not in queries.captured_queries[-1]["sql"]
+    mine = events_of(user)
+    assert [event.sequence for event in mine] == list(range(1, len(mine) + 1))
+    assert [event.data for event in mine[before:]] == [{"n": n} for n in range(many) if n % 3] + [None]
+    assert [event.data for event in events_of(other_user)] == [{"n": n} for n in range(many) if not n % 3]
+    staff = Event.objects.filter(stream_id=STAFF_STREAM).order_by("sequence")
+    assert staff.count() == staff_before + 1 and staff.last().user_id is None
+
+
+@pytest.mark.django_db
+def test_many_events_lock_their_streams_in_sorted_order(user, other_user):
+    third = UserFactory()
+    streams = sorted([user.pk, other_user.pk, third.pk])
+    events = [
+        outbox.event(EventType.LOYALTY_UNFUNDED, user_id=stream, data={"n": n})
+        for n, stream in enumerate(reversed(streams * 4))
+    ]
+
+    sql, params = outbox.statement(events)
+
+    assert params[0] == streams
+    assert params[1] == [4, 4, 4]
