@@ -96,12 +96,20 @@ def database_from_url(url: str) -> dict:
         raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, got scheme {parts.scheme!r}")
     options: dict[str, object] = dict(parse_qsl(parts.query))
     options.setdefault("connect_timeout", "2")
+    # Behind a pooler in transaction mode (PgBouncer's `pool_mode = transaction`)
+    # each transaction may run on another server connection, so nothing may
+    # outlive a transaction on the server: no cursor kept open across them, no
+    # prepared statement unless the pooler keeps track of them.
+    transaction_pooling = env_bool("DB_TRANSACTION_POOLING", False)
     # Server-side parameters and prepared statements (psycopg prepares a query
     # after its fifth run on a connection): PostgreSQL then plans the movement's
     # statements once per connection instead of once per request, a sixth of a
-    # transfer's time. Turn off behind a pooler in transaction mode that cannot
-    # keep prepared statements (older PgBouncer).
-    if env_bool("DB_PREPARED_STATEMENTS", True):
+    # transfer's time. Off by default behind a transaction pooler: PgBouncer
+    # before 1.21 (or with `max_prepared_statements = 0`) would hand one
+    # client's prepared statement to another's transaction. Without them,
+    # Django's psycopg backend binds parameters on the client and prepares
+    # nothing (`prepare_threshold` None).
+    if env_bool("DB_PREPARED_STATEMENTS", not transaction_pooling):
         options["server_side_binding"] = True
         options["prepare_threshold"] = 5
     return {
@@ -117,6 +125,9 @@ def database_from_url(url: str) -> dict:
         "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 600),
         "CONN_HEALTH_CHECKS": True,
         "ATOMIC_REQUESTS": False,  # the money services own their transactions
+        # `.iterator()` outside a transaction declares a cursor `WITH HOLD` and fetches from it in later
+        # transactions, which a transaction pooler may send to another server connection.
+        "DISABLE_SERVER_SIDE_CURSORS": transaction_pooling,
         "OPTIONS": options,
     }
 
