@@ -16,20 +16,24 @@ pooler, and session settings that stay with their client.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections import Counter
 from decimal import Decimal
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import yaml
 from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.factories import UserFactory, WalletFactory, funded_balance
 from tests.invariants import assert_ledger_invariants, run_in_threads, unexpected
-from tests.live import wait_until
+from tests.live import BASE_DIR, PYTHON, database_url_of_tests, free_port, service_environment, wait_until
 from tests.pgbouncer import PgBouncer, django_through, pooled_database_settings, running_pgbouncer
 
 # The concurrency suite's core cases, run here as they are through the pooler (not collected twice:
@@ -264,3 +268,45 @@ def test_another_clients_session_setting_does_not_reach_djangos_transactions_thr
                 assert cursor.fetchone() == ("UTC",)
             other.execute("SELECT 1")
         assert other.execute("SELECT current_setting('TimeZone')").fetchone() == ("Asia/Tokyo",)
+
+
+# --- Compose and the container's entrypoint ---------------------------------------------------
+
+
+def test_compose_sends_every_app_container_through_pgbouncer_in_transaction_pooling() -> None:
+    services = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())["services"]
+
+    assert services["pgbouncer"]["environment"]["POOL_MODE"] == "transaction"
+    assert services["web"]["depends_on"]["pgbouncer"] == {"condition": "service_healthy"}
+    for name in ("web", "holds-sweeper", "webhooks-worker", "loyalty-booker"):
+        environment = services[name]["environment"]
+        assert "@pgbouncer:5432/" in environment["DATABASE_URL"], name
+        assert environment["DB_TRANSACTION_POOLING"] == "true", name
+        assert "DB_PREPARED_STATEMENTS" not in environment, name
+    # The entrypoint's migrate goes straight to PostgreSQL.
+    assert "@db:5432/" in services["web"]["environment"]["MIGRATE_DATABASE_URL"]
+
+
+def test_the_entrypoint_migrates_on_the_direct_connection_when_one_is_given() -> None:
+    environment = service_environment(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/nowhere",  # where nothing answers
+        MIGRATE_DATABASE_URL=database_url_of_tests(),
+        DB_TRANSACTION_POOLING="true",
+        MIGRATE_ON_START="1",
+        PATH=f"{Path(PYTHON).parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    shown = "import os; print(os.environ['DATABASE_URL'], os.environ['DB_TRANSACTION_POOLING'])"
+
+    result = subprocess.run(
+        ["sh", str(BASE_DIR / "docker" / "entrypoint.sh"), "python", "-c", shown],
+        cwd=BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No migrations to apply" in result.stdout
+    # Then the command itself runs with the service's own settings: through the pooler.
+    assert result.stdout.strip().splitlines()[-1] == f"{environment['DATABASE_URL']} true"
