@@ -16,12 +16,13 @@ it checks, without waiting, that the idle connection has nothing to read, as
 redis-py's pool does when it hands one out: a server that restarted or
 dropped the connection is noticed there, and the call goes to a new
 connection instead of failing. Through Sentinel the connection class is
-redis-py's `SentinelManagedConnection`: each new connection asks the
-sentinels where the primary is (`wallet_project.redis_connections`). Errors are redis-py's own: a connection that
-fails while sending or reading is disconnected by redis-py and made again on
-the next call, so a timed-out reply can never be read as the answer to a
-later command (asked for explicitly: redis-py's Sentinel connection does not
-disconnect on a failed read unless told to). A script that Redis has lost (a restart, `SCRIPT FLUSH`) is
+redis-py's `SentinelManagedConnection`, and each new connection asks the
+sentinels where the primary is (`wallet_project.redis_connections`). Errors
+are redis-py's own: a connection that fails while sending or reading is
+disconnected and made again on the next call, so a timed-out reply can never
+be read as the answer to a later command (asked for explicitly: redis-py's
+Sentinel connection does not disconnect on a failed read unless told to). A
+script that Redis has lost (a restart, `SCRIPT FLUSH`, a promoted replica) is
 loaded again and the call repeated, as redis-py's `Script` does. There are
 no retries: a failed call raises at once, which is what the callers want
 (503 for the locks, fail-open for the throttle).
