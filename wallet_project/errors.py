@@ -290,7 +290,10 @@ def _message_of(detail: Any) -> str:
 def _is_outage(exc: Exception) -> bool:
     if isinstance(exc, (OperationalError, InterfaceError)):
         return True
-    return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError))
+    # READONLY: a write reached a primary that has been demoted to a replica (a failover under way).
+    return isinstance(
+        exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ReadOnlyError)
+    )
 
 
 def _input_refusal(exc: Exception, request: Any) -> Exception:

@@ -15,10 +15,14 @@ client's own pool settings (address, database, timeouts). Before each call
 it checks, without waiting, that the idle connection has nothing to read, as
 redis-py's pool does when it hands one out: a server that restarted or
 dropped the connection is noticed there, and the call goes to a new
-connection instead of failing. Errors are redis-py's own: a connection that
-fails while sending or reading is disconnected by redis-py and made again on
-the next call, so a timed-out reply can never be read as the answer to a
-later command. A script that Redis has lost (a restart, `SCRIPT FLUSH`) is
+connection instead of failing. Through Sentinel the connection class is
+redis-py's `SentinelManagedConnection`, and each new connection asks the
+sentinels where the primary is (`wallet_project.redis_connections`). Errors
+are redis-py's own: a connection that fails while sending or reading is
+disconnected and made again on the next call, so a timed-out reply can never
+be read as the answer to a later command (asked for explicitly: redis-py's
+Sentinel connection does not disconnect on a failed read unless told to). A
+script that Redis has lost (a restart, `SCRIPT FLUSH`, a promoted replica) is
 loaded again and the call repeated, as redis-py's `Script` does. There are
 no retries: a failed call raises at once, which is what the callers want
 (503 for the locks, fail-open for the throttle).
@@ -61,7 +65,12 @@ class ScriptRunner:
             except redis.ConnectionError:  # the server's end of the socket is closed
                 stale = True
             if stale:
-                connection.disconnect()  # the call connects again
+                connection.disconnect()
+        if not connection.is_connected:
+            # Through the connection class's own `connect`: a Sentinel-managed one asks the sentinels
+            # where the primary is there (sending on an unconnected socket would not; it would connect
+            # to the address the connection was made with).
+            connection.connect()
         return connection
 
     def close(self) -> None:
@@ -85,12 +94,12 @@ class DirectScript:
         command = ("EVALSHA", self.sha, len(keys), *keys, *args)
         connection.send_command(*command)
         try:
-            return connection.read_response()
+            return connection.read_response(disconnect_on_error=True)
         except NoScriptError:
             connection.send_command("SCRIPT", "LOAD", self.source)
-            connection.read_response()
+            connection.read_response(disconnect_on_error=True)
             connection.send_command(*command)
-            return connection.read_response()
+            return connection.read_response(disconnect_on_error=True)
 
 
 # A fixed window's count: the throttles', and the gate a movement's lock acquire may count first

@@ -22,7 +22,7 @@ import sys
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
@@ -89,6 +89,23 @@ def unsafe_key(name: str, key: str, *, min_length: int) -> str | None:
     return None
 
 
+def host_and_port(name: str, item: str) -> tuple[str, int]:
+    """`host:port` (or `[v6-address]:port`) as a pair; anything else refuses to start, naming the variable."""
+    host, _, port = item.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ImproperlyConfigured(f"{name} holds {item!r}: write host:port, comma-separated.")
+    return host, int(port)
+
+
+def sentinel_location(url: str, master: str) -> str:
+    """REDIS_URL with the Sentinel master's name in place of its host and port: django-redis's Sentinel
+    factory reads the name from there (the credentials, database and options stay as they are)."""
+    parts = urlsplit(url)
+    credentials, _, _ = parts.netloc.rpartition("@")
+    return urlunsplit((parts.scheme, f"{credentials}@{master}" if credentials else master, parts.path, parts.query, ""))
+
+
 def database_from_url(url: str) -> dict:
     """Turn `postgres://user:password@host:port/name?option=value` into a DATABASES entry."""
     parts = urlsplit(url)
@@ -96,12 +113,20 @@ def database_from_url(url: str) -> dict:
         raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, got scheme {parts.scheme!r}")
     options: dict[str, object] = dict(parse_qsl(parts.query))
     options.setdefault("connect_timeout", "2")
+    # Behind a pooler in transaction mode (PgBouncer's `pool_mode = transaction`)
+    # each transaction may run on another server connection, so nothing may
+    # outlive a transaction on the server: no cursor kept open across them, no
+    # prepared statement unless the pooler keeps track of them.
+    transaction_pooling = env_bool("DB_TRANSACTION_POOLING", False)
     # Server-side parameters and prepared statements (psycopg prepares a query
     # after its fifth run on a connection): PostgreSQL then plans the movement's
     # statements once per connection instead of once per request, a sixth of a
-    # transfer's time. Turn off behind a pooler in transaction mode that cannot
-    # keep prepared statements (older PgBouncer).
-    if env_bool("DB_PREPARED_STATEMENTS", True):
+    # transfer's time. Off by default behind a transaction pooler: PgBouncer
+    # before 1.21 (or with `max_prepared_statements = 0`) would hand one
+    # client's prepared statement to another's transaction. Without them,
+    # Django's psycopg backend binds parameters on the client and prepares
+    # nothing (`prepare_threshold` None).
+    if env_bool("DB_PREPARED_STATEMENTS", not transaction_pooling):
         options["server_side_binding"] = True
         options["prepare_threshold"] = 5
     return {
@@ -117,6 +142,9 @@ def database_from_url(url: str) -> dict:
         "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 600),
         "CONN_HEALTH_CHECKS": True,
         "ATOMIC_REQUESTS": False,  # the money services own their transactions
+        # `.iterator()` outside a transaction declares a cursor `WITH HOLD` and fetches from it in later
+        # transactions, which a transaction pooler may send to another server connection.
+        "DISABLE_SERVER_SIDE_CURSORS": transaction_pooling,
         "OPTIONS": options,
     }
 
@@ -221,6 +249,27 @@ REDIS_CONNECT_TIMEOUT = float(env_str("REDIS_CONNECT_TIMEOUT", "0.25"))
 # A hung Redis (up, never answering) costs one socket timeout per call: a movement
 # pays the throttle's and the lock's, and must still answer 503 in under a second.
 REDIS_SOCKET_TIMEOUT = float(env_str("REDIS_SOCKET_TIMEOUT", "0.25"))
+# Redis Sentinel: with REDIS_SENTINELS (host:port, comma-separated) the locks, the throttles and the cache
+# ask the sentinels where the primary named REDIS_SENTINEL_MASTER is, whenever they open a connection, and
+# go there (wallet_project/redis_connections.py); REDIS_URL then gives only the credentials and the
+# database number, its host and port are not used. While the primary is down and no replica has been
+# promoted yet, movements answer 503 at once, as with Redis down.
+REDIS_SENTINELS = [host_and_port("REDIS_SENTINELS", item) for item in env_list("REDIS_SENTINELS")]
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
+if REDIS_SENTINELS:
+    if not REDIS_URL:
+        raise ImproperlyConfigured("REDIS_SENTINELS needs REDIS_URL too: it gives the database number and password.")
+    if urlsplit(REDIS_URL).scheme != "redis":
+        raise ImproperlyConfigured("With REDIS_SENTINELS, REDIS_URL must be a redis:// URL (no TLS through Sentinel).")
+    if not REDIS_SENTINEL_MASTER:
+        raise ImproperlyConfigured("REDIS_SENTINEL_MASTER must name the primary the sentinels monitor.")
+# The sentinels' own connections: as short and as free of retries as the primary's, so that a sentinel
+# that is down costs one connect timeout before the next one is asked.
+REDIS_SENTINEL_KWARGS = {
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "retry": Retry(NoBackoff(), 0),
+}
 # Seconds a movement waits for the locks of its balances before it answers 429.
 LOCK_WAIT_SECONDS = float(env_str("LOCK_WAIT_SECONDS", "5"))
 # Seconds after which a lock frees itself if its holder died. Whole seconds
@@ -279,6 +328,18 @@ if REDIS_URL:
             },
         }
     }
+    if REDIS_SENTINELS:
+        # django-redis's own Sentinel support: writes (and the throttles' counts) go to the primary the
+        # sentinels name; its pool asks them again after a connection fails.
+        CACHES["default"]["LOCATION"] = sentinel_location(REDIS_URL, REDIS_SENTINEL_MASTER)
+        CACHES["default"]["OPTIONS"].update(
+            {
+                "CLIENT_CLASS": "django_redis.client.SentinelClient",
+                "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+                "SENTINELS": REDIS_SENTINELS,
+                "SENTINEL_KWARGS": REDIS_SENTINEL_KWARGS,
+            }
+        )
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

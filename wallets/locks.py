@@ -45,7 +45,8 @@ How we use python-redis-lock 4.0.1 (see the pitfalls in DESIGN.md):
   throttle count is one (`wallet_project.throttling.Admission`, 429). The
   count and the locks are one round trip, not two: a plain transfer makes two
   Redis calls in all, the acquire and the release. The throttle's counters and
-  the locks live on the same server, `REDIS_URL` (settings.py).
+  the locks live on the same server, `REDIS_URL` (settings.py), or the
+  primary that Redis Sentinel names (`wallet_project.redis_connections`).
 
 Without `REDIS_URL` (single-process development mode) an in-process lock
 takes the place of Redis.
@@ -64,11 +65,11 @@ from uuid import UUID
 import redis
 import redis_lock
 from django.conf import settings
-from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
-from redis.retry import Retry
 
+from wallet_project import redis_connections
 from wallet_project.errors import LockTimeout, ServiceUnavailable
+from wallet_project.redis_connections import primary_client
 from wallet_project.redis_scripts import COUNT_SCRIPT, DirectScript, ScriptRunner
 
 logger = logging.getLogger("wallet.locks")
@@ -162,14 +163,10 @@ class RedisLocks:
     """python-redis-lock locks with our own deadline (see the module docstring)."""
 
     def __init__(self, url: str) -> None:
-        options: dict[str, Any] = {
-            "socket_connect_timeout": settings.REDIS_CONNECT_TIMEOUT,
-            "retry": Retry(NoBackoff(), 0),
-            "retry_on_timeout": False,
-        }
         # A hung Redis accepts connections but never answers: only the socket timeout ends the wait.
-        self.client = redis.Redis.from_url(url, socket_timeout=settings.REDIS_SOCKET_TIMEOUT, **options)
-        self.waiter = redis.Redis.from_url(url, socket_timeout=settings.LOCK_WAIT_SECONDS + 2, **options)
+        # Both clients find the primary through Sentinel when it is configured (redis_connections).
+        self.client = primary_client(url, socket_timeout=settings.REDIS_SOCKET_TIMEOUT)
+        self.waiter = primary_client(url, socket_timeout=settings.LOCK_WAIT_SECONDS + 2)
         self.expire = settings.LOCK_EXPIRE_SECONDS
         # EVALSHA on this thread's own connection, and SCRIPT LOAD then again if Redis lost it (a restart).
         scripts = ScriptRunner(self.client)
@@ -339,9 +336,10 @@ def get_backend() -> _Backend:
 
 
 def reset_backend() -> None:
-    """Forget the backend (tests that point REDIS_URL elsewhere)."""
+    """Forget the backend and the sentinels' client (tests that point the Redis settings elsewhere)."""
     global _backend
     _backend = None
+    redis_connections.reset()
 
 
 def lock_name(balance_id: UUID | str) -> str:
