@@ -165,6 +165,7 @@ INSTALLED_APPS = [
     "django_otp",
     "mfa",
     "loyalty",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
