@@ -220,7 +220,7 @@ def test_the_page_runs_the_same_number_of_queries_for_a_small_and_a_larger_back_
     pay(small, "20.00")
     book_all()
     call_command("reconcile", stdout=io.StringIO(), stderr=io.StringIO())
-    cache.clear()  # the chart's closed days are kept for an hour whatever the setting
+    cache.clear()  # the chart's settled days are kept whatever the setting
 
     assert round_trips(support, INDEX) == few
 
@@ -329,3 +329,21 @@ def test_the_chart_puts_each_movement_on_its_utc_day_and_leaves_out_older_ones(s
     assert totals[str(today.date())] == "1"
     assert sum(int(value) for value in totals.values()) == 4
     assert "4 movements in 30 days" in text(chart)
+
+
+def test_a_day_that_has_ended_is_read_once_and_kept_while_today_is_read_again(settings, support):
+    settings.BACKOFFICE_DASHBOARD_CACHE_SECONDS = 0
+    balance = funded_balance(amount="100.00")
+    deposit = balance.entries.get()
+    three_days_ago = timezone.now().astimezone(UTC).replace(hour=12, minute=0, second=0) - timedelta(days=3)
+    _entry_on(three_days_ago, deposit, 201)
+    day = str(three_days_ago.date())
+    today = str(timezone.now().astimezone(UTC).date())
+    first = dict(re.findall(r'data-day="([\d-]+)" data-total="(\d+)"', section(page(support), "dashboard-movements")))
+
+    _entry_on(three_days_ago + timedelta(minutes=1), deposit, 202)  # cannot happen: that day is over
+    pay(balance, "1.00")
+
+    second = dict(re.findall(r'data-day="([\d-]+)" data-total="(\d+)"', section(page(support), "dashboard-movements")))
+    assert (first[day], first[today]) == ("1", "1")
+    assert (second[day], second[today]) == ("1", "2")
