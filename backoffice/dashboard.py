@@ -39,7 +39,7 @@ from backoffice import selectors
 from backoffice.chart import Chart, movements_chart
 from backoffice.models import ReconcileRun
 from events.models import WebhookDelivery, WebhookEndpoint
-from loyalty.models import LoyaltyProgram
+from loyalty.models import LoyaltyProgram, Reward
 from transactions.models import Transaction
 from wallets.models import Wallet, WalletBalance
 
@@ -134,6 +134,7 @@ def dashboard_context(request: HttpRequest, site: AdminSite) -> dict[str, Any]:
         "dashboard_now": now,
         "dashboard_sections": any(may.values()),
         "may_view_users": _may_view(request, site, User),
+        "may_view_rewards": _may_view(request, site, Reward),
         "can_adjust": request.user.has_perm("wallets.adjust_balance"),
         "largest_per_currency": LARGEST_PER_CURRENCY,
         "holdings": None,

@@ -178,6 +178,21 @@ def test_a_staff_member_sees_only_the_sections_they_may_view_and_nothing_else_is
         assert table not in read
 
 
+def test_links_lead_only_to_pages_the_staff_member_may_open(back_office_day):
+    programmes_only = UserFactory(is_staff=True)
+    programmes_only.user_permissions.add(
+        Permission.objects.get(codename="view_loyaltyprogram", content_type__app_label="loyalty")
+    )
+
+    body = page(logged_in(programmes_only))
+
+    program = back_office_day["program"]
+    assert reverse("admin:loyalty_loyaltyprogram_change", args=[program.pk]) in section(body, "dashboard-unfunded")
+    assert f'href="{reverse("admin:loyalty_loyaltyprogram_changelist")}"' in section(body, "tile-loyalty")
+    assert reverse("admin:loyalty_reward_changelist") not in body
+    assert reverse("admin:wallets_walletbalance_adjust", args=[program.funding_balance_id]) not in body
+
+
 def test_a_staff_member_without_any_view_permission_sees_no_figure():
     body = page(logged_in(UserFactory(is_staff=True)))
 
