@@ -181,6 +181,10 @@ class WebhookDelivery(models.Model):
             models.Index(
                 fields=["next_attempt_at"], condition=Q(status=DeliveryStatus.PENDING), name="webhookdelivery_due"
             ),
+            # The dashboard's count of deliveries whose retries ran out, newest first: those rows alone.
+            models.Index(
+                fields=["-created_at"], condition=Q(status=DeliveryStatus.FAILED), name="webhookdelivery_failed"
+            ),
         ]
         constraints = [
             # At least once, and only once in normal operation: one delivery per (event, endpoint).

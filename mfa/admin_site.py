@@ -54,7 +54,13 @@ def _remember_enrolment(sender: object, request: HttpRequest | None, user: Any, 
 
 
 class BackOfficeAdminSite(admin.AdminSite):
-    """Django's admin site, whose pages ask for the second step first (see the module docstring)."""
+    """Django's admin site, whose pages ask for the second step first (see the module docstring).
+
+    Its home page is the back office's dashboard (backoffice/dashboard.py), above the list of every section: the
+    index is one of this site's views, so it is behind the same two steps as every other page.
+    """
+
+    index_template = "admin/backoffice/index.html"
 
     def has_permission(self, request: HttpRequest) -> bool:
         return super().has_permission(request) and not second_step_pending(request)
@@ -73,6 +79,11 @@ class BackOfficeAdminSite(admin.AdminSite):
         if request.method == "GET" and second_step_pending(request):
             return self.second_step_redirect(request, request.GET.get(REDIRECT_FIELD_NAME, ""))
         return super().login(request, extra_context)
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        from backoffice.dashboard import dashboard_context
+
+        return super().index(request, {**dashboard_context(request, self), **(extra_context or {})})
 
     def second_step_redirect(self, request: HttpRequest, next_url: str) -> HttpResponseRedirect:
         """To the code page, or to enrolment for a staff member without an app; back to `next_url` after it."""

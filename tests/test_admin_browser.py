@@ -204,3 +204,68 @@ def _log_in_with_code(browser: Any, base_url: str, email: str, code: str) -> Non
     browser.find_element(By.NAME, "code").send_keys(code)
     browser.find_element(By.ID, "mfa-verify").click()
     browser.find_element(By.ID, "user-tools")
+
+
+@pytest.mark.parametrize("group", ["Finance", "Support"])
+def test_the_dashboard_draws_its_chart_and_sections_in_a_browser(group, browser, live_server, plain_http_cookies):
+    """The admin's home page as each group opens it: the server-drawn chart renders with its colours, every
+    section shows, and the page follows the admin's dark theme. With ADMIN_SCREENSHOTS set to a folder, the
+    page is saved there in both themes, to be looked at."""
+    from selenium.webdriver.common.by import By
+
+    from transactions.services import payment_create, transfer_create
+    from wallets.services import wallet_set_frozen
+
+    staff = staff_in(group)
+    staff.set_password(PASSWORD)
+    staff.save()
+    owner = UserFactory(name="Grace Hopper", email="grace@example.com")
+    main = funded_balance(amount="1200.00", wallet=WalletFactory(owner=owner, name="Main USD"))
+    other = funded_balance(amount="30.00")
+    payment_create(wallet_balance_id=main.pk, amount=Decimal("12.00"), merchant="Cafe", owner=None, created_by=None)
+    transfer_create(
+        from_wallet_balance_id=main.pk,
+        to_wallet_balance_id=other.pk,
+        amount=Decimal("5.00"),
+        owner=None,
+        created_by=None,
+    )
+    wallet_set_frozen(wallet_id=other.wallet_id, frozen=True)
+
+    _log_in(browser, live_server.url, staff.email)
+    browser.get(live_server.url + reverse("admin:index"))
+
+    chart = browser.find_element(By.ID, "movements-chart")
+    assert len(chart.find_elements(By.CSS_SELECTOR, "g.chart-day")) == 30
+    bars = chart.find_elements(By.CSS_SELECTOR, "rect.chart-bar")
+    assert len(bars) == 3  # today: deposits, the payment, the transfer
+    assert all(bar.rect["height"] > 0 and bar.rect["width"] > 0 for bar in bars)
+    # The stylesheet is served and applied: bars wear their kind's colour, not SVG's default black.
+    assert {browser.execute_script("return getComputedStyle(arguments[0]).fill", bar) for bar in bars} != {
+        "rgb(0, 0, 0)"
+    }
+    for section in ("dashboard-holdings", "dashboard-largest", "dashboard-frozen", "tile-reconcile", "all-sections"):
+        assert browser.find_element(By.ID, section).is_displayed(), section
+    # 1,200.00 + 30.00 less the payment; the transfer moved money between the two balances.
+    assert "USD 2 1,218.00 0.00 1,218.00" in browser.find_element(By.ID, "dashboard-holdings").text
+    assert "Grace Hopper" not in browser.find_element(By.ID, "dashboard-largest").text
+    assert "grace@example.com" in browser.find_element(By.ID, "dashboard-largest").text
+
+    light = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+    _save_screenshot(browser, f"dashboard-{group.lower()}-light.png")
+    browser.execute_script("localStorage.setItem('theme', 'dark')")
+    browser.refresh()
+    dark = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+    tile_text = browser.execute_script(
+        "return getComputedStyle(document.querySelector('#tile-frozen .tile-label')).color"
+    )
+    assert (light, dark) == ("rgb(255, 255, 255)", "rgb(18, 18, 18)")
+    assert tile_text == "rgb(208, 208, 208)"  # the admin's quiet text colour of the dark theme
+    _save_screenshot(browser, f"dashboard-{group.lower()}-dark.png")
+
+
+def _save_screenshot(browser: Any, name: str) -> None:
+    folder = os.environ.get("ADMIN_SCREENSHOTS")
+    if folder:
+        browser.set_window_size(1400, browser.execute_script("return document.body.scrollHeight") + 100)
+        browser.save_screenshot(os.path.join(folder, name))

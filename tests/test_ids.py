@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
 from tests.factories import WalletFactory, funded_balance
 from transactions.models import Transaction
 from transactions.services import transfer_create
-from wallet_project.ids import uuid7
+from wallet_project.ids import uuid7, uuid7_floor
 
 
 def milliseconds_of(value: UUID) -> int:
@@ -62,3 +63,15 @@ def test_a_transfer_writes_time_ordered_entry_ids_and_reference(user, other_user
         assert value.version == 7
         assert milliseconds_of(value) >= started
     assert Transaction._meta.pk.default is uuid7, "entries made through the ORM get one too"
+
+
+def test_uuid7_floor_sorts_before_every_id_of_its_millisecond_and_after_every_earlier_one() -> None:
+    moment = datetime(2026, 11, 26, 10, 5, 3, 250_000, tzinfo=UTC)
+    milliseconds = int(moment.timestamp() * 1000)
+    floor = uuid7_floor(moment)
+
+    assert milliseconds_of(floor) == milliseconds
+    # The highest id of the millisecond before, and the lowest a uuid7 of this millisecond can be.
+    assert UUID(int=(milliseconds << 80) - 1) < floor
+    assert floor < UUID(int=(milliseconds << 80) | (0x7 << 76) | (0b10 << 62))
+    assert uuid7_floor(moment + timedelta(milliseconds=1)) > floor

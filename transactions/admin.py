@@ -403,7 +403,17 @@ class TransactionAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
 
     @admin.display(description="entry", ordering="id")
     def short_id(self, entry: Transaction) -> str:
-        return id_tail(entry.pk)
+        # Entry ids start with their time (wallet_project/ids.py), so the entries of a day share their first
+        # digits: the list shows the random end of each, and its place in its balance's chain; the whole id on
+        # hover. Django wraps this in the link to the entry's page.
+        return format_html(
+            '<span class="entry-id" style="font-family:var(--font-family-monospace)" title="Entry {}, number {} of its'
+            ' balance">{}</span> <span class="entry-sequence" style="color:var(--body-quiet-color)">#{}</span>',
+            entry.pk,
+            entry.sequence,
+            id_tail(entry.pk),
+            entry.sequence,
+        )
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, entry: Transaction) -> str:

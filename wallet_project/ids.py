@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime
 from uuid import UUID
 
 _VERSION_7 = 0x7 << 76
@@ -36,3 +37,15 @@ def uuid7() -> UUID:
         | _VARIANT_RFC
         | (random & ((1 << 62) - 1))
     )
+
+
+def uuid7_floor(moment: datetime) -> UUID:
+    """The smallest id `uuid7` can give at `moment` (or later): its milliseconds and nothing else.
+
+    Entry ids sort by their time, so `id >= uuid7_floor(t)` is a range of the ledger's primary key that holds
+    every entry made from `t` on: a time range PostgreSQL reads from the index, with no index on `created_at`.
+    The ids' time is the web worker's clock, `created_at` the database's: callers widen the range by a margin
+    and filter on `created_at` as well.
+    """
+    milliseconds = int(moment.timestamp() * 1000)
+    return UUID(int=(max(milliseconds, 0) & 0xFFFF_FFFF_FFFF) << 80)

@@ -193,6 +193,7 @@ INSTALLED_APPS = [
     "django_otp",
     "mfa",
     "loyalty",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -295,6 +296,12 @@ except InvalidOperation:
     raise ImproperlyConfigured("ADMIN_RATE_WARN_PERCENT must be a number.") from None
 if not (ADMIN_RATE_WARN_PERCENT.is_finite() and ADMIN_RATE_WARN_PERCENT > 0):
     raise ImproperlyConfigured("ADMIN_RATE_WARN_PERCENT must be positive.")
+
+# How long the admin's dashboard keeps the figures that add up whole tables (money per currency, the largest
+# balances, today's movements), shared by every staff member (backoffice/dashboard.py). 0 reads them every time.
+BACKOFFICE_DASHBOARD_CACHE_SECONDS = env_int("BACKOFFICE_DASHBOARD_CACHE_SECONDS", 60)
+if BACKOFFICE_DASHBOARD_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured("BACKOFFICE_DASHBOARD_CACHE_SECONDS must be 0 or more.")
 
 # Webhooks (events/webhooks). Endpoints must be https and resolve only to public addresses, checked when
 # registered and again at every delivery. WEBHOOKS_ALLOW_INSECURE lifts both rules so that a receiver on this

@@ -83,6 +83,11 @@ class Wallet(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [models.UniqueConstraint(fields=["owner", "name"], name="wallet_name_unique_per_owner")]
+        # The dashboard's frozen wallets, counted and listed without reading every wallet: few rows, and a
+        # wallet's row changes only when it is frozen or unfrozen.
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], condition=Q(is_frozen=True), name="wallet_frozen_newest")
+        ]
         permissions = [("freeze_wallet", "Can freeze and unfreeze wallets")]
 
     def __str__(self) -> str:

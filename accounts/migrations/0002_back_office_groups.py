@@ -16,9 +16,15 @@ given them in the same `migrate`.
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-BACK_OFFICE_APPS = ("accounts", "wallets", "transactions", "events", "loyalty")
+BACK_OFFICE_APPS = ("accounts", "wallets", "transactions", "events", "loyalty", "backoffice")
 
-SUPPORT_PERMISSIONS = (("transactions", "void_hold"), ("events", "redeliver_webhookdelivery"))
+# Every permission a later migration gave a group is listed here too: those migrations call this function again
+# to grant their models' view permissions, and it sets each group's permissions to exactly these lists.
+SUPPORT_PERMISSIONS = (
+    ("transactions", "void_hold"),
+    ("events", "redeliver_webhookdelivery"),
+    ("mfa", "reset_mfa"),
+)
 FINANCE_PERMISSIONS = (
     ("wallets", "adjust_balance"),
     ("wallets", "freeze_wallet"),
@@ -28,6 +34,8 @@ FINANCE_PERMISSIONS = (
     ("events", "redeliver_webhookdelivery"),
     ("loyalty", "add_loyaltyprogram"),
     ("loyalty", "change_loyaltyprogram"),
+    ("transactions", "export_ledger"),
+    ("mfa", "reset_mfa"),
 )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 from http import HTTPStatus
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
@@ -43,7 +45,7 @@ def test_support_group_may_view_everything_and_change_nothing_but_void_holds_red
     every_view = {
         f"{app_label}.{codename}"
         for app_label, codename in Permission.objects.filter(
-            content_type__app_label__in=["accounts", "wallets", "transactions", "events", "loyalty"],
+            content_type__app_label__in=["accounts", "wallets", "transactions", "events", "loyalty", "backoffice"],
             codename__startswith="view_",
         ).values_list("content_type__app_label", "codename")
     }
@@ -91,6 +93,20 @@ def test_creating_the_groups_again_changes_nothing():
 
     assert (codenames("Support"), codenames("Finance")) == before
     assert Group.objects.filter(name__in=["Support", "Finance"]).count() == 2
+
+
+def test_a_later_migration_bringing_the_groups_up_to_date_keeps_export_and_mfa_reset():
+    """Migrations of new models call the groups' function again; it must not take back what others granted."""
+    ensure_back_office_groups()
+    before = (codenames("Support"), codenames("Finance"))
+    groups = importlib.import_module("accounts.migrations.0002_back_office_groups")
+
+    groups.create_back_office_groups(django_apps, None)
+
+    assert (codenames("Support"), codenames("Finance")) == before
+    assert {"transactions.export_ledger", "mfa.reset_mfa", "backoffice.view_reconcilerun"} <= codenames("Finance")
+    assert {"mfa.reset_mfa", "backoffice.view_reconcilerun"} <= codenames("Support")
+    assert "transactions.export_ledger" not in codenames("Support")
 
 
 # --- logging in -----------------------------------------------------------------------------

@@ -94,6 +94,25 @@ def test_ledger_list_has_the_columns_that_fit_a_screen_with_names_reasons_and_zo
     assert "000000" not in body  # no raw 18-place decimals anywhere
 
 
+def test_each_entry_is_told_apart_by_the_end_of_its_id_and_its_place_in_the_chain_and_links_to_its_page(support):
+    balance = funded_balance(amount="100.00")
+    payments = [pay(balance, "1.00") for _ in range(3)]
+
+    body = support.get(CHANGELIST).content.decode()
+
+    # Ids are time-ordered: entries made within a minute share their first eight digits, so those are not shown.
+    cells = re.findall(r'<th class="field-short_id">(.*?)</th>', body, re.S)
+    shown = [unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in cells]
+    assert shown == [
+        f"…{str(entry.pk)[-8:]} #{entry.sequence}"
+        for entry in reversed([*balance.entries.filter(sequence=1), *payments])
+    ]
+    assert len(set(shown)) == 4
+    for entry in payments:
+        assert f'<a href="{change_url(entry)}">' in body
+        assert f'title="Entry {entry.pk}, number {entry.sequence} of its balance"' in body
+
+
 def test_search_finds_entries_by_owner_name_and_by_reason(support):
     balance = funded_balance(amount="100.00")
     lunch = pay(balance, "12.00", description="Team lunch at Luigi's")

@@ -40,7 +40,9 @@ funding balance of a booked reward of its payment, and each reward belongs to
 a PAYMENT or CAPTURE entry on its own balance, under its reference.
 
 The summary goes to stdout, progress to stderr. Any problem: the command names
-each wrong balance or reference and exits non-zero (CommandError).
+each wrong balance or reference and exits non-zero (CommandError). Every run,
+passed, failed or stopped by an error, leaves a `backoffice.ReconcileRun` row
+(time, ok, summary) that the back office's dashboard shows.
 """
 
 from __future__ import annotations
@@ -49,14 +51,17 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any, TextIO
 from uuid import UUID
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from accounts.models import User
+from backoffice.services import reconcile_run_record
 from loyalty.models import LoyaltyProgram, Reward, RewardStatus
 from transactions.models import CREDIT_TYPES, Hold, HoldStatus, Transaction, TransactionType
 from wallet_project.money import EXACT, round_down
@@ -191,6 +196,36 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        started_at = timezone.now()
+        try:
+            summary, problems = self._reconcile(options)
+        except Exception as exc:
+            # The dashboard shows the last run: one that stopped half-way is a failed run, not a missing one.
+            self._record(started_at, ok=False, summary=f"Reconcile stopped: {type(exc).__name__}: {exc}")
+            raise
+        self.stdout.write(summary)
+        if not problems.total:
+            self.stdout.write(self.style.SUCCESS("OK: every invariant holds."))
+            self._record(started_at, ok=True, summary=summary)
+            return
+
+        for (kind, subject), messages in problems.listed.items():
+            self.stdout.write(self.style.ERROR(f"{kind} {subject}: " + "; ".join(messages)))
+        unlisted = problems.total - len(problems.listed)
+        if unlisted > 0:
+            self.stdout.write(f"... and {unlisted:,} more not listed (--max-listed).")
+        named = ", ".join(f"{kind} {subject}" for kind, subject in list(problems.listed)[:20])
+        failure = (
+            f"Reconcile failed: {problems.balances:,} wrong balances, {problems.references:,} wrong references"
+            + (f", {problems.other:,} other problems" if problems.other else "")
+            + f": {named}"
+            + (" ..." if problems.total > 20 else "")
+        )
+        self._record(started_at, ok=False, summary=f"{summary}\n{failure}", problem_count=problems.total)
+        raise CommandError(failure)
+
+    def _reconcile(self, options: dict[str, Any]) -> tuple[str, Problems]:
+        """Both passes and the SQL checks in one snapshot: the summary line and what is wrong."""
         self.chunk_size: int = options["chunk_size"]
         self.progress_every: int = options["progress_every"]
         self.progress_stream: TextIO = getattr(self.stderr, "_out", self.stderr)
@@ -220,28 +255,23 @@ class Command(BaseCommand):
 
         seconds = time.monotonic() - started
         rows = chain.rows + refs.rows
-        self.stdout.write(
+        summary = (
             f"Reconciled {balances:,} balances and {chain.rows:,} ledger entries "
             f"({chain.rows / max(chain.seconds(), 1e-9):,.0f} rows/s), "
             f"{movements:,} movements by reference ({refs.rows / max(refs.seconds(), 1e-9):,.0f} rows/s); "
             f"{rows:,} rows read in {seconds:.1f} s."
         )
-        if not problems.total:
-            self.stdout.write(self.style.SUCCESS("OK: every invariant holds."))
-            return
+        return summary, problems
 
-        for (kind, subject), messages in problems.listed.items():
-            self.stdout.write(self.style.ERROR(f"{kind} {subject}: " + "; ".join(messages)))
-        unlisted = problems.total - len(problems.listed)
-        if unlisted > 0:
-            self.stdout.write(f"... and {unlisted:,} more not listed (--max-listed).")
-        named = ", ".join(f"{kind} {subject}" for kind, subject in list(problems.listed)[:20])
-        raise CommandError(
-            f"Reconcile failed: {problems.balances:,} wrong balances, {problems.references:,} wrong references"
-            + (f", {problems.other:,} other problems" if problems.other else "")
-            + f": {named}"
-            + (" ..." if problems.total > 20 else "")
-        )
+    def _record(self, started_at: datetime, *, ok: bool, summary: str, problem_count: int = 0) -> None:
+        """Keep the outcome for the back office (after the read-only snapshot). A database that refuses the row (a
+        read-only replica) costs a warning, never the run's own answer."""
+        try:
+            # Its own transaction (a savepoint in a caller's): a refused row leaves the caller's work usable.
+            with transaction.atomic():
+                reconcile_run_record(started_at=started_at, ok=ok, summary=summary, problem_count=problem_count)
+        except DatabaseError as exc:
+            self.stderr.write(f"The outcome was not recorded for the back office: {exc}")
 
     # --- SQL checks ----------------------------------------------------------------------
 
