@@ -11,6 +11,7 @@ from django.db import connection
 
 from backoffice.models import ReconcileRun
 from tests.factories import funded_balance
+from transactions.tests.test_reconcile import ledger_guards_lifted
 from wallets.models import WalletBalance
 
 pytestmark = pytest.mark.django_db
@@ -37,9 +38,8 @@ def test_a_passing_run_is_recorded_ok_with_its_summary():
 
 def test_a_failing_run_is_recorded_failed_with_what_it_named():
     balance = funded_balance(amount="10.00")
-    # A balance that disagrees with its chain (the ledger's triggers do not guard the balance row's amount alone).
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    # A balance that disagrees with its chain, forged past the guard that checks a balance against its tip.
+    with ledger_guards_lifted(), connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {WalletBalance._meta.db_table} SET amount = amount + 1 WHERE id = %s",
             [balance.pk],
