@@ -106,7 +106,9 @@ def replica_reads(view: View) -> View:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        request = next(arg for arg in args if isinstance(arg, (HttpRequest, Request)))
+        request = next((arg for arg in args if isinstance(arg, (HttpRequest, Request))), None)
+        if request is None:
+            raise TypeError(f"@replica_reads needs a view that takes the request; {view.__qualname__} was given none")
         return read_from_replica(lambda: view(*args, **kwargs), reader=request.user)
 
     return wrapper  # type: ignore[return-value]
