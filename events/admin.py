@@ -10,6 +10,7 @@ from accounts.models import User
 from events.models import Event
 from events.webhooks.admin import OneIdFilter, WebhookDeliveryAdmin, WebhookEndpointAdmin
 from wallet_project.admin_helpers import ReadOnlyAdminMixin, admin_link, uuid_or_none
+from wallet_project.replicas.admin import ReplicaChangelistMixin
 
 __all__ = ["EventAdmin", "WebhookDeliveryAdmin", "WebhookEndpointAdmin"]
 
@@ -22,7 +23,7 @@ class StreamFilter(OneIdFilter):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class EventAdmin(ReplicaChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "type", "user_link", "sequence", "dispatched_at")
     list_filter = (StreamFilter, "type")
     list_select_related = ("user",)

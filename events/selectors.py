@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from events.models import Event
 from wallet_project.errors import InvalidInput, NotFound
+from wallet_project.replicas.reads import recheck_on_primary
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -24,6 +25,7 @@ def event_feed(*, user: User, after: UUID | None, types: Sequence[str], limit: i
     if after is not None:
         position = events.filter(pk=after).values_list("sequence", flat=True).first()
         if position is None:
+            recheck_on_primary()  # a replica may not have replayed that event yet: the primary decides
             message = "No event of yours has this id; use an id from this feed."
             raise InvalidInput(message, details={"after": [message]})
         events = events.filter(sequence__gt=position)

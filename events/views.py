@@ -13,6 +13,7 @@ from rest_framework.utils.urls import replace_query_param
 from events import selectors
 from events.feed import render_event, render_events
 from events.serializers import EventOutputSerializer, EventQuerySerializer
+from wallet_project.replicas.reads import replica_reads
 from wallet_project.schema import error_responses, response_example, success
 from wallets.views import UUID_LOOKUP
 
@@ -118,6 +119,7 @@ class EventViewSet(viewsets.GenericViewSet):
     pagination_class = FeedPagination
     lookup_value_regex = UUID_LOOKUP
 
+    @replica_reads  # the feed tolerates a replica's lag: a replica replays commits in order, so it has no gap either
     def list(self, request: Request) -> Response:
         return FeedPagination().page(request)
 

@@ -26,6 +26,7 @@ from transactions.models import Transaction
 from wallet_project.admin_forms import StrictDecimalField
 from wallet_project.admin_helpers import ReadOnlyAdminMixin, admin_changelist_url, admin_link, id_tail, uuid_or_none
 from wallet_project.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, MAX_AMOUNT, format_amount
+from wallet_project.replicas.admin import ReplicaChangelistMixin
 from wallets.models import WalletBalance
 
 _AMOUNT = DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
@@ -79,7 +80,7 @@ class ProgramForm(ModelForm):
 
 
 @admin.register(LoyaltyProgram)
-class LoyaltyProgramAdmin(admin.ModelAdmin):
+class LoyaltyProgramAdmin(ReplicaChangelistMixin, admin.ModelAdmin):
     """Programmes: Finance adds and changes them (never deletes: rewards refer to them); changes apply to payments
     from then on, never to rewards already earned."""
 
@@ -182,7 +183,7 @@ class LoyaltyProgramAdmin(admin.ModelAdmin):
 
 
 @admin.register(Reward)
-class RewardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RewardAdmin(ReplicaChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Rewards are written by the payment's posting, the booking worker and refunds only."""
 
     list_display = (

@@ -238,7 +238,7 @@ def unexpected(outcomes: list[Outcome], *allowed: type[BaseException]) -> list[B
 
 
 @contextmanager
-def _no_redis_locks(balance_ids: Any, gate: Any = None) -> Iterator[None]:
+def _no_redis_locks(balance_ids: Any, gate: Any = None, mark: Any = None) -> Iterator[None]:
     yield
 
 

@@ -39,6 +39,7 @@ from transactions.serializers import (
 )
 from wallet_project.pagination import HistoryCursorPagination
 from wallet_project.quick_input import QuickSerializer, validated
+from wallet_project.replicas.reads import replica_reads
 from wallet_project.schema import error_responses, request_example, response_example, success
 from wallets.views import UUID_LOOKUP
 
@@ -229,6 +230,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return Transaction.objects.filter(owner=self.request.user)
 
+    @replica_reads  # history tolerates a replica's lag; the caller's own recent writes read the primary
     def list(self, request: Request) -> Response:
         query = HistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -106,11 +106,11 @@ def sentinel_location(url: str, master: str) -> str:
     return urlunsplit((parts.scheme, f"{credentials}@{master}" if credentials else master, parts.path, parts.query, ""))
 
 
-def database_from_url(url: str) -> dict:
+def database_from_url(url: str, *, name: str = "DATABASE_URL") -> dict:
     """Turn `postgres://user:password@host:port/name?option=value` into a DATABASES entry."""
     parts = urlsplit(url)
     if parts.scheme not in {"postgres", "postgresql", "pgsql"}:
-        raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, got scheme {parts.scheme!r}")
+        raise ImproperlyConfigured(f"{name} must hold postgres:// URLs, got scheme {parts.scheme!r}")
     options: dict[str, object] = dict(parse_qsl(parts.query))
     options.setdefault("connect_timeout", "2")
     # Behind a pooler in transaction mode (PgBouncer's `pool_mode = transaction`)
@@ -198,6 +198,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "wallet_project.middleware.RequestIdMiddleware",
+    # A user's successful writes keep their reads on the primary for a moment; gone without read replicas.
+    "wallet_project.replicas.recent_writes.RecentWritesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The admin's middleware, stepped around for /api/ (wallet_project/middleware.py).
@@ -242,6 +244,37 @@ else:
             "ATOMIC_REQUESTS": False,
         }
     }
+
+# Read replicas (wallet_project/replicas): streaming replicas of DATABASE_URL, comma-separated, as the aliases
+# replica_1, replica_2, ... Only the reads marked as tolerating a little staleness go to one (history lists, the
+# events feed, the admin's changelists, exports); everything else, and everything not marked, reads the primary.
+# Without it nothing of the replica machinery runs: no router, no middleware, no marker in Redis.
+DATABASE_REPLICA_URLS = env_list("DATABASE_REPLICA_URLS")
+DATABASE_REPLICAS: list[str] = []
+for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
+    _alias = f"replica_{_number}"
+    # The test runner makes no database of its own for a replica: it reads the test database.
+    DATABASES[_alias] = {**database_from_url(_url, name="DATABASE_REPLICA_URLS"), "TEST": {"MIRROR": "default"}}
+    DATABASE_REPLICAS.append(_alias)
+if DATABASE_REPLICAS:
+    if DEVELOPMENT_MODE:
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URLS needs DATABASE_URL and REDIS_URL: a user's recent writes are remembered in Redis."
+        )
+    DATABASE_ROUTERS = ["wallet_project.replicas.router.ReplicaRouter"]
+# Seconds after a user's write during which that user reads only the primary (read-your-writes). Keep it above
+# REPLICA_MAX_LAG_SECONDS plus the one second between lag checks, so that a replica a user is sent back to
+# already holds what they wrote.
+REPLICA_STICKY_SECONDS = env_int("REPLICA_STICKY_SECONDS", 5)
+if REPLICA_STICKY_SECONDS < 1:
+    raise ImproperlyConfigured("REPLICA_STICKY_SECONDS must be at least 1.")
+# A replica whose replay is further behind than this (seconds) is not read until it catches up.
+try:
+    REPLICA_MAX_LAG_SECONDS = float(env_str("REPLICA_MAX_LAG_SECONDS", "3"))
+except ValueError:
+    raise ImproperlyConfigured("REPLICA_MAX_LAG_SECONDS must be a number of seconds.") from None
+if not REPLICA_MAX_LAG_SECONDS > 0:
+    raise ImproperlyConfigured("REPLICA_MAX_LAG_SECONDS must be positive.")
 
 # Redis: the per-balance locks (wallets.locks) and DRF's throttles. Timeouts are
 # short on purpose: with Redis down a money movement must answer 503 at once,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
+from django.conf import settings
 from django.contrib import admin
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,6 +19,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from wallet_project.errors import error_response
+from wallet_project.replicas import monitor
 from wallets.locks import RedisLocks, get_backend
 
 logger = logging.getLogger("wallet.ops")
@@ -29,7 +31,10 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def ready(request: HttpRequest) -> JsonResponse:
-    """200 when the database and Redis answer, else 503 naming which failed."""
+    """200 when the database and Redis answer, else 503 naming which failed; and each read replica's state.
+
+    A replica that is down or behind never makes the instance unready: its reads go to the primary.
+    """
     checks: dict[str, str] = {}
     try:
         with connection.cursor() as cursor:
@@ -48,12 +53,14 @@ def ready(request: HttpRequest) -> JsonResponse:
             checks["redis"] = "unavailable"
     else:
         checks["redis"] = "not configured (in-process locks, development mode)"
+    replicas = _replicas()
     failed = sorted(name for name, state in checks.items() if state == "unavailable")
     if failed:
         return JsonResponse(
             {
                 "status": "unavailable",
                 "checks": checks,
+                **replicas,
                 "error": {
                     "code": "service_unavailable",
                     "message": f"Not ready: {', '.join(failed)} unavailable.",
@@ -62,7 +69,22 @@ def ready(request: HttpRequest) -> JsonResponse:
             },
             status=HTTPStatus.SERVICE_UNAVAILABLE,
         )
-    return JsonResponse({"status": "ok", "checks": checks})
+    return JsonResponse({"status": "ok", "checks": checks, **replicas})
+
+
+def _replicas() -> dict[str, dict[str, dict[str, object]]]:
+    """`{"replicas": {alias: {status, lag_seconds}}}` with read replicas configured, else nothing."""
+    if not settings.DATABASE_REPLICAS:
+        return {}
+    return {
+        "replicas": {
+            state.alias: {
+                "status": state.status,
+                "lag_seconds": None if state.lag_seconds is None else round(state.lag_seconds, 3),
+            }
+            for state in monitor.states()
+        }
+    }
 
 
 @csrf_exempt  # an unknown API path is 404 for every method, never a CSRF page

@@ -47,6 +47,12 @@ How we use python-redis-lock 4.0.1 (see the pitfalls in DESIGN.md):
   Redis calls in all, the acquire and the release. The throttle's counters and
   the locks live on the same server, `REDIS_URL` (settings.py), or the
   primary that Redis Sentinel names (`wallet_project.redis_connections`).
+* A caller may hand a `Mark` to the release: a key that the release script
+  sets too, once armed (`RELEASE_THEN_MARK_SCRIPT`), in the same round trip.
+  With read replicas, a movement's release marks its user as having written
+  (`wallet_project.replicas.recent_writes`), so that their next reads go to
+  the primary; without replicas no mark is made and the script is the plain
+  release.
 
 Without `REDIS_URL` (single-process development mode) an in-process lock
 takes the place of Redis.
@@ -131,6 +137,34 @@ return released
 )
 
 
+# RELEASE_ALL_SCRIPT, then `SET key 1 EX ttl` of a mark. KEYS: as RELEASE_ALL_SCRIPT's, then the mark's key;
+# ARGV: as RELEASE_ALL_SCRIPT's, then the mark's expiry in seconds.
+RELEASE_THEN_MARK_SCRIPT = (
+    """
+redis.call("set", KEYS[#KEYS], "1", "ex", ARGV[#ARGV])
+return (function(KEYS, ARGV)
+"""
+    + RELEASE_ALL_SCRIPT
+    + """
+end)({unpack(KEYS, 1, #KEYS - 1)}, {unpack(ARGV, 1, #ARGV - 1)})
+"""
+)
+
+
+class Mark(Protocol):
+    """A key the release of a movement's locks sets in the same script, if `armed` by then.
+
+    `key` is set to 1 for `ttl` seconds; `sent()` is called once the release
+    that set it has answered.
+    """
+
+    key: str
+    ttl: int
+    armed: bool
+
+    def sent(self) -> None: ...
+
+
 class Gate(Protocol):
     """A count the first acquire of a movement's locks makes before them, in the same script.
 
@@ -156,7 +190,7 @@ class _Backend(Protocol):
 
     def release(self, handle: object) -> None: ...
 
-    def release_all(self, handles: Sequence[object]) -> None: ...
+    def release_all(self, handles: Sequence[object], mark: Mark | None = None) -> None: ...
 
 
 class RedisLocks:
@@ -173,6 +207,7 @@ class RedisLocks:
         self.acquire_prefix = DirectScript(scripts, ACQUIRE_PREFIX_SCRIPT)
         self.admit_then_acquire = DirectScript(scripts, ADMIT_THEN_ACQUIRE_SCRIPT)
         self.release_many = DirectScript(scripts, RELEASE_ALL_SCRIPT)
+        self.release_then_mark = DirectScript(scripts, RELEASE_THEN_MARK_SCRIPT)
 
     def acquire_all(self, names: Sequence[str], deadline: float, gate: Gate | None = None) -> list[redis_lock.Lock]:
         """The locks of `names`, taken in that order, within `deadline`.
@@ -265,17 +300,25 @@ class RedisLocks:
         except redis.RedisError:
             logger.warning("could not release balance lock; it frees itself by expiry", extra={"lock": handle._name})
 
-    def release_all(self, handles: Sequence[object]) -> None:
-        """Release several locks in one round trip: python-redis-lock's unlock script for each, in one call."""
+    def release_all(self, handles: Sequence[object], mark: Mark | None = None) -> None:
+        """Release several locks in one round trip: python-redis-lock's unlock script for each, in one call;
+        and set `mark` in the same call if it is armed."""
         locks = [handle for handle in handles if isinstance(handle, redis_lock.Lock)]
         if not locks:
             return
         keys = [key for lock in locks for key in (lock._name, lock._signal)]
+        args = [locks[0]._signal_expire, *(lock._id for lock in locks)]
+        marking = mark if mark is not None and mark.armed else None
         try:
-            results = self.release_many(keys=keys, args=[locks[0]._signal_expire, *(lock._id for lock in locks)])
+            if marking is None:
+                results = self.release_many(keys=keys, args=args)
+            else:
+                results = self.release_then_mark(keys=[*keys, marking.key], args=[*args, marking.ttl])
         except redis.RedisError:
             logger.warning("could not release balance locks; they free themselves by expiry")
             return
+        if marking is not None:
+            marking.sent()
         for lock, result in zip(locks, results, strict=True):
             if result == 1:
                 # It expired while we held it. The row lock fenced the writers, so
@@ -317,7 +360,8 @@ class LocalLocks:
         assert isinstance(handle, type(self._guard))
         handle.release()
 
-    def release_all(self, handles: Sequence[object]) -> None:
+    def release_all(self, handles: Sequence[object], mark: Mark | None = None) -> None:
+        # No Redis, no read replicas (settings.py refuses them without REDIS_URL): nothing to mark.
         for handle in reversed(handles):
             self.release(handle)
 
@@ -347,9 +391,9 @@ def lock_name(balance_id: UUID | str) -> str:
 
 
 @contextmanager
-def balance_locks(balance_ids: Iterable[UUID], gate: Gate | None = None) -> Iterator[None]:
+def balance_locks(balance_ids: Iterable[UUID], gate: Gate | None = None, mark: Mark | None = None) -> Iterator[None]:
     """Hold the locks of these balances, taken in sorted id order within one deadline, after counting
-    `gate` if it is not yet counted (`RedisLocks.acquire_all`).
+    `gate` if it is not yet counted (`RedisLocks.acquire_all`); their release sets `mark` if it was armed.
 
     Raises LockTimeout when the wait runs out, ServiceUnavailable when Redis is unreachable, the
     gate's refusal when it is over its limit.
@@ -361,7 +405,7 @@ def balance_locks(balance_ids: Iterable[UUID], gate: Gate | None = None) -> Iter
     try:
         yield
     finally:
-        backend.release_all(held)
+        backend.release_all(held, mark)
 
 
 @contextmanager

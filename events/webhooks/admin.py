@@ -18,6 +18,7 @@ from accounts.models import User
 from events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from events.webhooks.services import webhook_deliveries_redeliver
 from wallet_project.admin_helpers import ReadOnlyAdminMixin, admin_changelist_url, admin_link, uuid_or_none
+from wallet_project.replicas.admin import ReplicaChangelistMixin
 
 
 class OneIdFilter(admin.SimpleListFilter):
@@ -52,7 +53,7 @@ class UserFilter(OneIdFilter):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookEndpointAdmin(ReplicaChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("url", "user_link", "is_enabled", "disabled_reason", "failing_since", "created_at")
     list_filter = (UserFilter, "is_enabled")
     list_select_related = ("user",)
@@ -109,7 +110,7 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReplicaChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "short_id",
         "created_at",

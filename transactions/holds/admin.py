@@ -44,6 +44,7 @@ from wallet_project.admin_helpers import (
 )
 from wallet_project.errors import DomainError
 from wallet_project.money import format_amount
+from wallet_project.replicas.admin import ReplicaChangelistMixin
 from wallets.admin.common import owner_label
 from wallets.models import StaffAction, Wallet, WalletBalance
 from wallets.services import staff_action_record
@@ -143,7 +144,7 @@ class VoidHoldForm(forms.Form):
 
 
 @admin.register(Hold)
-class HoldAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class HoldAdmin(ReplicaChangelistMixin, ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Holds are placed, captured and voided through the services; here they are read, and voided with a reason."""
 
     object_page = "void"  # void_view, has_void_permission

@@ -25,7 +25,9 @@ what the entries say, the hook inside the transaction). `post` runs the road:
    beyond what is available (the amount less what holds reserve) (`_entries`),
    written in one round trip (`rows.write`, with the booking's `rider` in the
    entries' INSERT), then `on_posted`;
-6. commit, release, and the audit line.
+6. commit, release, and the audit line. With read replicas, the release also
+   marks the actor as having just written (`recent_writes.WriteMark`, armed
+   by the commit), in the same script: their next reads go to the primary.
 
 `planning.plan_and_post` puts validation in front of it. Adding a movement
 means a service that builds its plan or steps, an entry type, and a migration
@@ -56,6 +58,7 @@ from wallet_project.errors import (
 )
 from wallet_project.ids import uuid7
 from wallet_project.money import EXACT, MAX_BALANCE, format_amount
+from wallet_project.replicas.recent_writes import mark_for
 from wallets.locks import Gate, balance_locks
 
 if TYPE_CHECKING:
@@ -143,9 +146,12 @@ def _post(
     # One cursor for the locked read and the writes, made before the locks are taken and read again
     # after they are released: what the locks hold is the rhythm of a busy balance
     # (docs/PERFORMANCE.md, "One cursor, made before the locks").
+    mark = mark_for(booking.created_by)  # None without read replicas
     with connection.cursor() as cursor:
         try:
-            with balance_locks(balance_ids, _gate.get()), transaction.atomic(durable=True):
+            with balance_locks(balance_ids, _gate.get(), mark), transaction.atomic(durable=True):
+                if mark is not None:
+                    transaction.on_commit(mark.arm)
                 if create_balance is not None:
                     create_balance()
                 locked = _read_locked(balance_ids, booking.created_by, with_rate, cursor)

@@ -14,7 +14,7 @@ from django.http import StreamingHttpResponse
 from django.test import RequestFactory
 from django.urls import reverse
 
-from tests.admin_support import confirm, post_and_confirm, review, round_trips
+from tests.admin_support import confirm, post_and_confirm, review, round_trips, superuser
 from tests.factories import funded_balance
 from transactions.admin import TransactionAdmin
 from transactions.models import Transaction, TransactionSource, TransactionType
@@ -433,6 +433,7 @@ def test_csv_export_reads_its_rows_lazily_in_chunks():
     balance = funded_balance(amount="100.00")
     deposits(balance, 5)
     request = RequestFactory().post(CHANGELIST)
+    request.user = superuser()  # as the admin calls its actions: with the staff member who asked
     queryset = Transaction.objects.filter(wallet_balance=balance)
 
     response = TransactionAdmin(Transaction, site).export_csv(request, queryset)

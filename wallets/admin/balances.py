@@ -40,6 +40,7 @@ from wallet_project.admin_helpers import (
 )
 from wallet_project.errors import DomainError
 from wallet_project.money import format_amount
+from wallet_project.replicas.admin import ReplicaChangelistMixin
 from wallets.admin.common import add_domain_error, admin_link_to_entries, owner_label
 from wallets.models import StaffAction, Wallet, WalletBalance
 from wallets.services import staff_action_record
@@ -63,7 +64,7 @@ class BalanceAdjustmentForm(CurrencyAmountForm):
 
 
 @admin.register(WalletBalance)
-class WalletBalanceAdmin(ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WalletBalanceAdmin(ReplicaChangelistMixin, ObjectPageAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Balances are read-only; an adjustment is a DEPOSIT or WITHDRAWAL entry booked by the services."""
 
     object_page = "adjust"  # adjust_view, has_adjust_permission

@@ -26,13 +26,14 @@ from wallet_project.admin_forms import (
 from wallet_project.admin_helpers import admin_changelist_url
 from wallet_project.errors import DomainError
 from wallet_project.money import format_rate
+from wallet_project.replicas.admin import ReplicaChangelistMixin
 from wallets.admin.common import add_domain_error
 from wallets.models import Currency, ExchangeRate, StaffAction
 from wallets.services import exchange_rate_create, staff_action_record
 
 
 @admin.register(Currency)
-class CurrencyAdmin(admin.ModelAdmin):
+class CurrencyAdmin(ReplicaChangelistMixin, admin.ModelAdmin):
     list_display = ("code", "name", "minor_unit")
     search_fields = ("code", "name")
 
@@ -84,7 +85,7 @@ class CurrentRateFilter(admin.SimpleListFilter):
 
 
 @admin.register(ExchangeRate)
-class ExchangeRateAdmin(admin.ModelAdmin):
+class ExchangeRateAdmin(ReplicaChangelistMixin, admin.ModelAdmin):
     """Rates are added, never edited: a new rate of a pair closes the current one, which stays for audit."""
 
     list_display = ("pair", "rate_display", "valid_from", "valid_to", "is_current", "created_by")

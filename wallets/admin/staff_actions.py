@@ -7,11 +7,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from wallet_project.admin_helpers import ReadOnlyAdminMixin, admin_link
+from wallet_project.replicas.admin import ReplicaChangelistMixin
 from wallets.models import StaffAction
 
 
 @admin.register(StaffAction)
-class StaffActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StaffActionAdmin(ReplicaChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Who did what to which wallet, balance, rate or payment, and why; written only with the action itself."""
 
     list_display = ("created_at", "staff", "action", "target_link", "reason")

@@ -20,6 +20,7 @@ from wallet_project.admin_helpers import (
 )
 from wallet_project.errors import DomainError
 from wallet_project.money import format_amount
+from wallet_project.replicas.admin import ReplicaChangelistMixin
 from wallets.admin.common import admin_link_to_entries, owner_label
 from wallets.models import StaffAction, Wallet, WalletBalance
 from wallets.services import staff_action_record, wallet_set_frozen
@@ -53,7 +54,7 @@ class FreezeForm(forms.Form):
 
 
 @admin.register(Wallet)
-class WalletAdmin(ObjectPageAdminMixin, admin.ModelAdmin):
+class WalletAdmin(ReplicaChangelistMixin, ObjectPageAdminMixin, admin.ModelAdmin):
     """Wallets are opened by their owners through the API; the back office reads them and freezes them."""
 
     object_page = "freeze"  # freeze_view, has_freeze_permission
