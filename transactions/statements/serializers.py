@@ -122,6 +122,9 @@ class StatementJsonSerializer(serializers.Serializer):
         return {renamed.get(name, name): field for name, field in fields.items()}
 
 
+_TIMESTAMP = serializers.DateTimeField()
+
+
 def instant_text(moment: datetime | None) -> str | None:
     """An instant as every answer of the API writes it."""
-    return None if moment is None else serializers.DateTimeField().to_representation(moment)
+    return None if moment is None else _TIMESTAMP.to_representation(moment)

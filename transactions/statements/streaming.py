@@ -19,6 +19,7 @@ from django.http import StreamingHttpResponse
 from transactions.models import Transaction
 from transactions.statements.checking import RunningCheck, StatementBroken, Totals
 from transactions.statements.selectors import Statement, statement_entries
+from wallet_project import worker_heartbeat
 
 logger = logging.getLogger("wallet.statements")
 
@@ -48,6 +49,7 @@ def statement_chunks(
             for entry in chunk:
                 check.add(entry)
             yield from writer.entries(chunk)
+            worker_heartbeat.beat()  # a long statement is progress, not a hung worker
         totals = check.close()
     except StatementBroken as exc:
         logger.error(

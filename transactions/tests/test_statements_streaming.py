@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import runpy
 import tracemalloc
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -22,6 +24,7 @@ from transactions.statements.streaming import statement_chunks
 from transactions.statements.views import WRITERS
 from transactions.tests.ledger_builder import book_many
 from transactions.tests.statement_reading import a_second_around, body_of, period, statement_url
+from wallet_project import gc_tuning, worker_heartbeat
 
 pytestmark = pytest.mark.django_db
 
@@ -179,3 +182,41 @@ def test_a_json_statement_is_one_valid_document_when_it_adds_up(user):
         "total_debits",
         "closing_balance",
     ]
+
+
+class _Arbitered:
+    """What the statement needs of a gunicorn worker: its heartbeat."""
+
+    def __init__(self) -> None:
+        self.beats = 0
+
+    def notify(self) -> None:
+        self.beats += 1
+
+
+def test_a_long_statement_tells_gunicorn_after_each_chunk_that_its_worker_is_alive(user, monkeypatch):
+    monkeypatch.setattr(selectors, "ENTRY_CHUNK_SIZE", 100)
+    worker = _Arbitered()
+    monkeypatch.setattr(worker_heartbeat, "_worker", worker)
+    balance = funded_balance(amount="10.00", wallet=WalletFactory(owner=user))
+    book_many(balance, 250)
+    statement = _statement(user, balance)
+
+    chunks = statement_chunks(statement, WRITERS["pdf"](statement))
+    next(chunks)
+    assert worker.beats == 0  # the opening needs no beat
+    list(chunks)
+
+    assert worker.beats == 3  # 251 entries, 100 a chunk
+
+
+def test_each_gunicorn_worker_is_remembered_for_its_heartbeat(monkeypatch):
+    hooks = runpy.run_path(str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py"))
+    monkeypatch.setattr(gc_tuning, "after_start", lambda: None)  # not this test's concern: it freezes the heap
+    monkeypatch.setattr(worker_heartbeat, "_worker", None)
+    worker = _Arbitered()
+
+    hooks["post_worker_init"](worker)
+    worker_heartbeat.beat()
+
+    assert worker.beats == 1
