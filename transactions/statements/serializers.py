@@ -92,7 +92,7 @@ class HolderSerializer(serializers.Serializer):
 
 
 class StatementJsonSerializer(serializers.Serializer):
-    """A statement in JSON, as it is streamed (documentation only: `rendering.json_lines` writes it).
+    """A statement in JSON, as it is streamed (documentation only: `json_format.JsonStatement` writes it).
 
     `opening_balance` + `total_credits` − `total_debits` = `closing_balance`,
     checked while the entries are written: a statement that does not add up is
