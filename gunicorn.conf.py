@@ -23,9 +23,10 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
-    """Once the application is loaded in a worker (wallet_project/gc_tuning.py)."""
-    from wallet_project import gc_tuning
+    """Once the application is loaded in a worker (wallet_project/gc_tuning.py, worker_heartbeat.py)."""
+    from wallet_project import gc_tuning, worker_heartbeat
 
+    worker_heartbeat.remember(worker)
     gc_tuning.after_start()
 
 

@@ -1,9 +1,11 @@
-from django.urls import URLPattern
+from django.urls import URLPattern, re_path
 from rest_framework.routers import SimpleRouter
 
 from transactions import views
 from transactions.fast_path import fast_movement_view
 from transactions.holds.views import HoldViewSet
+from transactions.statements.views import StatementView
+from wallets.views import UUID_LOOKUP
 
 router = SimpleRouter()
 router.register("transactions", views.TransactionViewSet, basename="transaction")
@@ -20,4 +22,7 @@ def _with_fast_path(pattern: URLPattern) -> URLPattern:
     )
 
 
-urlpatterns = [_with_fast_path(pattern) for pattern in router.urls]
+urlpatterns = [
+    *(_with_fast_path(pattern) for pattern in router.urls),
+    re_path(rf"^balances/(?P<id>{UUID_LOOKUP})/statement/$", StatementView.as_view(), name="balance-statement"),
+]

@@ -539,6 +539,8 @@ SPECTACULAR_SETTINGS = {
         "wallet_project.schema.add_created_object_links",
     ],
     "COMPONENT_SPLIT_REQUEST": True,
+    # The ledger's entry types, shared by the entries and a statement's totals: one component, under its usual name.
+    "ENUM_NAME_OVERRIDES": {"TypeEnum": "transactions.models.TransactionType"},
     # No validator badge: Swagger UI would ask validator.swagger.io about our schema.
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "validatorUrl": None},
     "TAGS": [

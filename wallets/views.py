@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from transactions.statements.instants import INVALID_INSTANT
+from transactions.statements.selectors import balance_as_of
+from transactions.statements.serializers import BalanceAsOfOutputSerializer, BalanceQuerySerializer
 from wallet_project.schema import error_responses, request_example, response_example, success
 from wallets import selectors, services
 from wallets.models import Currency
@@ -35,6 +38,14 @@ BALANCE_EXAMPLE = {
     "held": "20.00",
     "available": "105.50",
     "updated_at": "2026-11-25T10:05:00Z",
+}
+BALANCE_AS_OF_EXAMPLE = {
+    "id": BALANCE_EXAMPLE["id"],
+    "wallet_id": BALANCE_EXAMPLE["wallet_id"],
+    "currency": "USD",
+    "amount": "80.25",
+    "updated_at": "2026-10-31T17:42:10.512203Z",
+    "as_of": "2026-11-01T00:00:00Z",
 }
 WALLET_EXAMPLE = {
     "id": "0b0c6f1e-6d1f-4c55-9a57-3f8f2a7f1c11",
@@ -194,12 +205,35 @@ class BalanceViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Get a balance",
-        description="One of the caller's balances; another user's balance answers 404.",
-        responses={200: success(BalanceOutputSerializer, "The balance."), **error_responses(401, 404, 429, 503)},
-        examples=[response_example(BALANCE_EXAMPLE, "Balance")],
+        description="One of the caller's balances; another user's balance answers 404. With `as_of`, the balance "
+        "as it was at that instant, from its ledger: the `balance_after` of the last entry created at or before it "
+        "(0 before the first), with `as_of` the instant answered (now, for a later one); `held` and `available` "
+        "are not part of that answer, since reservations are not in the ledger. A malformed `as_of` answers 400.",
+        parameters=[BalanceQuerySerializer],
+        responses={
+            200: success(
+                PolymorphicProxySerializer(
+                    component_name="BalanceNowOrAsOf",
+                    serializers=[BalanceOutputSerializer, BalanceAsOfOutputSerializer],
+                    resource_type_field_name=None,
+                ),
+                "The balance now, or as of `as_of`.",
+            ),
+            **error_responses(400, 401, 404, 429, 503, invalid={"as_of": [INVALID_INSTANT]}),
+        },
+        examples=[
+            response_example(BALANCE_EXAMPLE, "Balance"),
+            response_example(BALANCE_AS_OF_EXAMPLE, "Balance as of an instant"),
+        ],
     )
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(BalanceOutputSerializer(selectors.balance_get(owner=request.user, balance_id=pk)).data)
+        query = BalanceQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        instant = query.validated_data.get("as_of")
+        if instant is None:
+            return Response(BalanceOutputSerializer(selectors.balance_get(owner=request.user, balance_id=pk)).data)
+        answer = balance_as_of(owner=request.user, balance_id=pk, instant=instant)
+        return Response(BalanceAsOfOutputSerializer(answer).data)
 
 
 @extend_schema(tags=["wallets"])
