@@ -154,6 +154,22 @@ function request()
   return get(data.path, data.token)
 end
 """,
+    # A batch of `data.size` transfers out of one payer's balances (the token's user must own every source)
+    # to any of the batch balances, a new random body per request.
+    "batch": r"""
+function request()
+  local payer = pick(data.payers)
+  local movements = {}
+  for i = 1, data.size do
+    local src = pick(payer.balances)
+    local dst = pick(data.balances)
+    while dst == src do dst = pick(data.balances) end
+    movements[i] = '{"type":"transfer","from_wallet_balance_id":"' .. src .. '","to_wallet_balance_id":"' ..
+      dst .. '","amount":"0.01"}'
+  end
+  return post("/api/v1/transactions/batch/", payer.token, '{"movements":[' .. table.concat(movements, ",") .. ']}')
+end
+""",
     "payment": r"""
 function request()
   local b = pick(data.balances)

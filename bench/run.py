@@ -1,4 +1,4 @@
-"""Load benchmark of the wallet service against a real gunicorn, with a raw-SQL baseline.
+"""Load benchmark of the wallet service against a real gunicorn, with two raw-SQL baselines.
 
     python -m bench.run                 # full run (make bench)
     python -m bench.run --quick         # short run: 5 s per point, cold sweep only
@@ -7,18 +7,23 @@
 What it does (docs/PERFORMANCE.md says why):
 
 1. Drops and recreates the database `wallet_bench` (only databases named
-   wallet_bench*), migrates it, and deletes its own keys in Redis db 6.
+   wallet_bench*), migrates it, creates the minimal ledger's tables in it
+   (bench/sql.py), and deletes its own keys in Redis db 6 (`--redis-url`).
 2. Starts gunicorn with gunicorn.conf.py (one sync worker per core, at least 2,
    unless --workers says otherwise), DEBUG off, throttles out of the way.
 3. Seeds users, wallets and balances through the API (register, token,
    wallets, balances with initial_amount), and, for the history scenarios, a
    ledger of 10,000 and one of 1,000,000 entries by bulk SQL with the ledger
-   triggers disabled for that one transaction (balances kept consistent).
+   triggers disabled for that one transaction (balances kept consistent);
+   for the batch scenario, 10,000 balances with their opening deposits, by
+   bulk SQL as well (`bulk_balances`).
 4. Measures single requests in-process (SQL statements, Redis round trips,
    profile), and Redis commands per transfer over HTTP (MONITOR, our db only).
 5. For each scenario and concurrency: wrk with a generated Lua script and
-   pgbench with the same work in raw SQL, same server, same balances, in
-   interleaved slices (H S S H with the default --rounds 2), pooled per side.
+   pgbench with the same work in raw SQL, same server, same balances, and for
+   the transfers pgbench with the minimal ledger's transfer too, in
+   interleaved slices (H S M M S H with the default --rounds 2), pooled per
+   side; the CPU time of each side's processes (`CpuWatch`).
 6. Writes bench/results/<stamp>.json, bench/results/<stamp>.png (git ignores
    them unless the run is made the reference: docs/PERFORMANCE.md, "Results
    and the reference run"), and the generated section of docs/PERFORMANCE.md;
@@ -27,7 +32,10 @@ What it does (docs/PERFORMANCE.md says why):
 The `loyalty` scenario compares HTTP with HTTP instead of with raw SQL:
 payments over the cold balances with a loyalty programme active (and its
 booking worker running) against the same payments with it switched off, in
-interleaved slices (`measure_loyalty`).
+interleaved slices (`measure_loyalty`). The `batch` scenario compares batches
+of transfers (`POST /api/v1/transactions/batch/`) with the minimal ledger's
+single transfers (`measure_batch`), and reports NOT RUN on a server without
+that endpoint.
 """
 
 from __future__ import annotations
@@ -52,9 +60,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from bench import lua, sql
@@ -80,8 +90,11 @@ SCENARIOS = [
     "history_1m_first",
     "history_1m_deep",
     "loyalty",
+    "batch",
 ]
 SWEEP_DEFAULT = "cold,hot"
+BATCH_PATH = "/api/v1/transactions/batch/"
+BATCH_PAYERS = 4  # cold users that each hold thousands of the batch balances; a batch moves money out of one
 
 
 def log(message: str) -> None:
@@ -110,6 +123,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16, help="concurrency of the other scenarios and targets")
     parser.add_argument("--users", type=int, default=25, help="users holding the cold balances")
     parser.add_argument("--balances", type=int, default=100, help="balances of the cold, deposit and mixed scenarios")
+    parser.add_argument(
+        "--batch-connections",
+        type=int,
+        default=8,
+        help="concurrency of the batch scenario (its minimal raw SQL: --connections)",
+    )
+    parser.add_argument("--batch-size", type=int, default=100, help="transfers per batch")
+    parser.add_argument(
+        "--batch-balances",
+        type=int,
+        default=sql.MINIMAL_BALANCES,
+        help=f"balances the batches move between, and the minimal raw SQL they are compared with "
+        f"(at most {sql.MINIMAL_BALANCES:,})",
+    )
     parser.add_argument("--history-small", type=int, default=10_000)
     parser.add_argument("--history-large", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: gunicorn.conf.py's)")
@@ -147,8 +174,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c]
     if not args.database.startswith("wallet_bench"):
         parser.error("--database must start with wallet_bench: the harness drops it")
-    if not args.redis_url.rstrip("/").endswith("/6"):
-        parser.error("--redis-url must point at Redis database 6")
+    if not re.search(r"/([1-9]\d*)$", args.redis_url.rstrip("/")):
+        # The harness deletes every balance lock key of the database it is given (redis_cleanup).
+        parser.error("--redis-url must name a Redis database of its own, not 0 (e.g. redis://127.0.0.1:6379/6)")
+    if not 2 <= args.balances <= sql.MINIMAL_BALANCES:
+        parser.error(f"--balances must be between 2 and {sql.MINIMAL_BALANCES:,} (the minimal ledger's)")
+    if not BATCH_PAYERS * 2 <= args.batch_balances <= sql.MINIMAL_BALANCES:
+        parser.error(f"--batch-balances must be between {BATCH_PAYERS * 2} and {sql.MINIMAL_BALANCES:,}")
+    if not 1 <= args.batch_size <= 1_000:
+        parser.error("--batch-size must be between 1 and 1,000 (the endpoint's limit)")
     return args
 
 
@@ -176,15 +210,33 @@ def run_measured(cmd: list[str], *, env: dict | None = None, stdout_path: Path) 
     return proc.returncode, usage.ru_utime + usage.ru_stime, stdout_path.read_text()
 
 
-def proc_cpu_seconds(pid: int, children: bool = False) -> float:
+def proc_cpu(pid: int, children: bool = False) -> float | None:
+    """A process's CPU seconds so far (user + system), None if it is gone.
+
+    Its own time comes from `schedstat` (nanoseconds) where the kernel has it: `stat` counts in ticks of
+    10 ms, and 16 backends read twice a slice could lose 0.16 s, several percent of a short slice's work.
+    The reaped children's time is only in `stat`.
+    """
+    if not children:
+        try:
+            return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+        except FileNotFoundError:
+            if not Path(f"/proc/{pid}").exists():
+                return None
+        except (OSError, ValueError, IndexError):
+            pass
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
+        return None
     ticks = int(fields[11]) + int(fields[12])  # utime, stime
     if children:
         ticks += int(fields[13]) + int(fields[14])  # cutime, cstime of reaped children
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_seconds(pid: int, children: bool = False) -> float:
+    return proc_cpu(pid, children) or 0.0
 
 
 def machine_busy() -> tuple[float, float]:
@@ -223,6 +275,9 @@ def service_env(*, database: str, redis_url: str, cache_prefix: str, **extra: st
         THROTTLE_USER_RATE="1000000/second",
         THROTTLE_LOGIN_RATE="1000000/second",
         JWT_ACCESS_LIFETIME_SECONDS="86400",
+        # Each worker keeps its PostgreSQL connection for the whole run (600 s in production): a backend that
+        # exits during a slice would take its last CPU time with it (CpuWatch).
+        DB_CONN_MAX_AGE="86400",
         **extra,
     )
     env.pop("JWT_SIGNING_KEY", None)
@@ -326,15 +381,26 @@ class Gunicorn:
 
 
 def vacuum_balances(dbname: str) -> None:
-    """VACUUM the balance rows before each measured point, HTTP and SQL alike.
+    """VACUUM the balance rows before each measured slice, HTTP and both raw SQLs alike.
 
-    Every movement writes a new version of one or two of these ~100 rows. Where
+    Every movement writes a new version of one or two of these rows. Where
     autovacuum is off (as on the machines the reference figures come from),
     their dead versions pile up from point to point, and each point would pay
     for the ones before it.
     """
     with pg_connect(dbname) as conn:
+        backend = conn.info.backend_pid
         conn.execute("VACUUM wallets_walletbalance")
+        conn.execute("VACUUM bench_min_balance")
+    wait_exited(backend)
+
+
+def wait_exited(pid: int, limit_s: float = 2.0) -> None:
+    """Wait until a closed connection's backend has exited, so that the next slice's `CpuWatch` does not see
+    it go (a backend exits a moment after its client closes)."""
+    deadline = time.monotonic() + limit_s
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def analyze_ledger(dbname: str) -> None:
@@ -347,6 +413,7 @@ def analyze_ledger(dbname: str) -> None:
     """
     with pg_connect(dbname) as conn:
         conn.execute("ANALYZE transactions_transaction")
+        conn.execute("ANALYZE bench_min_entry")
 
 
 def free_port() -> int:
@@ -377,7 +444,7 @@ def redis_client(url: str):  # type: ignore[no-untyped-def]
     return redis.Redis.from_url(url, socket_timeout=5)
 
 
-# Every key the service writes for us in db 6: the balance locks and their
+# Every key the service writes for us in our Redis db (6 unless --redis-url says): the balance locks and their
 # signals (python-redis-lock ignores the cache prefix), and the cache/throttle
 # keys under our own CACHE_KEY_PREFIX.
 def redis_patterns(prefix: str) -> list[str]:
@@ -417,7 +484,11 @@ class Api:
             with urllib.request.urlopen(request, timeout=30) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+            body = exc.read()
+            try:
+                return exc.code, json.loads(body or b"null")
+            except ValueError:  # an answer from outside the API's error handler
+                return exc.code, {"body": body[:500].decode(errors="replace")}
 
     def must(self, expected: int, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
         status, payload = self.call(method, path, body, token)
@@ -454,12 +525,19 @@ def make_balance(api: Api, user: User, name: str, initial: str | None) -> Balanc
 
 
 @dataclass
+class BatchSeed:
+    payers: list[tuple[User, list[str]]]  # a user whose batches move money out of these of its balances
+    balances: list[str]  # every balance of the batches, the destinations
+
+
+@dataclass
 class Seed:
     users: list[User]
     cold: list[tuple[Balance, str]]  # balance, its owner's token
     hot_user: User
     history: dict[str, dict]
     loyalty_program: str | None = None  # the programme's id, switched off until the loyalty scenario
+    batch: BatchSeed | None = None
 
 
 LOYALTY_EARN_RATE = 100  # 1 %: a payment of 1.00 earns 0.01, the smallest cashback there is
@@ -509,11 +587,19 @@ def seed(api: Api, args: argparse.Namespace, dbname: str) -> Seed:
         log(f"bulk-inserted a ledger of {size:,} entries in {time.monotonic() - started:.1f} s")
         history[key] = {"user": user, "balance": balance, "size": size}
     program = seed_loyalty(api, dbname) if "loyalty" in args.scenarios else None
+    batch = None
+    if "batch" in args.scenarios:
+        started = time.monotonic()
+        batch = seed_batch(dbname, users, args.batch_balances)
+        log(
+            f"bulk-inserted {len(batch.balances):,} batch balances with their opening deposits in "
+            f"{time.monotonic() - started:.1f} s ({len(batch.payers)} payers)"
+        )
     with pg_connect(dbname) as conn:
         conn.execute("VACUUM ANALYZE")
     for item in history.values():
         item["deep_cursor"], item["deep_position"] = deep_cursor(dbname, item["user"].id, item["size"] // 2)
-    return Seed(users=users, cold=cold, hot_user=hot_user, history=history, loyalty_program=program)
+    return Seed(users=users, cold=cold, hot_user=hot_user, history=history, loyalty_program=program, batch=batch)
 
 
 def bulk_ledger(dbname: str, balance: Balance, size: int) -> None:
@@ -547,6 +633,98 @@ def bulk_ledger(dbname: str, balance: Balance, size: int) -> None:
         conn.commit()
 
 
+BATCH_OPENING = "1000000.00"
+
+
+def batch_owners(users: list[User], count: int) -> list[User]:
+    """The owner of each of `count` batch balances, in order: the first BATCH_PAYERS users hold four fifths of
+    them (thousands each, at the default 10,000), the other users the rest, so that a batch's destinations
+    belong to every bench user and its sources to one."""
+    payers, others = users[:BATCH_PAYERS], users[BATCH_PAYERS:]
+    payer_share = count if not others else count * 4 // 5
+    owners = [payers[index % len(payers)] for index in range(payer_share)]
+    owners += [others[index % len(others)] for index in range(count - payer_share)]
+    return owners
+
+
+def seed_batch(dbname: str, users: list[User], count: int) -> BatchSeed:
+    """`count` balances for the batch scenario, bulk-inserted (the API would take minutes for them)."""
+    assert dbname.startswith("wallet_bench")
+    owners = batch_owners(users, count)
+    with pg_connect(dbname, autocommit=False) as conn:
+        balances = bulk_balances(conn, [owner.id for owner in owners], BATCH_OPENING)
+        conn.commit()
+    held: dict[str, list[str]] = {}
+    for owner, balance in zip(owners, balances, strict=True):
+        held.setdefault(owner.id, []).append(balance)
+    payers = [(user, held[user.id]) for user in users[:BATCH_PAYERS]]
+    return BatchSeed(payers=payers, balances=balances)
+
+
+def bulk_balances(conn, owner_ids: list[str], opening: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """One wallet with one USD balance of `opening` per item of `owner_ids` (an owner may come many times),
+    in the caller's transaction; the new balances' ids, in order.
+
+    Each balance is left as a deposit through the API leaves it: its opening DEPOSIT entry at sequence 1
+    carries its amount (`balance_after`), `last_sequence` is 1, and the entry names the balance's wallet, owner
+    and currency. The ledger's own triggers (chain, immutability) are disabled for the INSERT of the entries
+    only, as `bulk_ledger` does; a query then proves every balance consistent with its entry, so a change of
+    the schema that this seed does not follow fails here, not in the middle of a measurement.
+    """
+    wallets = [str(uuid.uuid4()) for _ in owner_ids]
+    balances = [str(uuid.uuid4()) for _ in owner_ids]
+    spec = {"wallets": wallets, "balances": balances, "owners": list(owner_ids), "opening": opening}
+    conn.execute(
+        """
+        INSERT INTO wallets_wallet (id, name, is_frozen, created_at, owner_id)
+        SELECT wallet, 'batch ' || n, FALSE, now(), owner
+        FROM unnest(%(wallets)s::uuid[], %(owners)s::uuid[]) WITH ORDINALITY AS spec (wallet, owner, n)
+        """,
+        spec,
+    )
+    conn.execute(
+        """
+        INSERT INTO wallets_walletbalance (id, amount, last_sequence, held_amount, created_at, updated_at,
+            currency_id, wallet_id)
+        SELECT balance, %(opening)s, 1, 0, now(), clock_timestamp(), 'USD', wallet
+        FROM unnest(%(balances)s::uuid[], %(wallets)s::uuid[]) AS spec (balance, wallet)
+        """,
+        spec,
+    )
+    conn.execute("ALTER TABLE transactions_transaction DISABLE TRIGGER USER")
+    conn.execute(
+        """
+        INSERT INTO transactions_transaction (id, type, amount, balance_after, sequence, reference, source,
+            description, merchant, created_at, currency_id, owner_id, wallet_id, wallet_balance_id)
+        SELECT gen_random_uuid(), 'DEPOSIT', %(opening)s, %(opening)s, 1, gen_random_uuid(), 'SEED', '', '',
+               clock_timestamp(), 'USD', owner, wallet, balance
+        FROM unnest(%(balances)s::uuid[], %(wallets)s::uuid[], %(owners)s::uuid[]) AS spec (balance, wallet, owner)
+        """,
+        spec,
+    )
+    # The deferred checks fire now, so that the table may be altered again.
+    conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    conn.execute("ALTER TABLE transactions_transaction ENABLE TRIGGER USER")
+    (consistent,) = conn.execute(
+        """
+        SELECT count(*) FROM wallets_walletbalance balance
+        JOIN wallets_wallet wallet ON wallet.id = balance.wallet_id
+        JOIN transactions_transaction tip
+            ON tip.wallet_balance_id = balance.id AND tip.sequence = balance.last_sequence
+        WHERE balance.id = ANY(%(balances)s::uuid[]) AND balance.last_sequence = 1
+          AND tip.balance_after = balance.amount AND tip.amount = balance.amount AND tip.type = 'DEPOSIT'
+          AND tip.owner_id = wallet.owner_id AND tip.wallet_id = balance.wallet_id
+          AND tip.currency_id = balance.currency_id
+        """,
+        spec,
+    ).fetchone()
+    if consistent != len(balances):
+        raise RuntimeError(
+            f"bulk balances: {len(balances) - consistent} of {len(balances)} not as a deposit leaves them"
+        )
+    return balances
+
+
 def deep_cursor(dbname: str, owner_id: str, depth: int) -> tuple[str, str]:
     """The service's cursor for the page after the entry `depth` entries down the owner's history (newest
     first), and that entry's time."""
@@ -569,7 +747,10 @@ class Scenario:
     title: str
     lua_kind: str
     lua_data: dict
-    sql_scripts: list[tuple[str, int]]  # script text, weight
+    sql_scripts: list[tuple[str, int]]  # the full raw SQL: script text, weight
+    minimal_scripts: list[tuple[str, int]] = field(default_factory=list)  # the minimal ledger's, if compared
+    minimal_connections: int | None = None  # the minimal ledger's concurrency, if not the point's
+    transfers_per_request: int = 1
 
 
 def entry(balance: Balance, token: str) -> dict:
@@ -597,6 +778,8 @@ def scenarios(seed_data: Seed, args: argparse.Namespace) -> dict[str, Scenario]:
             "cold",
             {"balances": lua_balances},
             [(sql.transfer(s, d), 1) for s, d in random_pairs(sql.MAX_SCRIPTS)],
+            # As many balances as the HTTP side moves money between: the same chance that two transfers meet.
+            minimal_scripts=[(sql.minimal_transfer_random(len(balances)), 1)],
         ),
         "hot": Scenario(
             "hot",
@@ -604,6 +787,10 @@ def scenarios(seed_data: Seed, args: argparse.Namespace) -> dict[str, Scenario]:
             "hot",
             {"pair": [entry(hot_a, seed_data.hot_user.token), entry(hot_b, seed_data.hot_user.token)]},
             [(sql.transfer(hot_a, hot_b), 1), (sql.transfer(hot_b, hot_a), 1)],
+            minimal_scripts=[
+                (sql.minimal_transfer_between(*sql.MINIMAL_HOT_PAIR), 1),
+                (sql.minimal_transfer_between(*reversed(sql.MINIMAL_HOT_PAIR)), 1),
+            ],
         ),
         "deposit": Scenario(
             "deposit",
@@ -625,6 +812,22 @@ def scenarios(seed_data: Seed, args: argparse.Namespace) -> dict[str, Scenario]:
             + [(sql.transfer(s, d), 1) for s, d in random_pairs(min(20, len(balances) // 2))],
         ),
     }
+    if seed_data.batch is not None:
+        batch = seed_data.batch
+        out["batch"] = Scenario(
+            "batch",
+            f"batches of {args.batch_size} transfers between random balances of {len(batch.balances):,}",
+            "batch",
+            {
+                "size": args.batch_size,
+                "payers": [{"token": user.token, "balances": ids} for user, ids in batch.payers],
+                "balances": batch.balances,
+            },
+            [],  # the full raw SQL's scripts name their balances: 100 pairs would not cover 10,000 balances
+            minimal_scripts=[(sql.minimal_transfer_random(len(batch.balances)), 1)],
+            minimal_connections=args.connections,
+            transfers_per_request=args.batch_size,
+        )
     out["loyalty"] = Scenario(
         "loyalty",
         f"payments over {len(balances)} payer balances, with a loyalty programme and without",
@@ -653,25 +856,45 @@ def scenarios(seed_data: Seed, args: argparse.Namespace) -> dict[str, Scenario]:
 # --- running one point ------------------------------------------------------------------------
 
 
+# The server's own processes, shared by every database on it (and the postmaster, whose title is its command).
+PG_SHARED_PROCESS = re.compile(
+    r"^postgres: (?:[^:]*: )?(?:checkpointer|background writer|walwriter|autovacuum launcher"
+    r"|logical replication launcher|archiver|stats collector)\b"
+)
+
+ProcessKey = tuple[str, int]  # (gunicorn | postgres | pg_shared | redis, pid)
+Sample = tuple[float, dict[ProcessKey, float]]  # the time of a poll, each process's CPU seconds so far
+
+
 class CpuWatch:
     """CPU seconds spent during one measured run by the gunicorn master and workers, the PostgreSQL
     backends connected to the bench database, and redis-server; plus the whole machine's busy time.
 
-    Processes are polled every 0.2 s and each one's CPU is taken from when it was first seen
-    (or from zero if it started during the run) to when it was last seen, so backends that
-    come and go with pgbench are counted (less at most their last 0.2 s), and PostgreSQL
-    work for other databases on this server is not.
+    Processes are polled every 0.2 s (`samples`); each one's CPU is taken from its first poll (from
+    zero if it started during the run) to its last. PostgreSQL work for other databases on this server
+    is not counted: other programs run their test suites on it at the same time.
+
+    A backend's CPU can be read only while it lives. What it spends after its last poll is lost when it
+    exits, and once the postmaster has reaped it, its time is only in the postmaster's `cutime`, summed
+    with the backends of every other database, which come and go by the hundred during a test suite. So
+    nothing measured depends on a backend that exits: the web workers keep their connection for the whole
+    run (`service_env`, `DB_CONN_MAX_AGE`), and a pgbench slice's PostgreSQL CPU is read over
+    `postgres_window`, the polls while all its connections were open, and divided by the transactions
+    pgbench logged as done between those two polls. Backends that exit anyway are counted
+    (`postgres_backends_exited`). The server's own processes (checkpointer, WAL writer, background writer)
+    serve every database: their CPU is reported apart (`postgres_shared_cpu_s`), never per request.
     """
+
+    POLL_S = 0.2
 
     def __init__(self, server: Gunicorn | None, dbname: str) -> None:
         self.server = server
         self.marker = f" {dbname} "
-        self.first: dict[tuple[str, int], float] = {}
-        self.last: dict[tuple[str, int], float] = {}
+        self.samples: list[Sample] = []
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _pids(self) -> list[tuple[str, int]]:
+    def _pids(self) -> list[ProcessKey]:
         found = []
         if self.server is not None and self.server.proc is not None:
             found += [("gunicorn", pid) for pid in [self.server.proc.pid, *self.server.worker_pids()]]
@@ -682,27 +905,33 @@ class CpuWatch:
                 comm = (entry / "comm").read_text().strip()
                 if comm == "redis-server":
                     found.append(("redis", int(entry.name)))
-                elif comm == "postgres" and self.marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    found.append(("postgres", int(entry.name)))
+                elif comm == "postgres":
+                    title = (entry / "cmdline").read_bytes().decode(errors="replace").replace("\0", " ")
+                    if self.marker in title:
+                        found.append(("postgres", int(entry.name)))
+                    elif not title.startswith("postgres:") or PG_SHARED_PROCESS.match(title):
+                        found.append(("pg_shared", int(entry.name)))
             except OSError:
                 pass
         return found
 
-    def _poll(self, initial: bool = False) -> None:
+    def _poll(self) -> None:
+        before = time.time()
+        readings = {}
         for key in self._pids():
-            cpu = proc_cpu_seconds(key[1])
-            if key not in self.first:
-                self.first[key] = cpu if initial else 0.0
-            self.last[key] = max(cpu, self.last.get(key, 0.0))
+            cpu = proc_cpu(key[1])
+            if cpu is not None:  # gone since it was listed
+                readings[key] = cpu
+        self.samples.append(((before + time.time()) / 2, readings))
 
     def _loop(self) -> None:
-        while not self.stopping.wait(0.2):
+        while not self.stopping.wait(self.POLL_S):
             self._poll()
 
     def __enter__(self) -> CpuWatch:
         self.busy_before = machine_busy()
         self.started = time.monotonic()
-        self._poll(initial=True)
+        self._poll()
         self.thread.start()
         return self
 
@@ -713,16 +942,19 @@ class CpuWatch:
         self.wall = time.monotonic() - self.started
         self.busy_after = machine_busy()
 
+    def postgres_window(self, connections: int) -> dict | None:
+        return postgres_window(self.samples, connections)
+
     def result(self, load_generator_cpu_s: float) -> dict:
-        spent = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0}
-        for key, last in self.last.items():
-            spent[key[0]] += last - self.first[key]
+        spent = spent_by_kind(self.samples)
         busy_s = (self.busy_after[0] - self.busy_before[0]) / os.sysconf("SC_CLK_TCK")
         ours = sum(spent.values()) + load_generator_cpu_s
         return {
             "gunicorn_cpu_s": round(spent["gunicorn"], 2),
             "postgres_cpu_s": round(spent["postgres"], 2),
             "redis_cpu_s": round(spent["redis"], 2),
+            "postgres_shared_cpu_s": round(spent["pg_shared"], 2),
+            "postgres_backends_exited": backends_exited(self.samples),
             "other_processes_cpu_s": round(max(0.0, busy_s - ours), 2),
             "machine_busy_pct": round(
                 100 * (self.busy_after[0] - self.busy_before[0]) / max(1, self.busy_after[1] - self.busy_before[1]), 1
@@ -731,14 +963,69 @@ class CpuWatch:
         }
 
 
-def cpu_cost(usage: dict, count: int) -> dict:
-    """CPU milliseconds per request of the server side, and the rate two idle cores would allow at that cost."""
+def spent_by_kind(samples: list[Sample]) -> dict[str, float]:
+    """CPU seconds per kind of process over the samples: each process from its first poll (from zero if it
+    was not there at the first) to its largest reading."""
+    first: dict[ProcessKey, float] = {}
+    last: dict[ProcessKey, float] = {}
+    for index, (_, readings) in enumerate(samples):
+        for key, cpu in readings.items():
+            first.setdefault(key, cpu if index == 0 else 0.0)
+            last[key] = max(cpu, last.get(key, 0.0))
+    spent = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0, "pg_shared": 0.0}
+    for key, cpu in last.items():
+        spent[key[0]] += cpu - first[key]
+    return spent
+
+
+def backends_exited(samples: list[Sample]) -> int:
+    """How many of the bench database's backends were seen during the run and had gone by its last poll."""
+    seen = {key for _, readings in samples for key in readings if key[0] == "postgres"}
+    return len(seen - set(samples[-1][1])) if samples else 0
+
+
+def postgres_window(samples: list[Sample], connections: int) -> dict | None:
+    """The bench database's backends' CPU seconds between two polls: the first at which `connections`
+    backends more than at the start were there, and the last before any backend that came after the start
+    had gone. Over that span a load generator held all its connections, and every backend's CPU was read
+    while it lived. None if there is no such span (a run shorter than two polls)."""
+    if not samples:
+        return None
+    initial = {key for key in samples[0][1] if key[0] == "postgres"}
+    arrived: set[ProcessKey] = set()
+    start = end = None
+    for index, (_, readings) in enumerate(samples):
+        present = {key for key in readings if key[0] == "postgres"}
+        if arrived - present:
+            break
+        arrived |= present - initial
+        end = index
+        if start is None and len(present - initial) >= connections:
+            start = index
+    if start is None or end is None or end <= start:
+        return None
+    at_start = samples[start][1]
+    last: dict[ProcessKey, float] = {}
+    for _, readings in samples[start : end + 1]:
+        last.update((key, cpu) for key, cpu in readings.items() if key[0] == "postgres")
+    return {
+        "from": samples[start][0],
+        "to": samples[end][0],
+        "postgres_cpu_s": sum(cpu - at_start.get(key, 0.0) for key, cpu in last.items()),
+    }
+
+
+def cpu_cost(usage: dict, count: int, postgres_ms: float | None = None) -> dict:
+    """CPU milliseconds per request of the server side, and the rate two idle cores would allow at that cost.
+    `postgres_ms`: PostgreSQL's share measured more exactly than over the whole run (`postgres_window`)."""
     count = max(1, count)
-    server_ms = 1000 * (usage["gunicorn_cpu_s"] + usage["postgres_cpu_s"] + usage["redis_cpu_s"]) / count
+    if postgres_ms is None:
+        postgres_ms = 1000 * usage["postgres_cpu_s"] / count
+    server_ms = 1000 * (usage["gunicorn_cpu_s"] + usage["redis_cpu_s"]) / count + postgres_ms
     return {
         "cpu_ms_per_request": {
             "gunicorn": round(1000 * usage["gunicorn_cpu_s"] / count, 3),
-            "postgres": round(1000 * usage["postgres_cpu_s"] / count, 3),
+            "postgres": round(postgres_ms, 3),
             "redis": round(1000 * usage["redis_cpu_s"] / count, 3),
             "server_total": round(server_ms, 3),
         },
@@ -746,29 +1033,63 @@ def cpu_cost(usage: dict, count: int) -> dict:
     }
 
 
-def abba(rounds: int) -> list[str]:
-    """The order of one point's slices: HTTP and raw SQL alternating, each pair mirroring the last
-    (H S, S H, H S, …), so that a drift of the machine's speed over the point falls on both sides."""
+def abba(rounds: int, sides: tuple[str, ...] = ("http", "sql")) -> list[str]:
+    """The order of one point's slices: the sides in turn, each round mirroring the last (H S, S H, H S, …;
+    with the minimal ledger H S M, M S H), so that a drift of the machine's speed over the point falls on
+    every side alike."""
     order: list[str] = []
     for index in range(rounds):
-        order += ["http", "sql"] if index % 2 == 0 else ["sql", "http"]
+        order += list(sides) if index % 2 == 0 else list(reversed(sides))
     return order
 
 
 def measure_point(
     scenario: Scenario, server: Gunicorn, connections: int, args: argparse.Namespace, workdir: Path
-) -> tuple[dict, dict]:
-    """One point: `args.rounds` slices of wrk and as many of pgbench, interleaved (`abba`), each of
-    `args.duration / args.rounds` seconds and after a VACUUM of the balances; pooled per side."""
+) -> dict[str, dict]:
+    """One point: `args.rounds` slices of wrk, as many of pgbench with the full raw SQL and as many with
+    the minimal ledger (those the scenario has), interleaved (`abba`), each of `args.duration / args.rounds`
+    seconds and after a VACUUM of the balances; pooled per side: {"http": …, "sql": …, "minimal": …}."""
     seconds = max(1, round(args.duration / args.rounds))
-    slices: dict[str, list[dict]] = {"http": [], "sql": []}
-    for side in abba(args.rounds):
+    sides: dict[str, Callable[[], dict]] = {
+        "http": lambda: wrk_slice(scenario, server, connections, seconds, args, workdir)
+    }
+    if scenario.sql_scripts:
+        sides["sql"] = lambda: pgbench_slice(
+            scenario.name, scenario.sql_scripts, args.database, connections, seconds, workdir
+        )
+    if scenario.minimal_scripts:
+        minimal_connections = scenario.minimal_connections or connections
+        sides["minimal"] = lambda: pgbench_slice(
+            f"{scenario.name}-minimal", scenario.minimal_scripts, args.database, minimal_connections, seconds, workdir
+        )
+    slices: dict[str, list[dict]] = {side: [] for side in sides}
+    for side in abba(args.rounds, tuple(sides)):
         vacuum_balances(args.database)
-        if side == "http":
-            slices["http"].append(wrk_slice(scenario, server, connections, seconds, args, workdir))
-        else:
-            slices["sql"].append(pgbench_slice(scenario, args.database, connections, seconds, workdir))
-    return http_summary(slices["http"], server), sql_summary(slices["sql"])
+        slices[side].append(sides[side]())
+    pooled = {"http": http_summary(slices["http"], server, scenario.transfers_per_request)}
+    pooled.update((side, sql_summary(slices[side])) for side in ("sql", "minimal") if side in slices)
+    return pooled
+
+
+def point_figures(pooled: dict[str, dict]) -> dict:
+    """A measured point's sides and what they say together: HTTP ÷ each raw SQL in transfers (or
+    requests) a second and by CPU cost, and PostgreSQL's CPU per transfer on each side."""
+    http, full, minimal = pooled["http"], pooled.get("sql"), pooled.get("minimal")
+    figures: dict = dict(pooled)
+
+    def ratio(numerator: float | None, denominator: float | None) -> float | None:
+        return round(numerator / denominator, 3) if numerator is not None and denominator else None
+
+    figures["ratio"] = ratio(http["ok_transfers_per_s"], full and full["tps"])
+    figures["minimal_ratio"] = ratio(http["ok_transfers_per_s"], minimal and minimal["tps"])
+    # The same comparison from CPU cost alone: far less sensitive to other programs on the machine.
+    ok_share = (http["requests"] - http["non_2xx"]) / max(1, http["requests"])
+    http_ms = http["cpu_ms_per_request"]["server_total"] / max(ok_share, 1e-9) / http["transfers_per_request"]
+    figures["cpu_cost_ratio"] = ratio(full and full["cpu_ms_per_request"]["server_total"], http_ms)
+    # PostgreSQL's CPU per transfer: the ledger's cost to the database, whatever the Python in front.
+    figures["pg_cpu_ratio"] = ratio(full and full["pg_cpu_ms_per_op"], http["pg_cpu_ms_per_op"])
+    figures["pg_cpu_minimal_ratio"] = ratio(minimal and minimal["pg_cpu_ms_per_op"], http["pg_cpu_ms_per_op"])
+    return figures
 
 
 class BookingWorker:
@@ -875,10 +1196,16 @@ def pooled_latency(slices: list[tuple[int, list[list[float]]]]) -> dict[str, flo
 def merged_usage(usages: list[dict]) -> dict:
     """`CpuWatch.result`s of several slices as one: seconds added, the machine's busy share weighted by time."""
     wall = sum(u["wall_s"] for u in usages)
-    merged = {
-        key: round(sum(u[key] for u in usages), 2)
-        for key in ("gunicorn_cpu_s", "postgres_cpu_s", "redis_cpu_s", "other_processes_cpu_s", "wall_s")
-    }
+    summed = (
+        "gunicorn_cpu_s",
+        "postgres_cpu_s",
+        "redis_cpu_s",
+        "postgres_shared_cpu_s",
+        "postgres_backends_exited",
+        "other_processes_cpu_s",
+        "wall_s",
+    )
+    merged = {key: round(sum(u[key] for u in usages), 2) for key in summed if all(key in u for u in usages)}
     merged["machine_busy_pct"] = round(sum(u["machine_busy_pct"] * u["wall_s"] for u in usages) / max(wall, 1e-9), 1)
     return merged
 
@@ -900,8 +1227,9 @@ def wrk_slice(
     return {"raw": json.loads(match.group(1)), "cpu_s": cpu, "usage": watch.result(cpu)}
 
 
-def http_summary(slices: list[dict], server: Gunicorn) -> dict:
-    """The figures of one HTTP point from its wrk slices (one slice: wrk's own percentiles)."""
+def http_summary(slices: list[dict], server: Gunicorn, transfers_per_request: int = 1) -> dict:
+    """The figures of one HTTP point from its wrk slices (one slice: wrk's own percentiles).
+    `transfers_per_request`: the movements of one request (a batch's), for the rates and costs per transfer."""
     raws = [s["raw"] for s in slices]
     requests = sum(raw["requests"] for raw in raws)
     seconds = sum(raw["duration_us"] for raw in raws) / 1e6
@@ -931,12 +1259,18 @@ def http_summary(slices: list[dict], server: Gunicorn) -> dict:
         max=max(lat["max"] for lat in lats),
         stdev=max(0.0, second_moment / count - mean**2) ** 0.5,
     )
+    ok_transfers = (requests - non_2xx) * transfers_per_request
     return {
         "requests": requests,
         "slices": len(slices),
         "slice_rps": [round(raw["requests"] / (raw["duration_us"] / 1e6), 1) for raw in raws],
         "rps": round(requests / seconds, 1),
         "ok_rps": round((requests - non_2xx) / seconds, 1),
+        "transfers_per_request": transfers_per_request,
+        "ok_transfers_per_s": round(ok_transfers / seconds, 1),
+        # PostgreSQL's CPU per transfer done (per 2xx request in the scenarios that are no transfers); the web
+        # workers' backends live through the whole run, so none of their time is lost (CpuWatch).
+        "pg_cpu_ms_per_op": round(1000 * usage["postgres_cpu_s"] / max(1, ok_transfers), 4),
         "latency_ms": {k: round(latency[k] / 1000, 2) for k in ("p50", "p90", "p95", "p99", "p999", "mean", "max")},
         "non_2xx": non_2xx,
         "errors_by_code": codes,
@@ -950,6 +1284,120 @@ def http_summary(slices: list[dict], server: Gunicorn) -> dict:
     }
 
 
+def point_line(point: dict) -> str:
+    """One measured point in the run's log: HTTP, each raw SQL, their ratios, PostgreSQL's CPU per transfer."""
+    http = point["http"]
+    line = (
+        f"HTTP {http['rps']:8.1f} req/s p50 {http['latency_ms']['p50']:7.2f} p99 {http['latency_ms']['p99']:8.2f} ms "
+        f"errors {http['errors']:<5}"
+    )
+    for side, label, ratio in (("sql", "SQL", "ratio"), ("minimal", "minimal", "minimal_ratio")):
+        if side in point:
+            line += (
+                f" | {label} {point[side]['tps']:8.1f} tps p99 {point[side]['latency_ms']['p99']:7.2f} ms, "
+                f"ratio {point[ratio]}"
+            )
+    pg = " / ".join(f"{point[side]['pg_cpu_ms_per_op']}" for side in ("http", "sql", "minimal") if side in point)
+    return (
+        f"{line} | CPU cost ratio {point.get('cpu_cost_ratio')} | PG CPU ms per op (HTTP / SQL / minimal) {pg} | "
+        f"wrk CPU {http['load_generator_cpu_pct_of_one_core']}% of a core | other processes "
+        f"{http['other_processes_cpu_s']} CPU s"
+    )
+
+
+def measure_batch(
+    scenario: Scenario, server: Gunicorn, api: Api, seed_data: Seed, args: argparse.Namespace, workdir: Path
+) -> dict:
+    """Batches of transfers at `--batch-connections` against the minimal ledger's single transfers over as
+    many balances at `--connections`, in interleaved slices. A server without the batch endpoint (POST
+    answered 404 or 405), or one that refuses a batch of one transfer, is told apart: {"not_run": why}."""
+    assert seed_data.batch is not None
+    payer, sources = seed_data.batch.payers[0]
+    probe = {
+        "movements": [
+            {
+                "type": "transfer",
+                "from_wallet_balance_id": sources[0],
+                "to_wallet_balance_id": sources[1],
+                "amount": "0.01",
+            }
+        ]
+    }
+    status, answer = api.call("POST", BATCH_PATH, probe, payer.token)
+    if status in (404, 405):
+        return {"not_run": f"no batch endpoint: POST {BATCH_PATH} answered {status}"}
+    if status != 201:  # the run's other scenarios keep their results; this one says what went wrong
+        return {"not_run": f"POST {BATCH_PATH} answered {status} to a batch of one transfer: {answer}"[:300]}
+    if args.warmup:
+        run_wrk(scenario, server, args.batch_connections, args.warmup, args, workdir)
+    analyze_ledger(args.database)
+    background = wait_for_quiet(args.quiet_wait)
+    point = point_figures(measure_point(scenario, server, args.batch_connections, args, workdir))
+    point.update(
+        connections=args.batch_connections,
+        minimal_connections=scenario.minimal_connections,
+        size=args.batch_size,
+        balances=len(seed_data.batch.balances),
+        payers=len(seed_data.batch.payers),
+        transfers_per_s=point["http"]["ok_transfers_per_s"],
+        machine_busy_pct_before=background,
+        invariants=batch_invariants(args.database, seed_data.batch.balances),
+    )
+    return point
+
+
+def batch_invariants(dbname: str, balances: list[str]) -> dict:
+    """What the batch storm left on its balances, checked in SQL apart from the service's code: each balance's
+    entries numbered 1..n and chained (`balance_after` = the one before ± its amount), its amount and
+    `last_sequence` those of its newest entry, every transfer one TRANSFER_OUT and one TRANSFER_IN of one
+    amount pointing at each other, and the money of all the batch balances what they opened with (they only
+    move money among themselves). Counts of what is wrong (all 0 when the ledger holds), and the sizes checked."""
+    checks = {
+        "entries_out_of_chain": """
+            SELECT count(*) FROM (
+                SELECT sequence, row_number() OVER chain AS position, type, amount, balance_after,
+                       coalesce(lag(balance_after) OVER chain, 0) AS before
+                FROM transactions_transaction WHERE wallet_balance_id = ANY(%(balances)s::uuid[])
+                WINDOW chain AS (PARTITION BY wallet_balance_id ORDER BY sequence)
+            ) AS entry
+            WHERE sequence <> position OR (balance_after = before + CASE type
+                WHEN 'DEPOSIT' THEN amount WHEN 'TRANSFER_IN' THEN amount WHEN 'TRANSFER_OUT' THEN -amount END
+            ) IS NOT TRUE""",
+        "balances_off_their_newest_entry": """
+            SELECT count(*) FROM wallets_walletbalance balance
+            LEFT JOIN transactions_transaction tip
+                ON tip.wallet_balance_id = balance.id AND tip.sequence = balance.last_sequence
+            WHERE balance.id = ANY(%(balances)s::uuid[]) AND (tip.balance_after IS DISTINCT FROM balance.amount
+                OR EXISTS (SELECT 1 FROM transactions_transaction later
+                           WHERE later.wallet_balance_id = balance.id AND later.sequence > balance.last_sequence))""",
+        "transfers_unpaired": """
+            SELECT count(*) FROM (
+                SELECT reference FROM transactions_transaction
+                WHERE reference IN (SELECT reference FROM transactions_transaction
+                                    WHERE wallet_balance_id = ANY(%(balances)s::uuid[]) AND type LIKE 'TRANSFER_%%')
+                GROUP BY reference
+                HAVING count(*) FILTER (WHERE type = 'TRANSFER_OUT') <> 1
+                    OR count(*) FILTER (WHERE type = 'TRANSFER_IN') <> 1 OR min(amount) <> max(amount)
+                    OR array_agg(wallet_balance_id ORDER BY type)
+                       IS DISTINCT FROM array_agg(related_wallet_balance_id ORDER BY type DESC)
+            ) AS movement""",
+        "money_created_or_lost": """
+            SELECT abs(sum(amount) - count(*) * %(opening)s::numeric) FROM wallets_walletbalance
+            WHERE id = ANY(%(balances)s::uuid[])""",
+    }
+    found: dict = {}
+    with pg_connect(dbname) as conn:
+        for name, query in checks.items():
+            (found[name],) = conn.execute(query, {"balances": balances, "opening": BATCH_OPENING}).fetchone()
+        (found["entries_checked"],) = conn.execute(
+            "SELECT count(*) FROM transactions_transaction WHERE wallet_balance_id = ANY(%(balances)s::uuid[])",
+            {"balances": balances},
+        ).fetchone()
+    found["holds"] = all(found[name] == 0 for name in checks)
+    found["money_created_or_lost"] = str(found["money_created_or_lost"])
+    return found
+
+
 def run_wrk(
     scenario: Scenario, server: Gunicorn, connections: int, duration: int, args: argparse.Namespace, workdir: Path
 ) -> dict:
@@ -957,15 +1405,19 @@ def run_wrk(
     return http_summary([wrk_slice(scenario, server, connections, duration, args, workdir)], server)
 
 
-def pgbench_slice(scenario: Scenario, dbname: str, connections: int, duration: int, workdir: Path) -> dict:
-    """pgbench with the scenario's scripts; CPU of its PostgreSQL backends counted as for HTTP."""
-    script_dir = workdir / f"sql-{scenario.name}"
+def pgbench_slice(
+    name: str, scripts: list[tuple[str, int]], dbname: str, connections: int, duration: int, workdir: Path
+) -> dict:
+    """pgbench with these scripts (text, weight); CPU of its PostgreSQL backends counted as for HTTP, and
+    exactly over the span all its connections were open (`postgres_window`), with the transactions pgbench
+    logged as done in that span."""
+    script_dir = workdir / f"sql-{name}"
     shutil.rmtree(script_dir, ignore_errors=True)
     script_dir.mkdir()
     cmd = ["pgbench", "-h", PG["host"], "-p", str(PG["port"]), "-U", PG["user"], "-n", "-M", "prepared"]
     cmd += ["-c", str(connections), "-j", str(min(connections, 2)), "-T", str(duration)]
     cmd += ["-l", "--log-prefix", str(script_dir / "log")]
-    for index, (text, weight) in enumerate(scenario.sql_scripts):
+    for index, (text, weight) in enumerate(scripts):
         path = script_dir / f"s{index}.sql"
         path.write_text(text)
         cmd += ["-f", f"{path}@{weight}"]
@@ -977,13 +1429,14 @@ def pgbench_slice(scenario: Scenario, dbname: str, connections: int, duration: i
     failed = re.search(r"number of failed transactions: (\d+)", output)
     if code != 0 or not tps:
         raise RuntimeError(f"pgbench failed ({code}):\n{output[-3000:]}")
-    latencies = []
-    for path in glob.glob(str(script_dir / "log*")):
-        with open(path) as handle:
-            for line in handle:
-                parts = line.split()
-                if len(parts) >= 3 and parts[2].isdigit():
-                    latencies.append(int(parts[2]))
+    latencies, finished = pgbench_log(glob.glob(str(script_dir / "log*")))
+    window = watch.postgres_window(connections)
+    if window is not None:
+        window = {
+            "seconds": round(window["to"] - window["from"], 3),
+            "transactions": transactions_between(finished, window["from"], window["to"]),
+            "postgres_cpu_s": round(window["postgres_cpu_s"], 4),
+        }
     return {
         "tps": float(tps.group(1)),
         "transactions": int(done.group(1)) if done else 0,
@@ -992,7 +1445,28 @@ def pgbench_slice(scenario: Scenario, dbname: str, connections: int, duration: i
         "duration_s": duration,
         "cpu_s": cpu,
         "usage": watch.result(cpu),
+        "window": window,
     }
+
+
+def pgbench_log(paths: Iterable[str]) -> tuple[list[int], list[float]]:
+    """The latency (µs) and the end (Unix time) of each transaction pgbench logged as done (`-l`: client,
+    transaction number, latency, script, epoch seconds, microseconds; a failed one has no latency)."""
+    latencies: list[int] = []
+    finished: list[float] = []
+    for path in paths:
+        with open(path) as handle:
+            for line in handle:
+                parts = line.split()
+                if len(parts) >= 6 and parts[2].isdigit():
+                    latencies.append(int(parts[2]))
+                    finished.append(int(parts[4]) + int(parts[5]) / 1e6)
+    return latencies, finished
+
+
+def transactions_between(finished: list[float], start: float, end: float) -> int:
+    """How many transactions ended after `start` and no later than `end`."""
+    return sum(1 for moment in finished if start < moment <= end)
 
 
 def sql_summary(slices: list[dict]) -> dict:
@@ -1007,6 +1481,13 @@ def sql_summary(slices: list[dict]) -> dict:
 
     cpu = sum(s["cpu_s"] for s in slices)
     usage = merged_usage([s["usage"] for s in slices])
+    # PostgreSQL's CPU per transaction over the spans each slice held all its connections (`postgres_window`);
+    # without one (a slice shorter than two polls), over the whole slices, less what exiting backends took along.
+    windows = [s["window"] for s in slices if s.get("window") and s["window"]["transactions"]]
+    if windows:
+        pg_ms = 1000 * sum(w["postgres_cpu_s"] for w in windows) / sum(w["transactions"] for w in windows)
+    else:
+        pg_ms = 1000 * usage["postgres_cpu_s"] / max(1, processed)
     return {
         "tps": round(processed / measured_s, 1) if measured_s else 0.0,
         "transactions": processed,
@@ -1017,7 +1498,13 @@ def sql_summary(slices: list[dict]) -> dict:
         "load_generator_cpu_s": round(cpu, 2),
         "load_generator_cpu_pct_of_one_core": round(100 * cpu / max(1, sum(s["duration_s"] for s in slices)), 1),
         **usage,
-        **cpu_cost(usage, processed),
+        **cpu_cost(usage, processed, postgres_ms=pg_ms),
+        "pg_cpu_ms_per_op": round(pg_ms, 4),
+        "pg_cpu_exact": len(windows) == len(slices),
+        "pg_cpu_window": {
+            "seconds": round(sum(w["seconds"] for w in windows), 2),
+            "transactions": sum(w["transactions"] for w in windows),
+        },
     }
 
 
@@ -1081,6 +1568,7 @@ def redis_per_transfer(api: Api, seed_data: Seed, redis_url: str, count: int = 1
                 name = match.group(3).upper()
                 client_commands[name] = client_commands.get(name, 0) + 1
     return {
+        "db": int(db),
         "transfers": count,
         "commands_per_transfer": round(sum(client_commands.values()) / count, 2),
         "commands_by_name_per_transfer": {k: round(v / count, 2) for k, v in sorted(client_commands.items())},
@@ -1161,7 +1649,12 @@ def target_rows(results: dict, args: argparse.Namespace) -> list[dict]:
     errors = [p["http"]["errors"] for s in points.values() for cc, p in s.items() if cc == c]
     if results.get("loyalty"):
         errors += [results["loyalty"][side]["errors"] for side in ("with", "without")]
-    add(f"errors at {c} connections (all scenarios)", sum(errors) if errors else None, "≤", 0)
+    batch = results.get("batch")
+    errors_label = f"errors at {c} connections (all scenarios)"
+    if batch and "http" in batch:
+        errors.append(batch["http"]["errors"])
+        errors_label = f"errors at {c} connections (all scenarios; the batches at {batch['connections']})"
+    add(errors_label, sum(errors) if errors else None, "≤", 0)
     transfer = results.get("in_process", {}).get("requests", {}).get("transfer")
     add("SQL statements per transfer", transfer and transfer["sql_statements"], "≤", 6)
     add("Redis round trips per transfer", transfer and transfer["redis_round_trips"], "≤", 6)
@@ -1187,7 +1680,78 @@ def target_rows(results: dict, args: argparse.Namespace) -> list[dict]:
         0.8,
     )
     add("worker memory (largest VmRSS)", results.get("worker_rss_max_mb"), "≤", 80, " MB")
+    batch_rows(results, rows, add, c)
+    minimal_rows(rows, add, c, cold, hot)
     return rows
+
+
+def minimal_rows(rows: list[dict], add: Callable[..., None], c: str, cold: dict | None, hot: dict | None) -> None:
+    """The single transfers against the minimal ledger: PostgreSQL's CPU per transfer and the rates."""
+    add(
+        f"PostgreSQL CPU per cold transfer: minimal raw SQL ÷ HTTP ({c} conn.)",
+        cold and cold.get("pg_cpu_minimal_ratio"),
+        "≥",
+        0.8,
+    )
+    add(f"cold transfers HTTP ÷ minimal raw SQL ({c} conn.)", cold and cold.get("minimal_ratio"), "≥", 0.2)
+    add(f"hot pair HTTP ÷ minimal raw SQL on one pair ({c} conn.)", hot and hot.get("minimal_ratio"), "≥", 0.45)
+    for name, pt, key in (
+        ("PostgreSQL CPU per hot-pair transfer: minimal raw SQL ÷ HTTP", hot, "pg_cpu_minimal_ratio"),
+        ("PostgreSQL CPU per cold transfer: full raw SQL ÷ HTTP", cold, "pg_cpu_ratio"),
+        ("PostgreSQL CPU per hot-pair transfer: full raw SQL ÷ HTTP", hot, "pg_cpu_ratio"),
+    ):
+        rows.append(
+            {"target": f"(info) {name} ({c} conn.)", "value": pt and pt.get(key), "limit": "", "verdict": "info"}
+        )
+
+
+def batch_rows(results: dict, rows: list[dict], add: Callable[..., None], c: str) -> None:
+    """The batch scenario's targets: its transfers a second against the minimal ledger's single transfers
+    (and the stretch goal beside), its p99 per batch. NOT RUN, saying why, when the server had no batch
+    endpoint."""
+    batch = results.get("batch") or {}
+    options = results.get("options", {})
+    size = batch.get("size", options.get("batch_size", 100))
+    conn = batch.get("connections", options.get("batch_connections", 8))
+    balances = batch.get("balances", options.get("batch_balances", sql.MINIMAL_BALANCES))
+    minimal_conn = batch.get("minimal_connections", c)
+    first = len(rows)
+    ratio = batch.get("minimal_ratio")
+    add(
+        f"batches of {size} transfers over {balances:,} balances ({conn} conn.): transfers/s ÷ minimal raw SQL "
+        f"single transfers ({minimal_conn} conn.)",
+        ratio,
+        "≥",
+        1.0,
+    )
+    rows.append(
+        {
+            "target": "(stretch) the same ratio",
+            "value": ratio,
+            "limit": "≥ 2.0",
+            "verdict": "NOT RUN" if ratio is None else ("met" if ratio >= 2.0 else "not met"),
+        }
+    )
+    p99 = batch.get("http", {}).get("latency_ms", {}).get("p99")
+    add(f"the same batches: p99 per batch ({conn} conn.)", p99, "≤", 250, " ms")
+    invariants = batch.get("invariants")
+    wrong = None
+    if invariants:
+        counts = ("entries_out_of_chain", "balances_off_their_newest_entry", "transfers_unpaired")
+        wrong = sum(invariants[name] for name in counts) + (Decimal(invariants["money_created_or_lost"]) != 0)
+    add("the batch balances' ledger after the batches: entries, balances and transfers wrong (`batch_invariants`)",
+        wrong, "≤", 0)  # fmt: skip
+    rows.append(
+        {
+            "target": f"(info) PostgreSQL CPU per transfer in batches: minimal raw SQL ÷ HTTP ({conn} conn.)",
+            "value": batch.get("pg_cpu_minimal_ratio"),
+            "limit": "",
+            "verdict": "info",
+        }
+    )
+    if "not_run" in batch:
+        for row in rows[first:]:
+            row["verdict"] = f"NOT RUN ({batch['not_run']})"
 
 
 def chart(results: dict, path: Path) -> bool:
@@ -1199,6 +1763,8 @@ def chart(results: dict, path: Path) -> bool:
     except ImportError:
         log("matplotlib is not installed (pip install -r bench/requirements.txt): no chart")
         return False
+    if not any(results["scenarios"].get(name) for name in results["sweep"]):
+        return False  # no sweep, nothing to draw
     fig, (ax_rps, ax_p99) = plt.subplots(1, 2, figsize=(12, 4.5))
     for name in results["sweep"]:
         points = results["scenarios"].get(name, {})
@@ -1206,9 +1772,13 @@ def chart(results: dict, path: Path) -> bool:
         if not conc:
             continue
         ax_rps.plot(conc, [points[str(c)]["http"]["ok_rps"] for c in conc], "o-", label=f"{name} HTTP (2xx/s)")
-        ax_rps.plot(conc, [points[str(c)]["sql"]["tps"] for c in conc], "s--", label=f"{name} raw SQL (tps)")
         ax_p99.plot(conc, [points[str(c)]["http"]["latency_ms"]["p99"] for c in conc], "o-", label=f"{name} HTTP")
-        ax_p99.plot(conc, [points[str(c)]["sql"]["latency_ms"]["p99"] for c in conc], "s--", label=f"{name} raw SQL")
+        for side, label, style in (("sql", "full raw SQL", "s--"), ("minimal", "minimal raw SQL", "^:")):
+            if all(side in points[str(c)] for c in conc):
+                ax_rps.plot(conc, [points[str(c)][side]["tps"] for c in conc], style, label=f"{name} {label} (tps)")
+                ax_p99.plot(
+                    conc, [points[str(c)][side]["latency_ms"]["p99"] for c in conc], style, label=f"{name} {label}"
+                )
     for ax, title, unit in ((ax_rps, "Throughput", "per second"), (ax_p99, "p99 latency", "ms")):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("connections")
@@ -1227,6 +1797,115 @@ def chart(results: dict, path: Path) -> bool:
 def cpu_split(point: dict) -> str:
     c = point["cpu_ms_per_request"]
     return f"{c['gunicorn']} + {c['postgres']} + {c['redis']}"
+
+
+def scenario_table(results: dict, c: str) -> list[str]:
+    """Each scenario at `c` connections: HTTP against both raw SQLs, latencies, errors, CPU."""
+    lines = [
+        "",
+        f"### Scenarios at {c} connections",
+        "",
+        "| scenario | HTTP req/s | full raw SQL tps | HTTP ÷ full | minimal raw SQL tps | HTTP ÷ minimal "
+        "| HTTP ÷ full by CPU cost | p50 ms | p95 ms | p99 ms | full SQL p99 ms | minimal SQL p99 ms | non-2xx "
+        "| CPU ms/req gunicorn + PG + Redis | wrk CPU % of a core | other programs' CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, points in results["scenarios"].items():
+        p = points.get(c)
+        if not p:
+            continue
+        h = p["http"]
+        codes = ", ".join(f"{k}: {v}" for k, v in h["errors_by_code"].items()) or "0"
+        lines.append(
+            f"| {name} | {h['rps']} | {side_figure(p, 'sql', 'tps')} | {p['ratio']} "
+            f"| {side_figure(p, 'minimal', 'tps')} | {dash(p.get('minimal_ratio'))} | {p.get('cpu_cost_ratio')} "
+            f"| {h['latency_ms']['p50']} | {h['latency_ms']['p95']} | {h['latency_ms']['p99']} "
+            f"| {side_figure(p, 'sql', 'p99')} | {side_figure(p, 'minimal', 'p99')} | {codes} | {cpu_split(h)} "
+            f"| {h['load_generator_cpu_pct_of_one_core']} | {h['other_processes_cpu_s']} |"
+        )
+    return lines
+
+
+def dash(value: object) -> object:
+    return "—" if value is None else value
+
+
+def side_figure(point: dict, side: str, figure: str) -> object:
+    """A raw-SQL side's rate (`tps`) or p99 at a point, "—" where the point had no such side."""
+    if side not in point:
+        return "—"
+    return point[side]["tps"] if figure == "tps" else point[side]["latency_ms"]["p99"]
+
+
+def postgres_cpu_section(results: dict, c: str) -> list[str]:
+    """PostgreSQL's CPU per transfer (per request or transaction in the scenarios that move nothing) on each
+    side of each scenario at `c` connections, and of the batches."""
+    rows = [(name, points[c]) for name, points in results["scenarios"].items() if c in points]
+    batch = results.get("batch")
+    if batch and "http" in batch:
+        rows.append((f"batch ({batch['connections']} conn.; minimal at {batch['minimal_connections']})", batch))
+    if not rows or "pg_cpu_ms_per_op" not in rows[0][1]["http"]:
+        return []  # a run from before this table
+    lines = [
+        "",
+        f"### PostgreSQL's CPU per transfer ({c} connections)",
+        "",
+        "User + system time of the bench database's backends, divided by the transfers done (by the requests or "
+        "transactions in the scenarios that move no money); the raw SQL over the span each pgbench slice held all "
+        "its connections (\"PostgreSQL's CPU time\" above). The server's own processes "
+        "(checkpointer, WAL writer, …) work for every database on it: their CPU during the HTTP slices is beside.",
+        "",
+        "| scenario | HTTP ms | full raw SQL ms | minimal raw SQL ms | full ÷ HTTP | minimal ÷ HTTP "
+        "| backends exited (HTTP) | server's shared processes, CPU s (HTTP) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, p in rows:
+        h = p["http"]
+        lines.append(
+            f"| {name} | {h['pg_cpu_ms_per_op']} | {p.get('sql', {}).get('pg_cpu_ms_per_op', '—')} "
+            f"| {p.get('minimal', {}).get('pg_cpu_ms_per_op', '—')} | {dash(p.get('pg_cpu_ratio'))} "
+            f"| {dash(p.get('pg_cpu_minimal_ratio'))} | {h.get('postgres_backends_exited', '—')} "
+            f"| {h.get('postgres_shared_cpu_s', '—')} |"
+        )
+    return lines
+
+
+def batch_section(results: dict) -> list[str]:
+    """The batches against the minimal ledger's single transfers, or why they did not run."""
+    batch = results.get("batch")
+    if not batch:
+        return []
+    if "not_run" in batch:
+        return ["", f"### Batches: NOT RUN ({batch['not_run']})"]
+    h, m = batch["http"], batch["minimal"]
+    invariants = batch.get("invariants")
+    if not invariants:
+        checked = "not checked"
+    elif invariants["holds"]:
+        checked = f"every check of `batch_invariants` holds, over {invariants['entries_checked']:,} entries"
+    else:
+        checked = f"WRONG, `batch_invariants` found {invariants}"
+    return [
+        "",
+        f"### Batches of {batch['size']} transfers over {batch['balances']:,} balances",
+        "",
+        f"Each request a new batch of random transfers of 0.01 out of one of {batch['payers']} payers' balances "
+        "to any of the batch balances, against the minimal ledger's single transfers over as many balances.",
+        "",
+        "| side | connections | transfers/s | requests/s | p50 ms | p99 ms | non-2xx "
+        "| CPU ms/req gunicorn + PG + Redis | PG CPU ms per transfer |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| HTTP batches | {batch['connections']} | {batch['transfers_per_s']} | {h['ok_rps']} "
+        f"| {h['latency_ms']['p50']} | {h['latency_ms']['p99']} | {h['non_2xx']} | {cpu_split(h)} "
+        f"| {h['pg_cpu_ms_per_op']} |",
+        f"| minimal raw SQL, single transfers | {batch['minimal_connections']} | {m['tps']} | {m['tps']} "
+        f"| {m['latency_ms']['p50']} | {m['latency_ms']['p99']} | {m['failed']} | {cpu_split(m)} "
+        f"| {m['pg_cpu_ms_per_op']} |",
+        "",
+        f"Transfers a second, batches ÷ minimal: {batch['minimal_ratio']}; PostgreSQL's CPU per transfer, "
+        f"minimal ÷ batches: {batch['pg_cpu_minimal_ratio']}; largest worker VmRSS after the batches "
+        f"{max(h['worker_rss_mb'], default=0)} MB. The batch balances' ledger afterwards: {checked}.",
+    ]
 
 
 def slicing(rounds: int) -> str:
@@ -1251,28 +1930,10 @@ def markdown(results: dict, rows: list[dict], chart_rel: str | None) -> str:
         value = "—" if row["value"] is None else row["value"]
         lines.append(f"| {row['target']} | {value} | {row['limit']} | **{row['verdict']}** |")
     c = str(results["options"]["connections"])
-    lines += [
-        "",
-        f"### Scenarios at {c} connections",
-        "",
-        "| scenario | HTTP req/s | raw SQL tps | HTTP ÷ SQL | same, by CPU cost | p50 ms | p95 ms | p99 ms "
-        "| SQL p99 ms | non-2xx | CPU ms/req gunicorn + PG + Redis | SQL: PG CPU ms/tx | wrk CPU % of a core "
-        "| other programs' CPU s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, points in results["scenarios"].items():
-        p = points.get(c)
-        if not p:
-            continue
-        h, s = p["http"], p["sql"]
-        codes = ", ".join(f"{k}: {v}" for k, v in h["errors_by_code"].items()) or "0"
-        lines.append(
-            f"| {name} | {h['rps']} | {s['tps']} | {p['ratio']} | {p.get('cpu_cost_ratio')} | {h['latency_ms']['p50']} "
-            f"| {h['latency_ms']['p95']} "
-            f"| {h['latency_ms']['p99']} | {s['latency_ms']['p99']} | {codes} | {cpu_split(h)} "
-            f"| {s['cpu_ms_per_request']['postgres']} | {h['load_generator_cpu_pct_of_one_core']} "
-            f"| {h['other_processes_cpu_s']} |"
-        )
+    if any(c in points for points in results["scenarios"].values()):
+        lines += scenario_table(results, c)
+    lines += postgres_cpu_section(results, c)
+    lines += batch_section(results)
     loyalty = results.get("loyalty")
     if loyalty:
         lines += [
@@ -1303,16 +1964,18 @@ def markdown(results: dict, rows: list[dict], chart_rel: str | None) -> str:
             "",
             f"### {name}: concurrency sweep",
             "",
-            "| connections | HTTP req/s | raw SQL tps | HTTP ÷ SQL | by CPU cost | HTTP p50 ms | HTTP p99 ms "
-            "| SQL p99 ms | errors | other programs' CPU s |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| connections | HTTP req/s | full raw SQL tps | HTTP ÷ full | by CPU cost | minimal raw SQL tps "
+            "| HTTP ÷ minimal | HTTP p50 ms | HTTP p99 ms | full SQL p99 ms | minimal SQL p99 ms | errors "
+            "| other programs' CPU s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for cc in sorted(points, key=int):
             p = points[cc]
             lines.append(
-                f"| {cc} | {p['http']['rps']} | {p['sql']['tps']} | {p['ratio']} | {p.get('cpu_cost_ratio')} "
+                f"| {cc} | {p['http']['rps']} | {side_figure(p, 'sql', 'tps')} | {p['ratio']} "
+                f"| {p.get('cpu_cost_ratio')} | {side_figure(p, 'minimal', 'tps')} | {dash(p.get('minimal_ratio'))} "
                 f"| {p['http']['latency_ms']['p50']} | {p['http']['latency_ms']['p99']} "
-                f"| {p['sql']['latency_ms']['p99']} "
+                f"| {side_figure(p, 'sql', 'p99')} | {side_figure(p, 'minimal', 'p99')} "
                 f"| {p['http']['errors']} | {p['http']['other_processes_cpu_s']} |"
             )
     if chart_rel:
@@ -1338,7 +2001,7 @@ def markdown(results: dict, rows: list[dict], chart_rel: str | None) -> str:
             names = ", ".join(f"{k} {v}" for k, v in rc["commands_by_name_per_transfer"].items())
             lines += [
                 "",
-                f"Redis `MONITOR` (db 6 only) over {rc['transfers']} sequential HTTP transfers: "
+                f"Redis `MONITOR` (db {rc.get('db', 6)} only) over {rc['transfers']} sequential HTTP transfers: "
                 f"{rc['commands_per_transfer']} commands sent per transfer ({names}); "
                 f"{rc['commands_run_by_scripts_per_transfer']} more run inside Lua scripts.",
             ]
@@ -1396,6 +2059,9 @@ def main(argv: list[str] | None = None) -> int:
             "concurrency": args.concurrency,
             "wrk_threads": args.wrk_threads,
             "scenarios": args.scenarios,
+            "batch_size": args.batch_size,
+            "batch_connections": args.batch_connections,
+            "batch_balances": args.batch_balances,
         },
         "sweep": [s for s in args.sweep if s in args.scenarios],
         "scenarios": {},
@@ -1415,6 +2081,8 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"migrate failed:\n{migrate.stderr[-3000:]}")
         with pg_connect(args.database) as conn:
             conn.execute(sql.CREATE_UUID7)  # the raw-SQL baseline writes the service's kind of ids
+            for statement in sql.CREATE_MINIMAL:  # the minimal ledger's own tables and balances
+                conn.execute(statement)
         server.start()
         with pg_connect(args.database) as conn:
             pg_version = conn.execute("SHOW server_version").fetchone()[0]
@@ -1449,6 +2117,19 @@ def main(argv: list[str] | None = None) -> int:
         rss_max = 0.0
         for name in args.scenarios:
             scenario = all_scenarios[name]
+            if name == "batch":
+                results["batch"] = measure_batch(scenario, server, api, seed_data, args, workdir)
+                if "not_run" in results["batch"]:
+                    log(f"{name:18} NOT RUN: {results['batch']['not_run']}")
+                    continue
+                point = results["batch"]
+                rss_max = max([rss_max, *point["http"]["worker_rss_mb"]])
+                log(
+                    f"{name:18} c={args.batch_connections:<3} {point['transfers_per_s']:8.1f} transfers/s in "
+                    f"{point['http']['ok_rps']} batches/s, p99 {point['http']['latency_ms']['p99']} ms per batch | "
+                    f"{point_line(point)}"
+                )
+                continue
             if name == "loyalty":
                 if args.warmup:
                     run_wrk(scenario, server, args.connections, args.warmup, args, workdir)
@@ -1471,30 +2152,12 @@ def main(argv: list[str] | None = None) -> int:
             analyze_ledger(args.database)
             for connections in levels:
                 background = wait_for_quiet(args.quiet_wait)
-                http, baseline = measure_point(scenario, server, connections, args, workdir)
-                ratio = round(http["ok_rps"] / baseline["tps"], 3) if baseline["tps"] else None
-                # The same comparison from CPU cost alone: far less sensitive to other programs on the machine.
-                ok_share = (http["requests"] - http["non_2xx"]) / max(1, http["requests"])
-                http_ms = http["cpu_ms_per_request"]["server_total"] / max(ok_share, 1e-9)
-                sql_ms = baseline["cpu_ms_per_request"]["server_total"]
-                cpu_ratio = round(sql_ms / http_ms, 3) if http_ms else None
-                results["scenarios"][name][str(connections)] = {
-                    "http": http,
-                    "sql": baseline,
-                    "ratio": ratio,
-                    "cpu_cost_ratio": cpu_ratio,
-                    "machine_busy_pct_before": background,
-                }
-                rss_max = max([rss_max, *http["worker_rss_mb"]])
-                log(
-                    f"{name:18} c={connections:<3} HTTP {http['rps']:8.1f} req/s "
-                    f"p50 {http['latency_ms']['p50']:7.2f} p99 {http['latency_ms']['p99']:8.2f} ms "
-                    f"errors {http['errors']:<5} | SQL {baseline['tps']:8.1f} tps "
-                    f"p99 {baseline['latency_ms']['p99']:7.2f} ms | ratio {ratio} (CPU cost {cpu_ratio}) | wrk CPU "
-                    f"{http['load_generator_cpu_pct_of_one_core']}% of a core | other processes "
-                    f"{http['other_processes_cpu_s']} CPU s (busy {background}% before)"
-                )
-        results["worker_rss_max_mb"] = round(rss_max, 1)
+                point = point_figures(measure_point(scenario, server, connections, args, workdir))
+                point["machine_busy_pct_before"] = background
+                results["scenarios"][name][str(connections)] = point
+                rss_max = max([rss_max, *point["http"]["worker_rss_mb"]])
+                log(f"{name:18} c={connections:<3} {point_line(point)} (busy {background}% before)")
+        results["worker_rss_max_mb"] = round(rss_max, 1) if rss_max else None  # None: no point measured
         results["history_plans"] = history_plans(args.database, seed_data)
         results["gunicorn_log_tail"] = server.tail(10)
     finally:

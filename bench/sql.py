@@ -1,12 +1,16 @@
-"""The raw-SQL baseline: pgbench scripts doing what each HTTP scenario does, and nothing else.
+"""The raw-SQL baselines: pgbench scripts doing what each HTTP scenario does, and nothing else.
 
-A transfer is what PostgreSQL has to do for one, at the least: lock both rows
+The full raw SQL works on the service's own tables. A transfer is what
+PostgreSQL has to do for one there, at the least: lock both rows
 in id order (`FOR NO KEY UPDATE`), update both balances (amount and
 last_sequence, `RETURNING` them), insert the two ledger rows so that the chain
 trigger accepts them (`sequence` = the balance's new last_sequence,
 `balance_after` = its new amount), commit. Ids are written into the scripts as
 literals (one script per pair, pgbench picks a script at random per
 transaction), so the baseline pays for no lookup the API does not make.
+
+The minimal raw SQL (below, `CREATE_MINIMAL`) is the least any ledger must do
+for a transfer, on two tables of its own.
 """
 
 from __future__ import annotations
@@ -136,3 +140,60 @@ def history_page(*, owner_id: str, wallet_balance_id: str | None = None, before:
         f"SELECT {_ENTRY_COLUMNS} FROM transactions_transaction WHERE {' AND '.join(where)} "
         "ORDER BY created_at DESC, id DESC LIMIT 51;\n"
     )
+
+
+# --- the minimal ledger -----------------------------------------------------------------------
+#
+# The second baseline: the least any ledger must do for a transfer, on tables of its own in the bench
+# database. A balance is a bigint id and an amount that may not go below zero; an entry says which balance,
+# what, how much, the balance after it, the other balance and when, and is found again by one index on
+# (balance, created_at), a history's. A transfer locks both rows in id order, updates both amounts and
+# inserts both entries in one statement. No chain, sequence, owner, currency or trigger: what the service's
+# ledger does beyond this is what its PostgreSQL CPU per transfer is compared against.
+
+MINIMAL_BALANCES = 10_000
+MINIMAL_OPENING = "1000000.00"
+# The pair of the hot comparison: two balances of the table, moved both ways.
+MINIMAL_HOT_PAIR = (1, 2)
+
+CREATE_MINIMAL = [
+    "DROP TABLE IF EXISTS bench_min_entry, bench_min_balance",
+    "CREATE TABLE bench_min_balance (id bigint PRIMARY KEY, amount numeric NOT NULL CHECK (amount >= 0))",
+    "CREATE TABLE bench_min_entry (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, balance bigint NOT NULL, "
+    "type text NOT NULL, amount numeric NOT NULL, balance_after numeric NOT NULL, counterpart bigint, "
+    "created_at timestamptz NOT NULL)",
+    "CREATE INDEX bench_min_entry_history ON bench_min_entry (balance, created_at)",
+    f"INSERT INTO bench_min_balance (id, amount) SELECT i, {MINIMAL_OPENING} "
+    f"FROM generate_series(1, {MINIMAL_BALANCES}) AS i",
+]
+
+_MINIMAL_TRANSFER = r"""\set low least(:a, :b)
+\set high greatest(:a, :b)
+BEGIN;
+SELECT id FROM bench_min_balance WHERE id IN (:low, :high) ORDER BY id FOR NO KEY UPDATE;
+UPDATE bench_min_balance SET amount = amount - {amount} WHERE id = :a RETURNING amount AS a_after \gset
+UPDATE bench_min_balance SET amount = amount + {amount} WHERE id = :b RETURNING amount AS b_after \gset
+INSERT INTO bench_min_entry (balance, type, amount, balance_after, counterpart, created_at) VALUES (:a, 'TRANSFER_OUT', {amount}, :a_after, :b, clock_timestamp()), (:b, 'TRANSFER_IN', {amount}, :b_after, :a, clock_timestamp());
+COMMIT;
+"""  # noqa: E501
+
+
+def minimal_transfer_random(balances: int, amount: str = "0.01") -> str:
+    """A transfer of the minimal ledger between two different balances drawn at random among ids 1..`balances`.
+
+    `b` is drawn among the `balances - 1` others and shifted past `a`: every ordered pair is equally likely,
+    with no retry.
+    """
+    if not 2 <= balances <= MINIMAL_BALANCES:
+        raise ValueError(f"the minimal ledger has {MINIMAL_BALANCES:,} balances; asked for {balances:,}")
+    draw = (
+        f"\\set a random(1, {balances})\n"
+        f"\\set b random(1, {balances - 1})\n"
+        "\\set b case when :b >= :a then :b + 1 else :b end\n"
+    )
+    return draw + _MINIMAL_TRANSFER.format(amount=amount)
+
+
+def minimal_transfer_between(source: int, destination: int, amount: str = "0.01") -> str:
+    """A transfer of the minimal ledger from one given balance to another (the hot pair's two directions)."""
+    return f"\\set a {source}\n\\set b {destination}\n" + _MINIMAL_TRANSFER.format(amount=amount)
