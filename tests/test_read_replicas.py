@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
@@ -150,6 +151,17 @@ def _feed(server: LiveServer, stack: Stack) -> set[str]:
     return {event["data"]["reference"] for event in reply.body["results"]}
 
 
+def _statement(server: LiveServer, stack: Stack) -> set[str]:
+    """The ids of the entries in the customer's statement of the last day (JSON)."""
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    period = f"from={(end - timedelta(days=1)).isoformat()}&to={end.isoformat()}".replace("+", "%2B")
+    reply = server.http.get(
+        f"/api/v1/balances/{stack.customer.balance_id}/statement/?{period}", token=stack.customer.token
+    )
+    assert reply.status == HTTPStatus.OK, reply.body
+    return {entry["id"] for entry in reply.body["entries"]}
+
+
 def _on(server: Any, entry_id: str) -> bool:
     """Whether the entry is in this PostgreSQL server's ledger (SQL on the server itself)."""
     return bool(server.query("SELECT 1 FROM transactions_transaction WHERE id = %s", [entry_id]))
@@ -181,6 +193,7 @@ def test_history_and_events_come_from_the_replica_and_a_users_own_write_from_the
     assert stack.marker_set()
     assert earlier["id"] in _history(stack.loose, stack)
     assert earlier["reference"] in _feed(stack.loose, stack)
+    assert earlier["id"] in _statement(stack.loose, stack)
 
     # Once the marker expires, the lists come from the replica: without the deposit.
     stack.wait_marker_expired()
@@ -188,6 +201,7 @@ def test_history_and_events_come_from_the_replica_and_a_users_own_write_from_the
     history = _history(stack.loose, stack)
     assert earlier["id"] not in history
     assert earlier["reference"] not in _feed(stack.loose, stack)
+    assert earlier["id"] not in _statement(stack.loose, stack)
     # What is not marked as tolerating staleness reads the primary: one entry, the balance.
     one = stack.loose.http.get(f"/api/v1/transactions/{earlier['id']}/", token=stack.customer.token)
     assert one.status == HTTPStatus.OK, one.body

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
 from transactions.models import Transaction
@@ -64,16 +65,18 @@ class Statement:
     opening: PointInTime
     closing: PointInTime
     generated_at: datetime
+    using: str = DEFAULT_DB_ALIAS  # the database it was read from, which its entries are read from too
 
     @property
     def holder(self) -> User:
         return self.balance.wallet.owner
 
 
-def owned_balance(*, owner: User, balance_id: UUID) -> WalletBalance:
+def owned_balance(*, owner: User, balance_id: UUID, using: str = DEFAULT_DB_ALIAS) -> WalletBalance:
     """The owner's balance with its wallet, owner and currency; raises NotFound for anyone else's."""
     balance = (
-        WalletBalance.objects.select_related("currency", "wallet__owner")
+        WalletBalance.objects.using(using)
+        .select_related("currency", "wallet__owner")
         .filter(pk=balance_id, wallet__owner=owner)
         .first()
     )
@@ -82,7 +85,14 @@ def owned_balance(*, owner: User, balance_id: UUID) -> WalletBalance:
     return balance
 
 
-def balance_at(*, owner_id: int | UUID, balance_id: UUID, instant: datetime, inclusive: bool = True) -> PointInTime:
+def balance_at(
+    *,
+    owner_id: int | UUID,
+    balance_id: UUID,
+    instant: datetime,
+    inclusive: bool = True,
+    using: str = DEFAULT_DB_ALIAS,
+) -> PointInTime:
     """The balance at `instant`: after every entry created at it or before (`inclusive`), or strictly before it.
 
     One probe of `txn_owner_balance_history`, walked from `instant` backwards
@@ -91,7 +101,7 @@ def balance_at(*, owner_id: int | UUID, balance_id: UUID, instant: datetime, inc
     after both, so ties are broken by `sequence`, an incremental sort of the
     few rows with the first timestamp found.
     """
-    entries = Transaction.objects.filter(owner_id=owner_id, wallet_balance_id=balance_id)
+    entries = Transaction.objects.using(using).filter(owner_id=owner_id, wallet_balance_id=balance_id)
     entries = entries.filter(created_at__lte=instant) if inclusive else entries.filter(created_at__lt=instant)
     last = entries.order_by("-created_at", "-sequence").values_list("balance_after", "sequence", "created_at").first()
     if last is None:
@@ -108,19 +118,23 @@ def balance_as_of(*, owner: User, balance_id: UUID, instant: datetime) -> Balanc
     )
 
 
-def statement_get(*, owner: User, balance_id: UUID, start: datetime, end: datetime) -> Statement:
-    """The owner's balance over [start, end), with the points that open and close it; raises NotFound.
+def statement_get(
+    *, owner: User, balance_id: UUID, start: datetime, end: datetime, using: str = DEFAULT_DB_ALIAS
+) -> Statement:
+    """The owner's balance over [start, end), with the points that open and close it, read from the database
+    `using` (a replica may serve a statement: docs/SCALING.md); raises NotFound.
 
     `end` is the period as validated (`periods.period_of`): never after now.
     """
-    balance = owned_balance(owner=owner, balance_id=balance_id)
+    balance = owned_balance(owner=owner, balance_id=balance_id, using=using)
     return Statement(
         balance=balance,
         start=start,
         end=end,
-        opening=balance_at(owner_id=owner.pk, balance_id=balance.pk, instant=start, inclusive=False),
-        closing=balance_at(owner_id=owner.pk, balance_id=balance.pk, instant=end, inclusive=False),
+        opening=balance_at(owner_id=owner.pk, balance_id=balance.pk, instant=start, inclusive=False, using=using),
+        closing=balance_at(owner_id=owner.pk, balance_id=balance.pk, instant=end, inclusive=False, using=using),
         generated_at=timezone.now(),
+        using=using,
     )
 
 
@@ -135,9 +149,11 @@ def statement_entries(statement: Statement) -> Iterator[list[Transaction]]:
     after = statement.opening.sequence
     while after < statement.closing.sequence:
         chunk = list(
-            Transaction.objects.filter(
+            Transaction.objects.using(statement.using)
+            .filter(
                 wallet_balance_id=statement.balance.pk, sequence__gt=after, sequence__lte=statement.closing.sequence
-            ).order_by("sequence")[:ENTRY_CHUNK_SIZE]
+            )
+            .order_by("sequence")[:ENTRY_CHUNK_SIZE]
         )
         if not chunk:  # the chain has a hole: the statement's check names it
             return

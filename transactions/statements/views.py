@@ -17,6 +17,7 @@ from transactions.statements.pdf_format import PdfStatement
 from transactions.statements.serializers import StatementJsonSerializer, StatementQuerySerializer
 from transactions.statements.streaming import StatementWriter, statement_response
 from transactions.views import entry_example
+from wallet_project.replicas.reads import replica_alias
 from wallet_project.schema import error_responses, response_example
 
 WRITERS: dict[str, type[StatementWriter]] = {"json": JsonStatement, "csv": CsvStatement, "pdf": PdfStatement}
@@ -89,6 +90,14 @@ class StatementView(APIView):
         query = StatementQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         period = query.validated_data
-        statement = selectors.statement_get(owner=request.user, balance_id=id, start=period["from"], end=period["to"])
+        # A statement tolerates a replica's lag (the caller's own recent writes read the primary); its entries are
+        # read from the same database as it streams, with no second try if that replica is lost meanwhile.
+        statement = selectors.statement_get(
+            owner=request.user,
+            balance_id=id,
+            start=period["from"],
+            end=period["to"],
+            using=replica_alias(reader=request.user),
+        )
         writer = WRITERS[period["format"]](statement)
         return statement_response(statement, writer, request_id=getattr(request, "request_id", None))
