@@ -271,7 +271,7 @@ def test_many_events_lock_their_streams_in_sorted_order(user, other_user):
         for n, stream in enumerate(reversed(streams * 4))
     ]
 
-    sql, params = outbox.statement(events)
+    _, params = outbox.statement(events)
 
     assert params[0] == streams
     assert params[1] == [4, 4, 4]
