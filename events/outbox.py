@@ -53,6 +53,16 @@ _INSERT_EVENTS = (
 )
 _STREAM_ROW = "(%s::uuid, %s::bigint)"
 _EVENT_ROW = "(%s::uuid, %s::uuid, %s::uuid, %s, %s::uuid, %s::jsonb, %s::bigint)"
+# More events than this (a batch of movements) go as one array per column: the driver's parsing of a statement
+# grows with its placeholders. The streams' rows stay in sorted order.
+EVENTS_AS_VALUES_AT_MOST = 8
+_NUMBERED_ARRAYS = _NUMBERED.replace(
+    "VALUES {streams}", "SELECT * FROM unnest(%s::uuid[], %s::bigint[]) AS counted (id, events) ORDER BY id"
+)
+_INSERT_EVENT_ARRAYS = _INSERT_EVENTS.replace(
+    "(VALUES {events})",
+    "unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::uuid[], %s::jsonb[], %s::bigint[])",
+)
 
 
 def event(type_: EventType, *, user_id: UUID | None, data: dict[str, Any]) -> NewEvent:
@@ -126,19 +136,19 @@ def _parts(events: Sequence[NewEvent]) -> tuple[str, str, list[Any]]:
     for stream_id, *_ in events:
         counts[stream_id] = counts.get(stream_id, 0) + 1
     streams = sorted(counts)
-    params: list[Any] = [value for stream_id in streams for value in (stream_id, counts[stream_id])]
     left = dict(counts)
+    rows = []
     for stream_id, user_id, type_, reference, data in events:
         left[stream_id] -= 1
-        params += [
-            uuid7(),
-            stream_id,
-            user_id,
-            str(type_),
-            reference,
-            None if data is None else _json(data),
-            left[stream_id],
-        ]
+        rows.append(
+            (uuid7(), stream_id, user_id, str(type_), reference, None if data is None else _json(data), left[stream_id])
+        )
+    if len(events) > EVENTS_AS_VALUES_AT_MOST:
+        arrays: list[Any] = [streams, [counts[stream_id] for stream_id in streams]]
+        arrays += [list(column) for column in zip(*rows, strict=True)]
+        return _NUMBERED_ARRAYS, _INSERT_EVENT_ARRAYS, arrays
+    params: list[Any] = [value for stream_id in streams for value in (stream_id, counts[stream_id])]
+    params += [value for row in rows for value in row]
     numbered, insert = _sql(len(streams), len(events))
     return numbered, insert, params
 

@@ -38,10 +38,14 @@ class Rider(Protocol):
     statement and no round trip of its own. It returns at most one row, of one
     column named `result`, which the INSERT's `RETURNING` brings back and
     `written` receives (None: no row), inside the transaction and before
-    `on_posted`, or after the commit when the posting has no `on_posted`. On
-    SQLite (development mode) `orm(entries)` does the same write through the
-    ORM after the INSERT and returns that result.
+    `on_posted`, or after the commit when the posting has no `on_posted`. A
+    rider whose statement returns a row per movement of a posting of several
+    (`many`) gets their `result`s as one JSON array instead. On SQLite
+    (development mode) `orm(entries)` does the same write through the ORM
+    after the INSERT and returns that result.
     """
+
+    many: bool
 
     def statement(self, entries: Sequence[Transaction]) -> tuple[str, list[Any]]: ...
 
@@ -63,8 +67,12 @@ def holds_expired(hold_ids: Sequence[UUID]) -> list[NewEvent]:
     return holds_expired_events(hold_ids) if hold_ids else []
 
 
-def audit(entries: Sequence[Transaction]) -> None:
-    """One audit line per money movement, after its commit, with every entry it wrote (none: nothing moved)."""
+def audit(entries: Sequence[Transaction], posting: UUID | None = None) -> None:
+    """One audit line per posting, after its commit, with every entry it wrote (none: nothing moved).
+
+    `reference` is the first entry's; `posting`, the posting's own reference (a batch's id), which its
+    entries share unless each carries its movement's (a batch, a round of cashback): each entry says its own.
+    """
     if not entries:
         return
     first = entries[0]
@@ -72,6 +80,7 @@ def audit(entries: Sequence[Transaction]) -> None:
         "money movement",
         extra={
             "reference": str(first.reference),
+            "posting": str(first.reference if posting is None else posting),
             "type": first.type,
             "source": first.source,
             "created_by": str(first.created_by_id) if first.created_by_id else None,
@@ -84,6 +93,7 @@ def audit(entries: Sequence[Transaction]) -> None:
                     "currency": entry.currency_id,
                     "balance_after": format_amount(entry.balance_after, minor_unit_of(entry.currency_id)),
                     "sequence": entry.sequence,
+                    "reference": str(entry.reference),
                 }
                 for entry in entries
             ],

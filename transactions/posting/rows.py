@@ -9,6 +9,7 @@ stores ids as hex and has neither the triggers nor `FOR UPDATE`.
 from __future__ import annotations
 
 import functools
+import json
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +61,20 @@ _RATE_TO_OTHER = """,
             JOIN wallets_walletbalance other ON other.currency_id = rate.quote_id
             WHERE other.id IN ({ids}) AND other.id <> balance.id
               AND rate.base_id = balance.currency_id AND rate.valid_to IS NULL) AS rate_to_other"""
+# More than two balances (a batch): the current rates from this balance's currency to each other currency among
+# them, as JSON text ({"EUR": "0.91"}; NULL when there is none). Text, so that no rate is ever a float.
+_RATES_TO_OTHERS = """,
+           NULL AS rate_to_other,
+           (SELECT {json_of_rates} FROM wallets_exchangerate rate
+            WHERE rate.base_id = balance.currency_id AND rate.valid_to IS NULL
+              AND rate.quote_id IN (SELECT other.currency_id FROM wallets_walletbalance other
+                                    WHERE other.id IN ({ids}))) AS rates"""
+_JSON_OF_RATES = "json_object_agg(rate.quote_id, rate.rate::text)::text"
+_SQLITE_JSON_OF_RATES = "json_group_object(rate.quote_id, CAST(rate.rate AS TEXT))"
+# More balances than this (a batch) are named by one array parameter instead of one placeholder each: the
+# driver's parsing of a statement grows with its placeholders.
+BALANCES_AS_VALUES_AT_MOST = 8
+_IDS_ARRAY = "SELECT unnest(%s::uuid[])"
 
 
 @dataclass(slots=True)
@@ -84,13 +99,23 @@ class BalanceRow:
     hold_due_at: datetime | None  # never later than the earliest expiry of those holds
     hold_due: bool  # some hold may have expired: release before any rule reads `held_amount`
     actor_is_active: bool | None = None  # None: no actor was named (the system), or no such user
-    rate_to_other: Decimal | None = None
+    rate_to_other: Decimal | None = None  # read with two balances
+    rates: str | dict[str, Decimal] | None = None  # read with more: JSON text, parsed on first use (`rate_to`)
     holds_released: int = 0  # how many holds past their expiry this posting released (the sweeper's count)
 
     @property
     def available(self) -> Decimal:
         """What debits and new holds may use: the amount less what the holds reserve."""
         return self.amount - self.held_amount
+
+    def rate_to(self, currency_id: str) -> Decimal | None:
+        """The current rate from this balance's currency to `currency_id`, one of the other balances' read with
+        it (`read_balances(with_rate=True)`); None when there is none."""
+        if self.rates is None:
+            return self.rate_to_other
+        if isinstance(self.rates, str):
+            self.rates = {quote: Decimal(rate) for quote, rate in json.loads(self.rates).items()}
+        return self.rates.get(currency_id)
 
 
 def read_balances(
@@ -104,17 +129,22 @@ def read_balances(
     """The balances with what the rules need, in one statement; with `lock`, `FOR NO KEY UPDATE` of the
     balance rows in id order. Ids that do not exist are missing from the answer. With `actor`, each
     row also says whether that user is active; with `with_rate`, the current rate from the row's
-    currency to the other balance's. On `cursor` if given (the engine's, made before the locks), else on
-    a cursor of its own.
+    currency to each other balance's (`BalanceRow.rate_to`). On `cursor` if given (the engine's, made
+    before the locks), else on a cursor of its own.
     """
     sqlite = connection.vendor == "sqlite"  # single-process development mode: ids are stored as hex
-    ids = [balance_id.hex if sqlite else balance_id for balance_id in balance_ids]
-    placeholders = ", ".join(["%s"] * len(ids))
+    ids: list[Any] = [balance_id.hex if sqlite else balance_id for balance_id in balance_ids]
+    if len(ids) > BALANCES_AS_VALUES_AT_MOST and not sqlite:
+        placeholders, ids = _IDS_ARRAY, [ids]
+    else:
+        placeholders = ", ".join(["%s"] * len(ids))
+    rate = _RATE_TO_OTHER if len(balance_ids) <= 2 else _RATES_TO_OTHERS  # a pair: the rate to the other one
+    json_of_rates = _SQLITE_JSON_OF_RATES if sqlite else _JSON_OF_RATES
     sql = _BALANCE_ROWS.format(
         ids=placeholders,
         now=_SQLITE_NOW if sqlite else "clock_timestamp()",
         actor="NULL" if actor is None else _ACTOR_IS_ACTIVE,
-        rate=_RATE_TO_OTHER.format(ids=placeholders) if with_rate else "",
+        rate=rate.format(ids=placeholders, json_of_rates=json_of_rates) if with_rate else "",
         lock=" FOR NO KEY UPDATE OF balance" if lock and not sqlite else "",
     )
     params = [] if actor is None else [actor.pk.hex if sqlite else actor.pk]
@@ -136,6 +166,8 @@ def _from_sqlite(row: tuple) -> tuple:
     """SQLite returns ids as hex text, amounts and rates as floats or text, booleans as integers."""
     (pk, wallet_id, currency_id, amount, last_sequence, minor_unit, owner_id, is_frozen, active,
      held, due_at, due, actor, *rate) = row  # fmt: skip
+    rates = rate[1:]  # more than two balances: no rate to "the other", and the rates' JSON text
+    rate = rate[:1]
     return (
         UUID(pk),
         UUID(wallet_id),
@@ -151,6 +183,7 @@ def _from_sqlite(row: tuple) -> tuple:
         bool(due),
         None if actor is None else bool(actor),
         *[None if value is None else Decimal(str(value)) for value in rate],
+        *rates,
     )
 
 
@@ -214,6 +247,7 @@ ENTRIES_AS_VALUES_AT_MOST = 8
 # A rider's statement, as the last `WITH` of the entries' INSERT, and its one row brought back with each entry.
 _RIDER = ", rider AS ({statement}) "
 _RIDER_RESULT = ", (SELECT rider.result FROM rider)"
+_RIDER_RESULTS = ", (SELECT json_agg(rider.result) FROM rider)"  # uncorrelated: computed once, not per entry
 _ENTRY_ROW = "(" + ", ".join(["%s"] * len(_ENTRY_FIELDS)) + ")"
 
 
@@ -240,6 +274,22 @@ _UPDATE_BALANCES = (
     " WHERE balance.id = moved.id"
 )
 _BALANCE_ROW = "(%s::uuid, %s::numeric, %s::bigint, %s::numeric, %s::timestamptz)"
+# More balances than BALANCES_AS_VALUES_AT_MOST (a batch): one array per column.
+_BALANCE_ARRAYS = "SELECT * FROM unnest(%s::uuid[], %s::numeric[], %s::bigint[], %s::numeric[], %s::timestamptz[])"
+_UPDATE_BALANCE_ARRAYS = _UPDATE_BALANCES.replace("(VALUES {rows})", f"({_BALANCE_ARRAYS})")
+
+
+def _balance_update(balances: Sequence[BalanceRow]) -> tuple[str, list[Any]]:
+    """The UPDATE of the balances a posting moved, and its parameters: VALUES, or arrays for many balances."""
+    columns = [
+        (balance.pk, balance.amount, balance.last_sequence, balance.held_amount, balance.hold_due_at)
+        for balance in balances
+    ]
+    if len(balances) > BALANCES_AS_VALUES_AT_MOST:
+        return _UPDATE_BALANCE_ARRAYS, [list(column) for column in zip(*columns, strict=True)]
+    return _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))), [
+        value for row in columns for value in row
+    ]
 
 
 def write(
@@ -282,20 +332,7 @@ def write(
         return
     try:
         with connection.wrap_database_errors, connection.connection.pipeline():
-            cursor.execute(
-                _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))),
-                [
-                    value
-                    for balance in balances
-                    for value in (
-                        balance.pk,
-                        balance.amount,
-                        balance.last_sequence,
-                        balance.held_amount,
-                        balance.hold_due_at,
-                    )
-                ],
-            )
+            cursor.execute(*_balance_update(balances))
             if entries:
                 # The movement's events ride in the entries' INSERT, as its WITH: one per owner of its balances
                 # (and per reference, when its legs carry their own).
@@ -305,7 +342,7 @@ def write(
                     statement, rider_params = rider.statement(entries)
                     told += _RIDER.format(statement=statement)
                     params += rider_params
-                    rides = _RIDER_RESULT
+                    rides = _RIDER_RESULTS if rider.many else _RIDER_RESULT
                 rows, values = _entry_rows(entries)
                 cursor.execute(told + _INSERT_ENTRIES.format(rows=rows, rider=rides), params + values)
             elif events:
