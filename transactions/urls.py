@@ -2,11 +2,13 @@ from django.urls import URLPattern
 from rest_framework.routers import SimpleRouter
 
 from transactions import views
+from transactions.batches.views import BatchViewSet
 from transactions.fast_path import fast_movement_view
 from transactions.holds.views import HoldViewSet
 
 router = SimpleRouter()
 router.register("transactions", views.TransactionViewSet, basename="transaction")
+router.register("transactions/batch", BatchViewSet, basename="batch")
 router.register("holds", HoldViewSet, basename="hold")
 
 
