@@ -31,6 +31,7 @@ from loyalty.models import BASIS_POINTS, LoyaltyProgram, Reward, RewardStatus
 from transactions.models import REFUNDABLE_TYPES, Transaction
 from wallet_project.ids import uuid7
 from wallet_project.money import EXACT, round_down
+from wallet_project.pg_arrays import bare, texts
 from wallets.selectors import minor_unit_of
 
 _PROGRAMS = LoyaltyProgram._meta.db_table
@@ -176,7 +177,8 @@ class EarnEachRider:
             )
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
-        return _EARN_EACH, [RewardStatus.PENDING.value, *columns]
+        *ids, currencies = columns
+        return _EARN_EACH, [RewardStatus.PENDING.value, *(bare(column) for column in ids), texts(currencies)]
 
     def orm(self, entries: Sequence[Transaction]) -> Any:
         """The statement through the ORM (SQLite, the single-process development mode)."""

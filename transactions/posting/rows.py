@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from events import outbox
 from transactions.models import Hold, HoldStatus, Transaction
+from wallet_project import pg_arrays
 from wallet_project.db import ClockTimestamp
 from wallet_project.errors import InactiveAccount
 from wallet_project.ids import uuid7
@@ -32,7 +33,7 @@ from wallet_project.money import AMOUNT_DECIMAL_PLACES
 from wallets.models import WalletBalance
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from django.db.backends.utils import CursorWrapper
 
@@ -61,16 +62,18 @@ _RATE_TO_OTHER = """,
             JOIN wallets_walletbalance other ON other.currency_id = rate.quote_id
             WHERE other.id IN ({ids}) AND other.id <> balance.id
               AND rate.base_id = balance.currency_id AND rate.valid_to IS NULL) AS rate_to_other"""
-# More than two balances (a batch): the current rates from this balance's currency to each other currency among
-# them, as JSON text ({"EUR": "0.91"}; NULL when there is none). Text, so that no rate is ever a float.
+# More than two balances (a batch): the current rates between the currencies among them, as JSON text keyed by
+# "BASE QUOTE" ({"USD EUR": "0.91"}; NULL when there is none), the same on every row: one uncorrelated subquery,
+# computed once. Text, so that no rate is ever a float.
 _RATES_TO_OTHERS = """,
            NULL AS rate_to_other,
            (SELECT {json_of_rates} FROM wallets_exchangerate rate
-            WHERE rate.base_id = balance.currency_id AND rate.valid_to IS NULL
+            WHERE rate.valid_to IS NULL
+              AND rate.base_id IN (SELECT other.currency_id FROM wallets_walletbalance other WHERE other.id IN ({ids}))
               AND rate.quote_id IN (SELECT other.currency_id FROM wallets_walletbalance other
                                     WHERE other.id IN ({ids}))) AS rates"""
-_JSON_OF_RATES = "json_object_agg(rate.quote_id, rate.rate::text)::text"
-_SQLITE_JSON_OF_RATES = "json_group_object(rate.quote_id, CAST(rate.rate AS TEXT))"
+_JSON_OF_RATES = "json_object_agg(rate.base_id || ' ' || rate.quote_id, rate.rate::text)::text"
+_SQLITE_JSON_OF_RATES = "json_group_object(rate.base_id || ' ' || rate.quote_id, CAST(rate.rate AS TEXT))"
 # More balances than this (a batch) are named by one array parameter instead of one placeholder each: the
 # driver's parsing of a statement grows with its placeholders.
 BALANCES_AS_VALUES_AT_MOST = 8
@@ -100,7 +103,8 @@ class BalanceRow:
     hold_due: bool  # some hold may have expired: release before any rule reads `held_amount`
     actor_is_active: bool | None = None  # None: no actor was named (the system), or no such user
     rate_to_other: Decimal | None = None  # read with two balances
-    rates: str | dict[str, Decimal] | None = None  # read with more: JSON text, parsed on first use (`rate_to`)
+    # Read with more: the rates among their currencies, JSON text parsed on first use (`rate_to`).
+    rates: str | dict[str, Decimal] | None = None
     holds_released: int = 0  # how many holds past their expiry this posting released (the sweeper's count)
 
     @property
@@ -114,8 +118,8 @@ class BalanceRow:
         if self.rates is None:
             return self.rate_to_other
         if isinstance(self.rates, str):
-            self.rates = {quote: Decimal(rate) for quote, rate in json.loads(self.rates).items()}
-        return self.rates.get(currency_id)
+            self.rates = {pair: Decimal(rate) for pair, rate in json.loads(self.rates).items()}
+        return self.rates.get(f"{self.currency_id} {currency_id}")
 
 
 def read_balances(
@@ -135,10 +139,11 @@ def read_balances(
     sqlite = connection.vendor == "sqlite"  # single-process development mode: ids are stored as hex
     ids: list[Any] = [balance_id.hex if sqlite else balance_id for balance_id in balance_ids]
     if len(ids) > BALANCES_AS_VALUES_AT_MOST and not sqlite:
-        placeholders, ids = _IDS_ARRAY, [ids]
+        placeholders, ids = _IDS_ARRAY, [pg_arrays.bare(ids)]
     else:
         placeholders = ", ".join(["%s"] * len(ids))
-    rate = _RATE_TO_OTHER if len(balance_ids) <= 2 else _RATES_TO_OTHERS  # a pair: the rate to the other one
+    # A pair reads the rate to the other one; more read the rates among their currencies, naming them twice.
+    rate, named = (_RATE_TO_OTHER, 1) if len(balance_ids) <= 2 else (_RATES_TO_OTHERS, 2)
     json_of_rates = _SQLITE_JSON_OF_RATES if sqlite else _JSON_OF_RATES
     sql = _BALANCE_ROWS.format(
         ids=placeholders,
@@ -148,7 +153,9 @@ def read_balances(
         lock=" FOR NO KEY UPDATE OF balance" if lock and not sqlite else "",
     )
     params = [] if actor is None else [actor.pk.hex if sqlite else actor.pk]
-    params += [*ids, *ids] if with_rate else ids
+    if with_rate:
+        params += ids * named
+    params += ids
     with connection.cursor() if cursor is None else nullcontext(cursor) as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -251,6 +258,21 @@ _RIDER_RESULTS = ", (SELECT json_agg(rider.result) FROM rider)"  # uncorrelated:
 _ENTRY_ROW = "(" + ", ".join(["%s"] * len(_ENTRY_FIELDS)) + ")"
 
 
+def _array_of(field: Any) -> Callable[[list[Any]], str]:
+    """How a column of entries is written as an array literal: bare (uuids, numbers), text, or looked at."""
+    internal = field.get_internal_type()
+    if internal in {"UUIDField", "ForeignKey", "DecimalField", "BigIntegerField", "IntegerField"}:
+        target = field.target_field if internal == "ForeignKey" else field
+        if target.get_internal_type() in {"UUIDField", "DecimalField", "BigIntegerField", "IntegerField"}:
+            return pg_arrays.bare
+    if internal == "CharField":
+        return pg_arrays.texts
+    return pg_arrays.literal
+
+
+_ENTRY_ARRAYS = [(field.attname, _array_of(field)) for field in _ENTRY_FIELDS]
+
+
 @functools.cache
 def _entry_arrays() -> str:
     """`SELECT * FROM unnest(%s::uuid[], …)`: the entries as one array per column, each cast to its column's type."""
@@ -263,7 +285,7 @@ def _entry_rows(entries: Sequence[Transaction]) -> tuple[str, list[Any]]:
     if len(entries) <= ENTRIES_AS_VALUES_AT_MOST:
         values = [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS]
         return "VALUES " + ", ".join([_ENTRY_ROW] * len(entries)), values
-    return _entry_arrays(), [[getattr(entry, field.attname) for entry in entries] for field in _ENTRY_FIELDS]
+    return _entry_arrays(), [array([getattr(entry, name) for entry in entries]) for name, array in _ENTRY_ARRAYS]
 
 
 _UPDATE_BALANCES = (
@@ -286,7 +308,14 @@ def _balance_update(balances: Sequence[BalanceRow]) -> tuple[str, list[Any]]:
         for balance in balances
     ]
     if len(balances) > BALANCES_AS_VALUES_AT_MOST:
-        return _UPDATE_BALANCE_ARRAYS, [list(column) for column in zip(*columns, strict=True)]
+        ids, amounts, sequences, held, due_at = zip(*columns, strict=True)
+        return _UPDATE_BALANCE_ARRAYS, [
+            pg_arrays.bare(ids),
+            pg_arrays.bare(amounts),
+            pg_arrays.bare(sequences),
+            pg_arrays.bare(held),
+            pg_arrays.literal(due_at),
+        ]
     return _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))), [
         value for row in columns for value in row
     ]

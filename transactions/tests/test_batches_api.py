@@ -286,3 +286,18 @@ def test_a_transfer_between_two_currencies_in_a_batch_converts_at_the_current_ra
     euros.refresh_from_db()
     assert euros.amount == leg_in.amount + Decimal("1.00")
     assert_ledger_invariants()
+
+
+def test_descriptions_and_merchants_of_any_text_are_kept_as_written(api, balances):
+    mine, _, theirs = balances
+    awkward = ['Rent, "May" \\ {2026}', "NULL", "", "Zoë's café, 東京"]
+    movements = [transfer(mine, theirs, "1.00", description=text) for text in awkward]
+    movements += [one("payment", mine, "1.00", merchant=text or "x", description=text) for text in awkward]
+
+    response = api.post(URL, {"movements": movements * 2, "description": 'Batch, "quoted"'}, format="json")
+
+    assert response.status_code == HTTPStatus.CREATED, response.json()
+    expected = [text or 'Batch, "quoted"' for text in awkward] * 4
+    assert [entry["description"] for entry in response.json()["entries"]] == expected
+    stored = Transaction.objects.filter(type=TransactionType.PAYMENT).order_by("sequence", "pk")
+    assert sorted(entry.merchant for entry in stored) == sorted([text or "x" for text in awkward] * 2)
