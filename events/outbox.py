@@ -29,7 +29,7 @@ from django.db import connection
 
 from events.models import STAFF_STREAM, Event, EventStream, EventType
 from wallet_project.ids import uuid7
-from wallet_project.pg_arrays import bare, texts
+from wallet_project.pg_arrays import bare, texts, uuids
 
 # One event to write: its stream, user (None for staff), type, the movement's reference or its object.
 NewEvent = tuple[UUID, UUID | None, str, UUID | None, dict[str, Any] | None]
@@ -146,8 +146,8 @@ def _parts(events: Sequence[NewEvent]) -> tuple[str, str, list[Any]]:
         )
     if len(events) > EVENTS_AS_VALUES_AT_MOST:
         ids, stream_ids, user_ids, types, references, data, from_last = zip(*rows, strict=True)
-        arrays: list[Any] = [bare(streams), bare([counts[stream_id] for stream_id in streams])]
-        arrays += [bare(ids), bare(stream_ids), bare(user_ids), texts(types), bare(references), texts(data)]
+        arrays: list[Any] = [uuids(streams), bare([counts[stream_id] for stream_id in streams])]
+        arrays += [uuids(ids), uuids(stream_ids), uuids(user_ids), texts(types), uuids(references), texts(data)]
         arrays.append(bare(from_last))
         return _NUMBERED_ARRAYS, _INSERT_EVENT_ARRAYS, arrays
     params: list[Any] = [value for stream_id in streams for value in (stream_id, counts[stream_id])]

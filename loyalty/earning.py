@@ -31,7 +31,7 @@ from loyalty.models import BASIS_POINTS, LoyaltyProgram, Reward, RewardStatus
 from transactions.models import REFUNDABLE_TYPES, Transaction
 from wallet_project.ids import uuid7
 from wallet_project.money import EXACT, round_down
-from wallet_project.pg_arrays import bare, texts
+from wallet_project.pg_arrays import bare, texts, uuids
 from wallets.selectors import minor_unit_of
 
 _PROGRAMS = LoyaltyProgram._meta.db_table
@@ -177,8 +177,9 @@ class EarnEachRider:
             )
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
-        *ids, currencies = columns
-        return _EARN_EACH, [RewardStatus.PENDING.value, *(bare(column) for column in ids), texts(currencies)]
+        *ids, amounts, minor_units, currencies = columns
+        arrays = [*(uuids(column) for column in ids), bare(amounts), bare(minor_units), texts(currencies)]
+        return _EARN_EACH, [RewardStatus.PENDING.value, *arrays]
 
     def orm(self, entries: Sequence[Transaction]) -> Any:
         """The statement through the ORM (SQLite, the single-process development mode)."""

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from transactions.models import TransactionType
-from wallet_project.pg_arrays import bare, literal, texts
+from wallet_project.pg_arrays import bare, literal, texts, uuids
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +55,7 @@ def test_uuids_decimals_and_integers_read_back_unchanged():
     amounts = [Decimal("12.50"), Decimal("1E+3"), Decimal("0E-8"), Decimal("0.0001"), Decimal("999999999999999.9999")]
     numbers = [0, -1, 2**62, None]
 
-    assert _read_back("uuid", bare(ids)) == ids
+    assert _read_back("uuid", uuids(ids)) == ids
     assert _read_back("uuid", literal(ids)) == ids
     assert _read_back("numeric", bare(amounts)) == amounts
     assert _read_back("bigint", bare(numbers)) == numbers
@@ -80,5 +80,5 @@ def test_json_text_reads_back_as_the_same_json():
 
 
 def test_an_empty_column_is_an_empty_array():
-    assert _read_back("uuid", bare([])) == []
+    assert _read_back("uuid", uuids([])) == []
     assert _read_back("text", texts([])) == []

@@ -42,9 +42,15 @@ def literal(values: Iterable[object]) -> str:
     return "{" + ",".join([_element(value) for value in values]) + "}"
 
 
-def bare(values: Iterable[UUID | Decimal | int | None]) -> str:
-    """`literal` of a column known to hold only uuids, decimals or integers (and None): no look at each type."""
+def bare(values: Iterable[Decimal | int | None]) -> str:
+    """`literal` of a column known to hold only decimals or integers (and None): no look at each type."""
     return "{" + ",".join(["NULL" if value is None else str(value) for value in values]) + "}"
+
+
+def uuids(values: Iterable[UUID | None]) -> str:
+    """`literal` of a column known to hold only uuids (and None), as the 32 hex digits PostgreSQL also reads:
+    without `UUID.__str__`'s call and hyphens, a third of the time."""
+    return "{" + ",".join(["NULL" if value is None else "%032x" % value.int for value in values]) + "}"  # noqa: UP031
 
 
 def texts(values: Iterable[str | None]) -> str:

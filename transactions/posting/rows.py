@@ -139,7 +139,7 @@ def read_balances(
     sqlite = connection.vendor == "sqlite"  # single-process development mode: ids are stored as hex
     ids: list[Any] = [balance_id.hex if sqlite else balance_id for balance_id in balance_ids]
     if len(ids) > BALANCES_AS_VALUES_AT_MOST and not sqlite:
-        placeholders, ids = _IDS_ARRAY, [pg_arrays.bare(ids)]
+        placeholders, ids = _IDS_ARRAY, [pg_arrays.uuids(ids)]
     else:
         placeholders = ", ".join(["%s"] * len(ids))
     # A pair reads the rate to the other one; more read the rates among their currencies, naming them twice.
@@ -259,13 +259,13 @@ _ENTRY_ROW = "(" + ", ".join(["%s"] * len(_ENTRY_FIELDS)) + ")"
 
 
 def _array_of(field: Any) -> Callable[[list[Any]], str]:
-    """How a column of entries is written as an array literal: bare (uuids, numbers), text, or looked at."""
-    internal = field.get_internal_type()
-    if internal in {"UUIDField", "ForeignKey", "DecimalField", "BigIntegerField", "IntegerField"}:
-        target = field.target_field if internal == "ForeignKey" else field
-        if target.get_internal_type() in {"UUIDField", "DecimalField", "BigIntegerField", "IntegerField"}:
-            return pg_arrays.bare
-    if internal == "CharField":
+    """How a column of entries is written as an array literal: uuids, numbers, text, or each value looked at."""
+    kind = (field.target_field if field.is_relation else field).get_internal_type()
+    if kind == "UUIDField":
+        return pg_arrays.uuids
+    if kind in {"DecimalField", "BigIntegerField", "IntegerField"}:
+        return pg_arrays.bare
+    if kind == "CharField":
         return pg_arrays.texts
     return pg_arrays.literal
 
@@ -285,7 +285,9 @@ def _entry_rows(entries: Sequence[Transaction]) -> tuple[str, list[Any]]:
     if len(entries) <= ENTRIES_AS_VALUES_AT_MOST:
         values = [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS]
         return "VALUES " + ", ".join([_ENTRY_ROW] * len(entries)), values
-    return _entry_arrays(), [array([getattr(entry, name) for entry in entries]) for name, array in _ENTRY_ARRAYS]
+    # Each entry's own values, as `new_entry` set them: without the foreign keys' descriptors.
+    values = [entry.__dict__ for entry in entries]
+    return _entry_arrays(), [array([value[name] for value in values]) for name, array in _ENTRY_ARRAYS]
 
 
 _UPDATE_BALANCES = (
@@ -310,7 +312,7 @@ def _balance_update(balances: Sequence[BalanceRow]) -> tuple[str, list[Any]]:
     if len(balances) > BALANCES_AS_VALUES_AT_MOST:
         ids, amounts, sequences, held, due_at = zip(*columns, strict=True)
         return _UPDATE_BALANCE_ARRAYS, [
-            pg_arrays.bare(ids),
+            pg_arrays.uuids(ids),
             pg_arrays.bare(amounts),
             pg_arrays.bare(sequences),
             pg_arrays.bare(held),
