@@ -22,6 +22,7 @@ from tests.invariants import assert_ledger_invariants
 from tests.second_factor import bearer_client, enrolled, logged_in_with_code
 from transactions.batches.services import batch_create
 from transactions.models import Transaction, TransactionSource, TransactionType
+from transactions.posting import facts
 from transactions.posting.engine import post_parts
 from transactions.posting.movement import Booking, Leg, Part, PartsRefused
 from wallet_project.errors import (
@@ -32,7 +33,7 @@ from wallet_project.errors import (
     SameBalance,
     WalletFrozen,
 )
-from wallets.models import WalletBalance
+from wallets.models import Wallet, WalletBalance
 from wallets.services import wallet_set_frozen
 
 pytestmark = pytest.mark.django_db
@@ -267,3 +268,23 @@ def test_each_part_sees_the_balances_as_the_parts_before_it_left_them_and_a_refu
     ]
     assert len({entry.reference for entry in entries}) == 1  # the posting's, as no leg carries its own
     assert_ledger_invariants([mine.pk, spare.pk])
+
+
+# --- validated from the known facts -------------------------------------------------------------
+
+
+def test_a_batch_from_known_facts_that_no_longer_hold_is_decided_by_a_fresh_read(user, other_user, mine, spare):
+    movements = [one("deposit", spare, "1.00"), transfer(mine, spare, "1.00")]
+    batch_create(movements=movements, owner=user, created_by=user)
+    assert mine.pk in facts.kept and spare.pk in facts.kept
+    Wallet.objects.filter(pk=mine.wallet_id).update(owner=other_user)
+    before = trace()
+
+    with pytest.raises(NotFound) as refused:
+        batch_create(movements=movements, owner=user, created_by=user)
+
+    assert refused.value.details == {"index": 1}
+    assert trace() == before
+    assert facts.kept[mine.pk].owner_id == other_user.pk  # the locked read learnt the new facts
+    batch_create(movements=[transfer(mine, spare, "1.00")], owner=other_user, created_by=other_user)
+    assert trace() != before
