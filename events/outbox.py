@@ -145,15 +145,28 @@ def _parts(events: Sequence[NewEvent]) -> tuple[str, str, list[Any]]:
             (uuid7(), stream_id, user_id, str(type_), reference, None if data is None else _json(data), left[stream_id])
         )
     if len(events) > EVENTS_AS_VALUES_AT_MOST:
-        ids, stream_ids, user_ids, types, references, data, from_last = zip(*rows, strict=True)
-        arrays: list[Any] = [uuids(streams), bare([counts[stream_id] for stream_id in streams])]
-        arrays += [uuids(ids), uuids(stream_ids), uuids(user_ids), texts(types), uuids(references), texts(data)]
-        arrays.append(bare(from_last))
-        return _NUMBERED_ARRAYS, _INSERT_EVENT_ARRAYS, arrays
+        return _NUMBERED_ARRAYS, _INSERT_EVENT_ARRAYS, _arrays(streams, counts, rows)
     params: list[Any] = [value for stream_id in streams for value in (stream_id, counts[stream_id])]
-    params += [value for row in rows for value in row]
+    for row in rows:
+        params += row
     numbered, insert = _sql(len(streams), len(events))
     return numbered, insert, params
+
+
+def _arrays(streams: list[UUID], counts: dict[UUID, int], rows: list[tuple]) -> list[str]:
+    """The parameters of `_NUMBERED_ARRAYS` and `_INSERT_EVENT_ARRAYS`: one array literal per column."""
+    ids, stream_ids, user_ids, types, references, data, from_last = zip(*rows, strict=True)
+    return [
+        uuids(streams),
+        bare([counts[stream_id] for stream_id in streams]),
+        uuids(ids),
+        uuids(stream_ids),
+        uuids(user_ids),
+        texts(types),
+        uuids(references),
+        texts(data),
+        bare(from_last),
+    ]
 
 
 @functools.cache

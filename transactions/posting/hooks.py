@@ -70,32 +70,39 @@ def holds_expired(hold_ids: Sequence[UUID]) -> list[NewEvent]:
 def audit(entries: Sequence[Transaction], posting: UUID | None = None) -> None:
     """One audit line per posting, after its commit, with every entry it wrote (none: nothing moved).
 
-    `reference` is the first entry's; `posting`, the posting's own reference (a batch's id), which its
-    entries share unless each carries its movement's (a batch, a round of cashback): each entry says its own.
+    `reference` is the first entry's; `posting`, the posting's own reference (a batch's id). When its entries
+    carry their movements' own references (a batch, a round of cashback), each entry says its own.
     """
     if not entries:
         return
     first = entries[0]
+    posting = first.reference if posting is None else posting
+    # By identity, not value (UUID's comparisons are Python code): the engine gives every entry without a
+    # reference of its own the posting's very object; at worst an equal one is written out once more.
+    own_references = any(entry.reference is not posting for entry in entries)
     audit_logger.info(
         "money movement",
         extra={
             "reference": str(first.reference),
-            "posting": str(first.reference if posting is None else posting),
+            "posting": str(posting),
             "type": first.type,
             "source": first.source,
             "created_by": str(first.created_by_id) if first.created_by_id else None,
-            "entries": [
-                {
-                    "entry_id": str(entry.pk),
-                    "type": entry.type,
-                    "wallet_balance_id": str(entry.wallet_balance_id),
-                    "amount": format_amount(entry.amount, minor_unit_of(entry.currency_id)),
-                    "currency": entry.currency_id,
-                    "balance_after": format_amount(entry.balance_after, minor_unit_of(entry.currency_id)),
-                    "sequence": entry.sequence,
-                    "reference": str(entry.reference),
-                }
-                for entry in entries
-            ],
+            "entries": [_audited(entry, own_references) for entry in entries],
         },
     )
+
+
+def _audited(entry: Transaction, with_reference: bool) -> dict[str, Any]:
+    audited = {
+        "entry_id": str(entry.pk),
+        "type": entry.type,
+        "wallet_balance_id": str(entry.wallet_balance_id),
+        "amount": format_amount(entry.amount, minor_unit_of(entry.currency_id)),
+        "currency": entry.currency_id,
+        "balance_after": format_amount(entry.balance_after, minor_unit_of(entry.currency_id)),
+        "sequence": entry.sequence,
+    }
+    if with_reference:
+        audited["reference"] = str(entry.reference)
+    return audited

@@ -305,21 +305,18 @@ _UPDATE_BALANCE_ARRAYS = _UPDATE_BALANCES.replace("(VALUES {rows})", f"({_BALANC
 
 def _balance_update(balances: Sequence[BalanceRow]) -> tuple[str, list[Any]]:
     """The UPDATE of the balances a posting moved, and its parameters: VALUES, or arrays for many balances."""
-    columns = [
-        (balance.pk, balance.amount, balance.last_sequence, balance.held_amount, balance.hold_due_at)
-        for balance in balances
-    ]
     if len(balances) > BALANCES_AS_VALUES_AT_MOST:
-        ids, amounts, sequences, held, due_at = zip(*columns, strict=True)
         return _UPDATE_BALANCE_ARRAYS, [
-            pg_arrays.uuids(ids),
-            pg_arrays.bare(amounts),
-            pg_arrays.bare(sequences),
-            pg_arrays.bare(held),
-            pg_arrays.literal(due_at),
+            pg_arrays.uuids([balance.pk for balance in balances]),
+            pg_arrays.bare([balance.amount for balance in balances]),
+            pg_arrays.bare([balance.last_sequence for balance in balances]),
+            pg_arrays.bare([balance.held_amount for balance in balances]),
+            pg_arrays.literal([balance.hold_due_at for balance in balances]),
         ]
     return _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))), [
-        value for row in columns for value in row
+        value
+        for balance in balances
+        for value in (balance.pk, balance.amount, balance.last_sequence, balance.held_amount, balance.hold_due_at)
     ]
 
 
