@@ -76,15 +76,20 @@ def audit(entries: Sequence[Transaction], posting: UUID | None = None) -> None:
     if not entries:
         return
     first = entries[0]
+    reference = str(first.reference)
     posting = first.reference if posting is None else posting
     # By identity, not value (UUID's comparisons are Python code): the engine gives every entry without a
     # reference of its own the posting's very object; at worst an equal one is written out once more.
-    own_references = any(entry.reference is not posting for entry in entries)
+    own_references = False
+    for entry in entries:
+        if entry.reference is not posting:
+            own_references = True
+            break
     audit_logger.info(
         "money movement",
         extra={
-            "reference": str(first.reference),
-            "posting": str(posting),
+            "reference": reference,
+            "posting": reference if posting is first.reference else str(posting),
             "type": first.type,
             "source": first.source,
             "created_by": str(first.created_by_id) if first.created_by_id else None,
