@@ -12,7 +12,9 @@ at that moment and writes a `pending` reward of
 when the programme is active and within its validity, the reward is at least
 one minor unit, and the payer is not an operator (staff) account. The money
 moves later, in batches, by `loyalty.booking`: the funding balance is never
-locked by a payment.
+locked by a payment. The payments of a batch of movements
+(`transactions.batches`) earn theirs the same way, all in one statement
+(`EarnEachRider`).
 """
 
 from __future__ import annotations
