@@ -29,6 +29,7 @@ from django.db import connection
 
 from events.models import STAFF_STREAM, Event, EventStream, EventType
 from wallet_project.ids import uuid7
+from wallet_project.pg_arrays import bare, texts, uuids
 
 # One event to write: its stream, user (None for staff), type, the movement's reference or its object.
 NewEvent = tuple[UUID, UUID | None, str, UUID | None, dict[str, Any] | None]
@@ -39,8 +40,8 @@ _EVENTS = Event._meta.db_table
 # Built from the models' own table names and %s placeholders only: no input reaches the SQL text.
 # Each stream's counter moves on by its number of events; an event's number counts back from the new last.
 _NUMBERED = (
-    "numbered AS ("
-    f" INSERT INTO {_STREAMS} AS stream (id, last_sequence) {{streams}}"
+    "numbered AS ("  # noqa: S608
+    f" INSERT INTO {_STREAMS} AS stream (id, last_sequence) VALUES {{streams}}"
     " ON CONFLICT (id) DO UPDATE SET last_sequence = stream.last_sequence + EXCLUDED.last_sequence"
     " RETURNING id, last_sequence)"
 )
@@ -48,16 +49,21 @@ _INSERT_EVENTS = (
     f"INSERT INTO {_EVENTS} (id, stream_id, user_id, sequence, type, reference, data, created_at)"  # noqa: S608
     " SELECT new.id, new.stream_id, new.user_id, numbered.last_sequence - new.from_last, new.type, new.reference,"
     " new.data, clock_timestamp()"
-    " FROM {events} AS new (id, stream_id, user_id, type, reference, data, from_last)"
+    " FROM (VALUES {events}) AS new (id, stream_id, user_id, type, reference, data, from_last)"
     " JOIN numbered ON numbered.id = new.stream_id"
 )
 _STREAM_ROW = "(%s::uuid, %s::bigint)"
 _EVENT_ROW = "(%s::uuid, %s::uuid, %s::uuid, %s, %s::uuid, %s::jsonb, %s::bigint)"
-# More events than this (a batch's, a booking of cashback) go as one array per column: the statement's text,
-# and so the driver's parsing of it and PostgreSQL's prepared plan, stay the same whatever the count.
+# More events than this (a batch of movements) go as one array per column: the driver's parsing of a statement
+# grows with its placeholders. The streams' rows stay in sorted order.
 EVENTS_AS_VALUES_AT_MOST = 8
-_STREAM_ARRAYS = "SELECT * FROM unnest(%s::uuid[], %s::bigint[])"
-_EVENT_ARRAYS = "unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::uuid[], %s::jsonb[], %s::bigint[])"
+_NUMBERED_ARRAYS = _NUMBERED.replace(
+    "VALUES {streams}", "SELECT * FROM unnest(%s::uuid[], %s::bigint[]) AS counted (id, events) ORDER BY id"
+)
+_INSERT_EVENT_ARRAYS = _INSERT_EVENTS.replace(
+    "(VALUES {events})",
+    "unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::uuid[], %s::jsonb[], %s::bigint[])",
+)
 
 
 def event(type_: EventType, *, user_id: UUID | None, data: dict[str, Any]) -> NewEvent:
@@ -124,8 +130,8 @@ def record_orm(events: Sequence[NewEvent]) -> None:
 def _parts(events: Sequence[NewEvent]) -> tuple[str, str, list[Any]]:
     """The counters' upsert (a CTE named `numbered`), the events' INSERT from it, and their parameters.
 
-    The counters are locked in the order of their rows (VALUES, or arrays for many events): sorted, so that no two
-    transactions wait for each other's in opposite orders. A stream's events keep the order they are given in.
+    The counters are locked in the order of their rows in VALUES: sorted, so that two transactions never
+    wait for each other's in opposite orders. A stream's events keep the order they are given in.
     """
     counts: dict[UUID, int] = {}
     for stream_id, *_ in events:
@@ -139,27 +145,36 @@ def _parts(events: Sequence[NewEvent]) -> tuple[str, str, list[Any]]:
             (uuid7(), stream_id, user_id, str(type_), reference, None if data is None else _json(data), left[stream_id])
         )
     if len(events) > EVENTS_AS_VALUES_AT_MOST:
-        numbered, insert = _sql_arrays()
-        # The arrays keep the streams sorted: the upsert locks their rows in that order.
-        params: list[Any] = [streams, [counts[stream_id] for stream_id in streams]]
-        return numbered, insert, params + [list(column) for column in zip(*rows, strict=True)]
-    params = [value for stream_id in streams for value in (stream_id, counts[stream_id])]
+        return _NUMBERED_ARRAYS, _INSERT_EVENT_ARRAYS, _arrays(streams, counts, rows)
+    params: list[Any] = [value for stream_id in streams for value in (stream_id, counts[stream_id])]
+    for row in rows:
+        params += row
     numbered, insert = _sql(len(streams), len(events))
-    return numbered, insert, params + [value for row in rows for value in row]
+    return numbered, insert, params
+
+
+def _arrays(streams: list[UUID], counts: dict[UUID, int], rows: list[tuple]) -> list[str]:
+    """The parameters of `_NUMBERED_ARRAYS` and `_INSERT_EVENT_ARRAYS`: one array literal per column."""
+    ids, stream_ids, user_ids, types, references, data, from_last = zip(*rows, strict=True)
+    return [
+        uuids(streams),
+        bare([counts[stream_id] for stream_id in streams]),
+        uuids(ids),
+        uuids(stream_ids),
+        uuids(user_ids),
+        texts(types),
+        uuids(references),
+        texts(data),
+        bare(from_last),
+    ]
 
 
 @functools.cache
 def _sql(streams: int, events: int) -> tuple[str, str]:
     """The two parts' text for so many streams and events (a movement has one or two: built once each)."""
-    numbered = _NUMBERED.format(streams="VALUES " + ", ".join([_STREAM_ROW] * streams))
-    insert = _INSERT_EVENTS.format(events="(VALUES " + ", ".join([_EVENT_ROW] * events) + ")")
+    numbered = _NUMBERED.format(streams=", ".join([_STREAM_ROW] * streams))
+    insert = _INSERT_EVENTS.format(events=", ".join([_EVENT_ROW] * events))
     return numbered, insert
-
-
-@functools.cache
-def _sql_arrays() -> tuple[str, str]:
-    """The two parts' text for many events: one array per column, whatever their count."""
-    return _NUMBERED.format(streams=_STREAM_ARRAYS), _INSERT_EVENTS.format(events=_EVENT_ARRAYS)
 
 
 def _json(data: dict[str, Any]) -> str:

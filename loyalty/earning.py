@@ -12,7 +12,9 @@ at that moment and writes a `pending` reward of
 when the programme is active and within its validity, the reward is at least
 one minor unit, and the payer is not an operator (staff) account. The money
 moves later, in batches, by `loyalty.booking`: the funding balance is never
-locked by a payment.
+locked by a payment. The payments of a batch of movements
+(`transactions.batches`) earn theirs the same way, all in one statement
+(`EarnEachRider`).
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from loyalty.models import BASIS_POINTS, LoyaltyProgram, Reward, RewardStatus
-from transactions.models import Transaction
+from transactions.models import REFUNDABLE_TYPES, Transaction
 from wallet_project.ids import uuid7
 from wallet_project.money import EXACT, round_down
+from wallet_project.pg_arrays import bare, texts, uuids
 from wallets.selectors import minor_unit_of
 
 _PROGRAMS = LoyaltyProgram._meta.db_table
@@ -80,6 +83,8 @@ class EarnRider:
     what it earned as `cashback` (`earned_by`).
     """
 
+    many = False
+
     def statement(self, entries: Sequence[Transaction]) -> tuple[str, list[Any]]:
         payment = entries[0]
         params = [
@@ -128,6 +133,74 @@ class EarnRider:
             reward_id, amount, program_id, program_name = result
             earned = Earned(UUID(reward_id), Decimal(amount), payment.currency_id, UUID(program_id), program_name)
         payment.cashback = earned  # type: ignore[attr-defined]
+
+
+# The same decision as `_EARN`, for every payment of a posting at once: one array per column.
+_EARN_EACH = f"""
+    INSERT INTO {_REWARDS} AS reward (id, program_id, payment_id, reference, wallet_balance_id, owner_id,
+        currency_id, amount, booked_amount, reversed_amount, unreversed_amount, refunded_amount, status, created_at)
+    SELECT payment.reward_id, program.id, payment.id, payment.reference, payment.wallet_balance_id, payment.owner_id,
+           program.currency_id, earned.amount, 0, 0, 0, 0, %s, clock_timestamp()
+    FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::uuid[], %s::uuid[], %s::numeric[], %s::integer[], %s::text[])
+             AS payment (reward_id, id, reference, wallet_balance_id, owner_id, amount, minor_unit, currency_id)
+    JOIN {_PROGRAMS} AS program ON program.currency_id = payment.currency_id AND program.is_active
+      AND program.valid_from <= clock_timestamp()
+      AND (program.valid_to IS NULL OR clock_timestamp() < program.valid_to),
+         LATERAL (SELECT LEAST(trunc(payment.amount * program.earn_rate / {BASIS_POINTS}, payment.minor_unit),
+                               program.max_per_payment) AS amount) AS earned
+    WHERE earned.amount > 0
+      AND NOT EXISTS (SELECT 1 FROM {_USERS} AS payer WHERE payer.id = payment.owner_id AND payer.is_staff)
+    RETURNING json_build_array(reward.id::text, reward.amount::text, reward.program_id::text,
+        (SELECT program.name FROM {_PROGRAMS} AS program WHERE program.id = reward.program_id),
+        reward.payment_id::text) AS result
+"""  # noqa: S608
+
+
+class EarnEachRider:
+    """The pending rewards of every payment among a posting's entries (a batch of movements): the posting's
+    rider, whose statement decides them all at once, as `EarnRider` decides one. Once written, each payment's
+    entry carries what it earned as `cashback` (`earned_by`), None when nothing."""
+
+    many = True
+
+    def statement(self, entries: Sequence[Transaction]) -> tuple[str, list[Any]]:
+        payments = _payments(entries)
+        columns: list[list[Any]] = [[] for _ in range(8)]
+        for payment in payments:
+            row = (
+                uuid7(),
+                payment.pk,
+                payment.reference,
+                payment.wallet_balance_id,
+                payment.owner_id,
+                payment.amount,
+                minor_unit_of(payment.currency_id),
+                payment.currency_id,
+            )
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+        *ids, amounts, minor_units, currencies = columns
+        arrays = [*(uuids(column) for column in ids), bare(amounts), bare(minor_units), texts(currencies)]
+        return _EARN_EACH, [RewardStatus.PENDING.value, *arrays]
+
+    def orm(self, entries: Sequence[Transaction]) -> Any:
+        """The statement through the ORM (SQLite, the single-process development mode)."""
+        earned = []
+        for payment in _payments(entries):
+            result = EarnRider().orm([payment])
+            if result is not None:
+                earned.append([*result, str(payment.pk)])
+        return earned or None
+
+    def written(self, entries: Sequence[Transaction], result: Any) -> None:
+        by_payment = {UUID(row[4]): row[:4] for row in result or ()}
+        for payment in _payments(entries):
+            EarnRider().written([payment], by_payment.get(payment.pk))
+
+
+def _payments(entries: Sequence[Transaction]) -> list[Transaction]:
+    """The entries that earn cashback: payments and captures."""
+    return [entry for entry in entries if entry.type in REFUNDABLE_TYPES]
 
 
 def earn_amount(amount: Decimal, program: LoyaltyProgram, minor_unit: int) -> Decimal:

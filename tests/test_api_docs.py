@@ -30,6 +30,7 @@ MOVEMENTS = {
     ("post", "/api/v1/transactions/withdraw/"),
     ("post", "/api/v1/transactions/payment/"),
     ("post", "/api/v1/transactions/transfer/"),
+    ("post", "/api/v1/transactions/batch/"),
     ("post", "/api/v1/transactions/{id}/refund/"),
 }
 CDN_HOSTS = ("cdn.jsdelivr.net", "unpkg.com", "cdnjs.cloudflare.com", "fonts.googleapis.com")
@@ -435,6 +436,7 @@ def test_the_login_documents_both_of_its_answers_and_links_the_second_step(schem
         ("/api/v1/transactions/withdraw/", True),
         ("/api/v1/transactions/payment/", True),
         ("/api/v1/transactions/transfer/", True),
+        ("/api/v1/transactions/batch/", True),
         ("/api/v1/holds/", True),
         ("/api/v1/transactions/deposit/", False),
     ],

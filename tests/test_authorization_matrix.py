@@ -107,6 +107,21 @@ def _requests(w: World, actor) -> dict[str, tuple[str, str, dict]]:
             "/api/v1/transactions/transfer/",
             {"from_wallet_balance_id": w.balance_id, "to_wallet_balance_id": w.target_balance_id, "amount": "1.00"},
         ),
+        "batch": (
+            "post",
+            "/api/v1/transactions/batch/",
+            {
+                "movements": [
+                    {"type": "deposit", "wallet_balance_id": w.balance_id, "amount": "1.00"},
+                    {
+                        "type": "transfer",
+                        "from_wallet_balance_id": w.balance_id,
+                        "to_wallet_balance_id": w.target_balance_id,
+                        "amount": "1.00",
+                    },
+                ]
+            },
+        ),
         "history": ("get", "/api/v1/transactions/", {}),
         "entry detail": ("get", f"/api/v1/transactions/{w.payment_id}/", {}),
         "refund": ("post", f"/api/v1/transactions/{w.payment_id}/refund/", {"amount": "1.00"}),
@@ -148,6 +163,7 @@ EXPECTED = {
     "withdraw": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "payment": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "transfer": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "batch": (UNAUTHORIZED, CREATED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "history": (UNAUTHORIZED, OK, OK, OK, OK),
     "entry detail": (UNAUTHORIZED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "refund": (UNAUTHORIZED, FORBIDDEN, FORBIDDEN, FORBIDDEN, CREATED),

@@ -52,6 +52,8 @@ def _canonical(value: Any) -> Any:
         return str(value)
     if isinstance(value, dict):
         return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):  # a batch's movements
+        return [_canonical(item) for item in value]
     return value
 
 

@@ -25,7 +25,7 @@ from transactions.models import REFUNDABLE_TYPES, Transaction, TransactionSource
 from transactions.posting.engine import post
 from transactions.posting.hooks import OnBooked, first_entry
 from transactions.posting.movement import Booking, Leg, can_receive, not_frozen
-from transactions.posting.planning import plan_and_post, visible_balance
+from transactions.posting.planning import Plan, plan_and_post, visible_balance
 from transactions.selectors import refunded_amount
 from wallet_project.errors import (
     AmountTooSmall,
@@ -48,13 +48,36 @@ if TYPE_CHECKING:
 __all__ = [
     "OnBooked",
     "deposit_create",
+    "one_balance_plan",
     "opening_deposit_create",
     "payment_create",
     "refund_create",
     "transfer_create",
     "transfer_credit",
+    "transfer_plan",
     "withdrawal_create",
 ]
+
+
+def one_balance_plan(
+    type_: TransactionType,
+    balance_id: UUID,
+    amount: Decimal,
+    owner: User | None,
+    *,
+    reference: UUID | None = None,
+    description: str | None = None,
+    merchant: str | None = None,
+) -> Plan:
+    """The plan of one entry on one balance (deposit, withdrawal, payment); `reference`, `description` and
+    `merchant`, when given, are its entry's own rather than its posting's (a batch)."""
+
+    def plan(found: Found) -> list[Leg]:
+        balance = visible_balance(found, balance_id, owner)
+        check_precision(amount, balance.minor_unit, balance.currency_id)
+        return [Leg(balance.pk, type_, amount, reference=reference, description=description, merchant=merchant)]
+
+    return plan
 
 
 def _one_balance(
@@ -62,13 +85,7 @@ def _one_balance(
 ) -> Transaction:
     """One entry on one balance (deposit, withdrawal, payment)."""
     balance_id = UUID(str(balance_id))  # callers outside the API may pass the id as text
-
-    def plan(found: Found) -> list[Leg]:
-        balance = visible_balance(found, balance_id, owner)
-        check_precision(amount, balance.minor_unit, balance.currency_id)
-        return [Leg(balance.pk, type_, amount)]
-
-    (entry,) = plan_and_post([balance_id], plan, booking)
+    (entry,) = plan_and_post([balance_id], one_balance_plan(type_, balance_id, amount, owner), booking)
     return entry
 
 
@@ -160,7 +177,7 @@ def _conversion(
     if destination.currency_id == source_balance.currency_id:
         return None, amount
     # Only a fresh read (a BalanceRow, with the rate) gets here: known facts serve one currency only.
-    rate = source_balance.rate_to_other  # type: ignore[union-attr]
+    rate = source_balance.rate_to(destination.currency_id)  # type: ignore[union-attr]
     if rate is None:
         raise RateUnavailable(
             f"There is no current exchange rate from {source_balance.currency_id} to {destination.currency_id}."
@@ -193,6 +210,25 @@ def transfer_create(
     WalletFrozen, InsufficientFunds, LockTimeout, ServiceUnavailable.
     """
     source_id, destination_id = UUID(str(from_wallet_balance_id)), UUID(str(to_wallet_balance_id))
+    # The fresh read is one statement: both balances, who owns them, and the
+    # current rate from each one's currency to the other's.
+    booking = Booking(created_by, source, description, on_posted=first_entry(on_booked))
+    plan = transfer_plan(source_id, destination_id, amount, owner)
+    entries = plan_and_post([source_id, destination_id], plan, booking, with_rate=True)
+    return entries[0]
+
+
+def transfer_plan(
+    source_id: UUID,
+    destination_id: UUID,
+    amount: Decimal,
+    owner: User | None,
+    *,
+    reference: UUID | None = None,
+    description: str | None = None,
+) -> Plan:
+    """The plan of a transfer (its two legs, converted at the rate read with the balances); `reference` and
+    `description`, when given, are its entries' own rather than its posting's (a batch)."""
 
     def plan(found: Found) -> list[Leg]:
         source_balance = visible_balance(found, source_id, owner)
@@ -207,7 +243,15 @@ def transfer_create(
         # The sender learns nothing of someone else's wallet, not even that it is frozen.
         own = owner is not None and destination.owner_id == owner.pk
         return [
-            Leg(source_balance.pk, TransactionType.TRANSFER_OUT, amount, destination.pk, rate),
+            Leg(
+                source_balance.pk,
+                TransactionType.TRANSFER_OUT,
+                amount,
+                destination.pk,
+                rate,
+                reference=reference,
+                description=description,
+            ),
             Leg(
                 destination.pk,
                 TransactionType.TRANSFER_IN,
@@ -215,14 +259,12 @@ def transfer_create(
                 source_balance.pk,
                 rate,
                 checks=(not_frozen,) if own else (can_receive,),
+                reference=reference,
+                description=description,
             ),
         ]
 
-    # The fresh read is one statement: both balances, who owns them, and the
-    # current rate from each one's currency to the other's.
-    booking = Booking(created_by, source, description, on_posted=first_entry(on_booked))
-    entries = plan_and_post([source_id, destination_id], plan, booking, with_rate=True)
-    return entries[0]
+    return plan
 
 
 def refund_create(

@@ -2,6 +2,7 @@ from django.urls import URLPattern, re_path
 from rest_framework.routers import SimpleRouter
 
 from transactions import views
+from transactions.batches.views import BatchViewSet
 from transactions.fast_path import fast_movement_view
 from transactions.holds.views import HoldViewSet
 from transactions.statements.views import StatementView
@@ -9,6 +10,7 @@ from wallets.views import UUID_LOOKUP
 
 router = SimpleRouter()
 router.register("transactions", views.TransactionViewSet, basename="transaction")
+router.register("transactions/batch", BatchViewSet, basename="batch")
 router.register("holds", HoldViewSet, basename="hold")
 
 

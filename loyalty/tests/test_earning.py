@@ -14,6 +14,7 @@ from loyalty.earning import earned_by
 from loyalty.models import Reward, RewardStatus
 from tests.factories import UserFactory, WalletFactory, funded_balance
 from tests.loyalty import program_in
+from transactions.batches.services import batch_create
 from transactions.holds.services import hold_capture, hold_create
 from transactions.models import Transaction, TransactionType
 from transactions.services import deposit_create, payment_create, transfer_create, withdrawal_create
@@ -232,3 +233,48 @@ def test_changing_a_programme_never_changes_what_was_earned(user):
 
     assert Reward.objects.get(payment=first).amount == Decimal("0.10")
     assert Reward.objects.get(payment=second).amount == Decimal("0.50")
+
+
+def test_a_batchs_payments_earn_what_each_would_earn_alone(user):
+    """`EarnEachRider` decides every payment of a batch in one statement, as `EarnRider` decides one: the share
+    rounded down per currency, the cap, nothing below one minor unit, nothing without a programme, nothing for an
+    operator's payment."""
+    program_in("USD", earn_rate=150, cap="1.00")
+    program_in("KWD", earn_rate=125)
+    dollars = funded_balance(amount="5000", wallet=WalletFactory(owner=user))
+    dinars = funded_balance(currency="KWD", amount="500", wallet=WalletFactory(owner=user))
+    euros = funded_balance(currency="EUR", amount="500", wallet=WalletFactory(owner=user))
+    operator = UserFactory(is_staff=True)
+    operators = funded_balance(amount="500", wallet=WalletFactory(owner=operator))
+    paid = [
+        (dollars, "10.00", "0.15"),
+        (dollars, "1000.00", "1.00"),  # capped
+        (dollars, "0.50", None),  # 0.0075: below one cent
+        (dinars, "12.345", "0.154"),
+        (euros, "100.00", None),  # no programme in EUR
+        (operators, "100.00", None),  # an operator's own payment
+        (dollars, "12.99", "0.19"),
+    ]
+
+    batch = batch_create(
+        movements=[
+            {"type": "payment", "wallet_balance_id": balance.pk, "amount": Decimal(amount), "merchant": "Shop"}
+            for balance, amount, _ in paid
+        ],
+        owner=None,
+        created_by=None,
+    )
+
+    for entry, (_, _, earned) in zip(batch.entries, paid, strict=True):
+        assert (None if earned_by(entry) is None else earned_by(entry).amount) == (
+            None if earned is None else Decimal(earned)
+        )
+        reward = Reward.objects.filter(payment=entry).first()
+        assert (None if reward is None else reward.amount) == (None if earned is None else Decimal(earned))
+        if reward is not None:
+            assert (reward.reference, reward.wallet_balance_id, reward.status) == (
+                entry.reference,
+                entry.wallet_balance_id,
+                RewardStatus.PENDING,
+            )
+    assert Reward.objects.count() == 4

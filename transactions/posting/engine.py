@@ -16,10 +16,10 @@ what the entries say, the hook inside the transaction). `post` runs the road:
 3. the holds of those balances that are past their expiry released, when a
    balance says one may be (`hold_due`; a balance with none due costs
    nothing), so that no rule reads money an expired hold no longer reserves;
-4. the checks, in the order the answers must come (`_checked`): the actor is
-   active, the balances exist, the facts the legs were validated from still
-   hold, each step's own checks, then `settle` (rules that need the locked
-   rows: what is left of a payment or a hold, the rate now);
+4. the checks, in the order the answers must come: the actor is active, the
+   balances exist, the facts the legs were validated from still hold
+   (`_ensure_rows`), each step's own checks, then `settle` (rules that need
+   the locked rows: what is left of a payment or a hold, the rate now);
 5. the balances and the ledger entries, each computed from the locked row:
    never below zero nor above the largest amount, and no debit or new hold
    beyond what is available (the amount less what holds reserve) (`_entries`),
@@ -29,9 +29,17 @@ what the entries say, the hook inside the transaction). `post` runs the road:
    marks the actor as having just written (`recent_writes.WriteMark`, armed
    by the commit), in the same script: their next reads go to the primary.
 
-`planning.plan_and_post` puts validation in front of it. Adding a movement
-means a service that builds its plan or steps, an entry type, and a migration
-for the database's CHECKs: nothing here changes.
+`post_parts` runs the same road for several movements at once (a batch): each
+a `Part` (its steps and its `settle`), checked, settled and moved in order on
+the locked rows as the parts before it left them, so each sees the balances
+as it would have one movement after the other; every balance is locked once
+and written once (its final amount and last sequence) with one entry per leg,
+and a part's refusal says which part it was (`PartsRefused`). A single
+movement is the posting of one part.
+
+`planning.plan_and_post` (`plan_and_post_parts`) puts validation in front of
+it. Adding a movement means a service that builds its plan or steps, an entry
+type, and a migration for the database's CHECKs: nothing here changes.
 """
 
 from __future__ import annotations
@@ -48,9 +56,10 @@ from django.db import connection, transaction
 from transactions.models import CREDIT_TYPES, Transaction
 from transactions.posting import facts, hooks, rows
 from transactions.posting.facts import BalanceFacts
-from transactions.posting.movement import Booking, Leg, Reserve, Settle, Step
+from transactions.posting.movement import Booking, Leg, Part, PartsRefused, Reserve, Settle, Step
 from transactions.posting.rows import BalanceRow
 from wallet_project.errors import (
+    DomainError,
     InactiveAccount,
     InsufficientFunds,
     InvalidInput,
@@ -117,7 +126,7 @@ def post(
     balance beyond its largest amount), LockTimeout, ServiceUnavailable, and
     the gate's refusal.
     """
-    entries = _post(legs, booking, settle=settle, with_rate=with_rate, create_balance=create_balance)
+    entries = _post((Part(legs, settle),), booking, with_rate=with_rate, create_balance=create_balance)
     assert entries is not None  # only known facts can change
     return entries
 
@@ -127,22 +136,42 @@ def post_if_facts_hold(
 ) -> list[Transaction] | None:
     """`post` legs validated from the known facts `validated`; None, with nothing written, if the locked rows no
     longer show them (a fresh read must decide)."""
-    return _post(legs, booking, validated=validated)
+    return _post((Part(legs),), booking, validated=validated)
+
+
+def post_parts(
+    parts: Sequence[Part],
+    booking: Booking,
+    *,
+    with_rate: bool = False,
+    validated: Mapping[UUID, BalanceFacts] | None = None,
+) -> list[Transaction] | None:
+    """`post` several movements as one: one transaction, every balance locked once; all of them or nothing.
+
+    Each part is checked, settled and moved in order on the locked rows as the
+    parts before it left them; a balance that several parts move is written once,
+    with one entry per leg, chained in order. The entries of every part, in order.
+    A part's refusal is raised as `PartsRefused` (which part, and its DomainError);
+    the other refusals (InactiveAccount, NotFound, LockTimeout, ServiceUnavailable,
+    the gate's) as `post` raises them. With `validated` (the known facts the parts
+    were planned from), None when the locked rows no longer show them.
+    """
+    return _post(parts, booking, with_rate=with_rate, validated=validated, indexed=True)
 
 
 def _post(
-    legs: Sequence[Step],
+    parts: Sequence[Part],
     booking: Booking,
     *,
-    settle: Settle | None = None,
     with_rate: bool = False,
     create_balance: Callable[[], object] | None = None,
     validated: Mapping[UUID, BalanceFacts] | None = None,
+    indexed: bool = False,
 ) -> list[Transaction] | None:
-    """`post`; with `validated`, the known facts the legs came from: None if the locked rows no longer show
-    them (nothing was written)."""
+    """`post_parts`; without `indexed` (one movement), its refusals are raised as they are. With `validated`,
+    the known facts the parts came from: None if the locked rows no longer show them (nothing was written)."""
     reference = booking.reference or uuid7()
-    balance_ids = sorted({leg.balance_id for leg in legs})
+    balance_ids = sorted({step.balance_id for part in parts for step in part.steps})
     # One cursor for the locked read and the writes, made before the locks are taken and read again
     # after they are released: what the locks hold is the rhythm of a busy balance
     # (docs/PERFORMANCE.md, "One cursor, made before the locks").
@@ -159,8 +188,8 @@ def _post(
                     facts.remember(locked.values())
                 due = [balance for balance in locked.values() if balance.hold_due]
                 released = hooks.holds_expired(rows.release_expired_holds(due, cursor)) if due else []
-                legs = _checked(locked, balance_ids, legs, booking.created_by, validated, settle)
-                entries = _entries(locked, legs, booking, reference)
+                _ensure_rows(locked, balance_ids, booking.created_by, validated)
+                entries = _moved_parts(locked, parts, booking, reference, indexed)
                 if booking.tells is not None:  # what its settle decided to tell, with its movement's events
                     released = [*released, *booking.tells()]
                 rows.write([locked[balance_id] for balance_id in balance_ids], entries, cursor, released, booking.rider)
@@ -173,7 +202,7 @@ def _post(
             rows.read_created_at(cursor, entries, booking.rider)
     # Committed and released: the audit line is written outside the locks, so
     # that the next movement of these balances does not wait for it.
-    hooks.audit(entries)
+    hooks.audit(entries, reference)
     return entries
 
 
@@ -184,24 +213,38 @@ def _read_locked(
     return rows.read_balances(balance_ids, lock=True, actor=actor, with_rate=with_rate, cursor=cursor)
 
 
-def _checked(
+def _ensure_rows(
     locked: Mapping[UUID, BalanceRow],
     balance_ids: Sequence[UUID],
-    legs: Sequence[Step],
     actor: User | None,
     validated: Mapping[UUID, BalanceFacts] | None,
-    settle: Settle | None,
-) -> Sequence[Step]:
-    """The rules on the locked rows, in the order of the answers a fresh read gives; the final legs."""
+) -> None:
+    """What every part needs of the locked rows, in the order of the answers a fresh read gives."""
     ensure_actor_active(locked, actor)
     if len(locked) != len(balance_ids):  # it vanished between the look-up and the lock
         raise NotFound("No such wallet balance.")
     if validated is not None and not facts.hold(locked, validated):
         raise _FactsChanged()
-    for leg in legs:
-        for check in leg.checks:
-            check(locked[leg.balance_id])
-    return legs if settle is None else settle(locked)
+
+
+def _moved_parts(
+    locked: Mapping[UUID, BalanceRow], parts: Sequence[Part], booking: Booking, reference: UUID, indexed: bool
+) -> list[Transaction]:
+    """Each part in order: its steps' checks, its `settle`, then its balances moved (the locked rows, in place);
+    the entries of all. With `indexed`, a part's refusal is raised as PartsRefused."""
+    entries: list[Transaction] = []
+    for index, part in enumerate(parts):
+        try:
+            for step in part.steps:
+                for check in step.checks:
+                    check(locked[step.balance_id])
+            steps = part.steps if part.settle is None else part.settle(locked)
+            _entries(locked, steps, booking, reference, entries)
+        except DomainError as exc:
+            if not indexed:
+                raise
+            raise PartsRefused([(index, exc)]) from exc
+    return entries
 
 
 def ensure_actor_active(balances: Mapping[UUID, BalanceRow], actor: User | None) -> None:
@@ -211,10 +254,13 @@ def ensure_actor_active(balances: Mapping[UUID, BalanceRow], actor: User | None)
 
 
 def _entries(
-    locked: Mapping[UUID, BalanceRow], steps: Sequence[Step], booking: Booking, reference: UUID
-) -> list[Transaction]:
-    """Move each step's balance (the locked row, updated in place) and build each leg's ledger entry."""
-    entries = []
+    locked: Mapping[UUID, BalanceRow],
+    steps: Sequence[Step],
+    booking: Booking,
+    reference: UUID,
+    entries: list[Transaction],
+) -> None:
+    """Move each step's balance (the locked row, updated in place) and add each leg's ledger entry to `entries`."""
     for leg in steps:
         balance = locked[leg.balance_id]
         if isinstance(leg, Reserve):
@@ -236,12 +282,11 @@ def _entries(
                 exchange_rate=leg.exchange_rate,
                 reference=leg.reference or reference,
                 source=booking.source,
-                description=booking.description,
-                merchant=booking.merchant,
+                description=booking.description if leg.description is None else leg.description,
+                merchant=booking.merchant if leg.merchant is None else leg.merchant,
                 created_by=booking.created_by,
             )
         )
-    return entries
 
 
 def _moved(balance: BalanceRow, leg: Leg) -> Decimal:

@@ -38,10 +38,14 @@ class Rider(Protocol):
     statement and no round trip of its own. It returns at most one row, of one
     column named `result`, which the INSERT's `RETURNING` brings back and
     `written` receives (None: no row), inside the transaction and before
-    `on_posted`, or after the commit when the posting has no `on_posted`. On
-    SQLite (development mode) `orm(entries)` does the same write through the
-    ORM after the INSERT and returns that result.
+    `on_posted`, or after the commit when the posting has no `on_posted`. A
+    rider whose statement returns a row per movement of a posting of several
+    (`many`) gets their `result`s as one JSON array instead. On SQLite
+    (development mode) `orm(entries)` does the same write through the ORM
+    after the INSERT and returns that result.
     """
+
+    many: bool
 
     def statement(self, entries: Sequence[Transaction]) -> tuple[str, list[Any]]: ...
 
@@ -63,29 +67,47 @@ def holds_expired(hold_ids: Sequence[UUID]) -> list[NewEvent]:
     return holds_expired_events(hold_ids) if hold_ids else []
 
 
-def audit(entries: Sequence[Transaction]) -> None:
-    """One audit line per money movement, after its commit, with every entry it wrote (none: nothing moved)."""
+def audit(entries: Sequence[Transaction], posting: UUID | None = None) -> None:
+    """One audit line per posting, after its commit, with every entry it wrote (none: nothing moved).
+
+    `reference` is the first entry's; `posting`, the posting's own reference (a batch's id). When its entries
+    carry their movements' own references (a batch, a round of cashback), each entry says its own.
+    """
     if not entries:
         return
     first = entries[0]
+    reference = str(first.reference)
+    posting = first.reference if posting is None else posting
+    # By identity, not value (UUID's comparisons are Python code): the engine gives every entry without a
+    # reference of its own the posting's very object; at worst an equal one is written out once more.
+    own_references = False
+    for entry in entries:
+        if entry.reference is not posting:
+            own_references = True
+            break
     audit_logger.info(
         "money movement",
         extra={
-            "reference": str(first.reference),
+            "reference": reference,
+            "posting": reference if posting is first.reference else str(posting),
             "type": first.type,
             "source": first.source,
             "created_by": str(first.created_by_id) if first.created_by_id else None,
-            "entries": [
-                {
-                    "entry_id": str(entry.pk),
-                    "type": entry.type,
-                    "wallet_balance_id": str(entry.wallet_balance_id),
-                    "amount": format_amount(entry.amount, minor_unit_of(entry.currency_id)),
-                    "currency": entry.currency_id,
-                    "balance_after": format_amount(entry.balance_after, minor_unit_of(entry.currency_id)),
-                    "sequence": entry.sequence,
-                }
-                for entry in entries
-            ],
+            "entries": [_audited(entry, own_references) for entry in entries],
         },
     )
+
+
+def _audited(entry: Transaction, with_reference: bool) -> dict[str, Any]:
+    audited = {
+        "entry_id": str(entry.pk),
+        "type": entry.type,
+        "wallet_balance_id": str(entry.wallet_balance_id),
+        "amount": format_amount(entry.amount, minor_unit_of(entry.currency_id)),
+        "currency": entry.currency_id,
+        "balance_after": format_amount(entry.balance_after, minor_unit_of(entry.currency_id)),
+        "sequence": entry.sequence,
+    }
+    if with_reference:
+        audited["reference"] = str(entry.reference)
+    return audited

@@ -2,7 +2,8 @@
 
 A service describes a movement with these and hands it to the engine
 (`engine.post`, or `planning.plan_and_post` when it validates before the
-locks); the engine knows no movement by name.
+locks); several movements posted as one are `Part`s (`engine.post_parts`).
+The engine knows no movement by name.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from events.outbox import NewEvent
 from transactions.models import TransactionType
 from transactions.posting.hooks import OnPosted, Rider
 from transactions.posting.rows import BalanceRow
-from wallet_project.errors import WalletFrozen
+from wallet_project.errors import DomainError, WalletFrozen
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -43,8 +44,9 @@ def can_receive(balance: BalanceRow) -> None:
 class Leg:
     """One ledger entry of a movement: on which balance, of what type and amount, and its checks.
 
-    `reference`, when given, is the entry's own instead of the booking's: a posting that books the
-    follow-ups of several movements at once (the cashback of many payments) keeps each under its own.
+    `reference`, when given, is the entry's own instead of the booking's: a posting that books several
+    movements at once (the cashback of many payments, a batch) keeps each under its own. So do
+    `description` and `merchant`, when given, instead of the booking's.
     """
 
     balance_id: UUID
@@ -54,6 +56,8 @@ class Leg:
     exchange_rate: Decimal | None = None
     checks: tuple[Check, ...] = (not_frozen,)
     reference: UUID | None = None
+    description: str | None = None
+    merchant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +95,30 @@ class Booking:
 
 # Rules that need the locked rows; returns the final steps, on the same balances.
 Settle = Callable[[Mapping[UUID, BalanceRow]], Sequence[Step]]
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One movement of a posting that books several in one transaction (`engine.post_parts`): its steps, and
+    its rules on the locked rows (`settle`, as `engine.post` takes it).
+
+    The parts are checked and moved in order, each on the locked rows as the parts before it left them, so
+    each sees the balances as they would be had the movements been posted one after the other.
+    """
+
+    steps: Sequence[Step]
+    settle: Settle | None = None
+
+
+class PartsRefused(Exception):
+    """Rules refused parts of a posting of several (`engine.post_parts`, `planning.plan_and_post_parts`): which
+    ones (their places in the posting, in order) and why. Nothing of the posting was written.
+
+    Not a DomainError: the caller says how its parts' refusals are answered. The engine stops at the first
+    part refused under the locks; the plans, before them, are all judged.
+    """
+
+    def __init__(self, refusals: Sequence[tuple[int, DomainError]]) -> None:
+        index, error = refusals[0]
+        super().__init__(f"part {index}: {error.message}")
+        self.refusals = list(refusals)

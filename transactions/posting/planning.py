@@ -8,7 +8,9 @@ place (`validate`); a refusal is never decided from the known facts.
 A request may put a `Guard` in front of its postings (`guarded_by`): it is
 shown what each planned movement takes out of its owner's hands
 (`outflows`) and may refuse it, as a plan does, before any lock is taken.
-The API's step-up for large movements is one (mfa/step_up.py).
+The API's step-up for large movements is one (mfa/step_up.py). Several
+movements planned to be posted as one (`plan_and_post_parts`, a batch) are
+judged by their outflows together.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from uuid import UUID
 
 from transactions.models import CREDIT_TYPES, Transaction
 from transactions.posting import facts
-from transactions.posting.engine import ensure_actor_active, post, post_if_facts_hold
+from transactions.posting.engine import ensure_actor_active, post, post_if_facts_hold, post_parts
 from transactions.posting.facts import BalanceFacts
-from transactions.posting.movement import Booking, Leg, Reserve, Step
+from transactions.posting.movement import Booking, Leg, Part, PartsRefused, Reserve, Step
 from transactions.posting.rows import BalanceRow, read_balances
 from wallet_project.errors import DomainError, LockTimeout, NotFound, ServiceUnavailable
 
@@ -162,6 +164,85 @@ def _post_from_facts(
         if isinstance(fresh, Refused):
             raise fresh.error from exc
         raise
+
+
+def plan_and_post_parts(
+    balance_ids: Sequence[UUID], plans: Sequence[Plan], booking: Booking, *, with_rate: bool = False
+) -> list[Transaction]:
+    """Validate several movements, each with its `plan`, then post them as one (`engine.post_parts`): one
+    transaction, every balance locked once, all of them or nothing; the entries of all, in order.
+
+    As `plan_and_post` does for one: from the known facts when this process has them all (one currency),
+    else from one fresh read of every balance; a refusal is decided by the fresh read. Every plan is
+    judged, and the refusals of all that refuse are raised together as `PartsRefused`; the request's
+    guard then judges the outflows of all the movements together (a large movement split in parts is still
+    large). Movements converted at a rate are planned again on the locked rows. Under the locks, the
+    first part refused is raised as `PartsRefused`.
+    """
+    known = facts.known(balance_ids)
+    if known is not None:
+        booked = _post_parts_from_facts(balance_ids, plans, booking, known, with_rate)
+        if booked is not None:
+            return booked
+    parts = _parts_or_refusals(plans, _fresh_read(balance_ids, booking.created_by, with_rate))
+    if isinstance(parts, Refused):
+        raise parts.error
+    if isinstance(parts, PartsRefused):
+        raise parts
+    converted = any(part.settle is not None for part in parts)
+    entries = post_parts(parts, booking, with_rate=converted)
+    assert entries is not None  # only known facts can change
+    return entries
+
+
+def _post_parts_from_facts(
+    balance_ids: Sequence[UUID],
+    plans: Sequence[Plan],
+    booking: Booking,
+    known: Mapping[UUID, BalanceFacts],
+    with_rate: bool,
+) -> list[Transaction] | None:
+    """Post what the `plans` make of the known facts; None when a fresh read must decide (nothing was written)."""
+    parts = _parts_or_refusals(plans, known)
+    if not isinstance(parts, list):
+        return None
+    try:
+        return post_parts(parts, booking, validated=known)
+    except (LockTimeout, ServiceUnavailable) as exc:
+        # A 404 of the fresh read comes before the 429 or 503, as when the facts were not known.
+        fresh = _parts_or_refusals(plans, _fresh_read(balance_ids, booking.created_by, with_rate))
+        if isinstance(fresh, Refused):
+            raise fresh.error from exc
+        if isinstance(fresh, PartsRefused):
+            raise fresh from exc
+        raise
+
+
+def _parts_or_refusals(
+    plans: Sequence[Plan], found: Mapping[UUID, BalanceRow | BalanceFacts]
+) -> list[Part] | PartsRefused | Refused:
+    """Every plan's verdict on these balances: the parts to post, or the refusals of the plans that refuse; then
+    the request's guard's verdict on the outflows of all (Refused)."""
+    parts: list[Part] = []
+    refusals: list[tuple[int, DomainError]] = []
+    for index, plan in enumerate(plans):
+        try:
+            legs = plan(found)
+        except DomainError as exc:
+            refusals.append((index, exc))
+            continue
+        # Converted at a rate: planned again on the locked rows, with the rate read under the locks.
+        converted = any(isinstance(leg, Leg) and leg.exchange_rate is not None for leg in legs)
+        parts.append(Part(legs, settle=plan if converted else None))
+    if refusals:
+        return PartsRefused(refusals)
+    guard = _guard.get()
+    if guard is not None:
+        try:
+            guard(outflows([step for part in parts for step in part.steps], found))
+        except DomainError as exc:
+            return Refused(exc)
+    return parts
 
 
 def _fresh_read(balance_ids: Sequence[UUID], actor: User | None, with_rate: bool) -> dict[UUID, BalanceRow]:

@@ -9,6 +9,7 @@ stores ids as hex and has neither the triggers nor `FOR UPDATE`.
 from __future__ import annotations
 
 import functools
+import json
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from django.utils import timezone
 
 from events import outbox
 from transactions.models import Hold, HoldStatus, Transaction
+from wallet_project import pg_arrays
 from wallet_project.db import ClockTimestamp
 from wallet_project.errors import InactiveAccount
 from wallet_project.ids import uuid7
@@ -31,7 +33,7 @@ from wallet_project.money import AMOUNT_DECIMAL_PLACES
 from wallets.models import WalletBalance
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from django.db.backends.utils import CursorWrapper
 
@@ -60,6 +62,22 @@ _RATE_TO_OTHER = """,
             JOIN wallets_walletbalance other ON other.currency_id = rate.quote_id
             WHERE other.id IN ({ids}) AND other.id <> balance.id
               AND rate.base_id = balance.currency_id AND rate.valid_to IS NULL) AS rate_to_other"""
+# More than two balances (a batch): the current rates between the currencies among them, as JSON text keyed by
+# "BASE QUOTE" ({"USD EUR": "0.91"}; NULL when there is none), the same on every row: one uncorrelated subquery,
+# computed once. Text, so that no rate is ever a float.
+_RATES_TO_OTHERS = """,
+           NULL AS rate_to_other,
+           (SELECT {json_of_rates} FROM wallets_exchangerate rate
+            WHERE rate.valid_to IS NULL
+              AND rate.base_id IN (SELECT other.currency_id FROM wallets_walletbalance other WHERE other.id IN ({ids}))
+              AND rate.quote_id IN (SELECT other.currency_id FROM wallets_walletbalance other
+                                    WHERE other.id IN ({ids}))) AS rates"""
+_JSON_OF_RATES = "json_object_agg(rate.base_id || ' ' || rate.quote_id, rate.rate::text)::text"
+_SQLITE_JSON_OF_RATES = "json_group_object(rate.base_id || ' ' || rate.quote_id, CAST(rate.rate AS TEXT))"
+# More balances than this (a batch) are named by one array parameter instead of one placeholder each: the
+# driver's parsing of a statement grows with its placeholders.
+BALANCES_AS_VALUES_AT_MOST = 8
+_IDS_ARRAY = "SELECT unnest(%s::uuid[])"
 
 
 @dataclass(slots=True)
@@ -84,13 +102,24 @@ class BalanceRow:
     hold_due_at: datetime | None  # never later than the earliest expiry of those holds
     hold_due: bool  # some hold may have expired: release before any rule reads `held_amount`
     actor_is_active: bool | None = None  # None: no actor was named (the system), or no such user
-    rate_to_other: Decimal | None = None
+    rate_to_other: Decimal | None = None  # read with two balances
+    # Read with more: the rates among their currencies, JSON text parsed on first use (`rate_to`).
+    rates: str | dict[str, Decimal] | None = None
     holds_released: int = 0  # how many holds past their expiry this posting released (the sweeper's count)
 
     @property
     def available(self) -> Decimal:
         """What debits and new holds may use: the amount less what the holds reserve."""
         return self.amount - self.held_amount
+
+    def rate_to(self, currency_id: str) -> Decimal | None:
+        """The current rate from this balance's currency to `currency_id`, one of the other balances' read with
+        it (`read_balances(with_rate=True)`); None when there is none."""
+        if self.rates is None:
+            return self.rate_to_other
+        if isinstance(self.rates, str):
+            self.rates = {pair: Decimal(rate) for pair, rate in json.loads(self.rates).items()}
+        return self.rates.get(f"{self.currency_id} {currency_id}")
 
 
 def read_balances(
@@ -104,21 +133,29 @@ def read_balances(
     """The balances with what the rules need, in one statement; with `lock`, `FOR NO KEY UPDATE` of the
     balance rows in id order. Ids that do not exist are missing from the answer. With `actor`, each
     row also says whether that user is active; with `with_rate`, the current rate from the row's
-    currency to the other balance's. On `cursor` if given (the engine's, made before the locks), else on
-    a cursor of its own.
+    currency to each other balance's (`BalanceRow.rate_to`). On `cursor` if given (the engine's, made
+    before the locks), else on a cursor of its own.
     """
     sqlite = connection.vendor == "sqlite"  # single-process development mode: ids are stored as hex
-    ids = [balance_id.hex if sqlite else balance_id for balance_id in balance_ids]
-    placeholders = ", ".join(["%s"] * len(ids))
+    ids: list[Any] = [balance_id.hex if sqlite else balance_id for balance_id in balance_ids]
+    if len(ids) > BALANCES_AS_VALUES_AT_MOST and not sqlite:
+        placeholders, ids = _IDS_ARRAY, [pg_arrays.uuids(ids)]
+    else:
+        placeholders = ", ".join(["%s"] * len(ids))
+    # A pair reads the rate to the other one; more read the rates among their currencies, naming them twice.
+    rate, named = (_RATE_TO_OTHER, 1) if len(balance_ids) <= 2 else (_RATES_TO_OTHERS, 2)
+    json_of_rates = _SQLITE_JSON_OF_RATES if sqlite else _JSON_OF_RATES
     sql = _BALANCE_ROWS.format(
         ids=placeholders,
         now=_SQLITE_NOW if sqlite else "clock_timestamp()",
         actor="NULL" if actor is None else _ACTOR_IS_ACTIVE,
-        rate=_RATE_TO_OTHER.format(ids=placeholders) if with_rate else "",
+        rate=rate.format(ids=placeholders, json_of_rates=json_of_rates) if with_rate else "",
         lock=" FOR NO KEY UPDATE OF balance" if lock and not sqlite else "",
     )
     params = [] if actor is None else [actor.pk.hex if sqlite else actor.pk]
-    params += [*ids, *ids] if with_rate else ids
+    if with_rate:
+        params += ids * named
+    params += ids
     with connection.cursor() if cursor is None else nullcontext(cursor) as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -136,6 +173,8 @@ def _from_sqlite(row: tuple) -> tuple:
     """SQLite returns ids as hex text, amounts and rates as floats or text, booleans as integers."""
     (pk, wallet_id, currency_id, amount, last_sequence, minor_unit, owner_id, is_frozen, active,
      held, due_at, due, actor, *rate) = row  # fmt: skip
+    rates = rate[1:]  # more than two balances: no rate to "the other", and the rates' JSON text
+    rate = rate[:1]
     return (
         UUID(pk),
         UUID(wallet_id),
@@ -151,6 +190,7 @@ def _from_sqlite(row: tuple) -> tuple:
         bool(due),
         None if actor is None else bool(actor),
         *[None if value is None else Decimal(str(value)) for value in rate],
+        *rates,
     )
 
 
@@ -214,7 +254,23 @@ ENTRIES_AS_VALUES_AT_MOST = 8
 # A rider's statement, as the last `WITH` of the entries' INSERT, and its one row brought back with each entry.
 _RIDER = ", rider AS ({statement}) "
 _RIDER_RESULT = ", (SELECT rider.result FROM rider)"
+_RIDER_RESULTS = ", (SELECT json_agg(rider.result) FROM rider)"  # uncorrelated: computed once, not per entry
 _ENTRY_ROW = "(" + ", ".join(["%s"] * len(_ENTRY_FIELDS)) + ")"
+
+
+def _array_of(field: Any) -> Callable[[list[Any]], str]:
+    """How a column of entries is written as an array literal: uuids, numbers, text, or each value looked at."""
+    kind = (field.target_field if field.is_relation else field).get_internal_type()
+    if kind == "UUIDField":
+        return pg_arrays.uuids
+    if kind in {"DecimalField", "BigIntegerField", "IntegerField"}:
+        return pg_arrays.bare
+    if kind == "CharField":
+        return pg_arrays.texts
+    return pg_arrays.literal
+
+
+_ENTRY_ARRAYS = [(field.attname, _array_of(field)) for field in _ENTRY_FIELDS]
 
 
 @functools.cache
@@ -229,7 +285,9 @@ def _entry_rows(entries: Sequence[Transaction]) -> tuple[str, list[Any]]:
     if len(entries) <= ENTRIES_AS_VALUES_AT_MOST:
         values = [getattr(entry, field.attname) for entry in entries for field in _ENTRY_FIELDS]
         return "VALUES " + ", ".join([_ENTRY_ROW] * len(entries)), values
-    return _entry_arrays(), [[getattr(entry, field.attname) for entry in entries] for field in _ENTRY_FIELDS]
+    # Each entry's own values, as `new_entry` set them: without the foreign keys' descriptors.
+    values = [entry.__dict__ for entry in entries]
+    return _entry_arrays(), [array([value[name] for value in values]) for name, array in _ENTRY_ARRAYS]
 
 
 _UPDATE_BALANCES = (
@@ -240,6 +298,26 @@ _UPDATE_BALANCES = (
     " WHERE balance.id = moved.id"
 )
 _BALANCE_ROW = "(%s::uuid, %s::numeric, %s::bigint, %s::numeric, %s::timestamptz)"
+# More balances than BALANCES_AS_VALUES_AT_MOST (a batch): one array per column.
+_BALANCE_ARRAYS = "SELECT * FROM unnest(%s::uuid[], %s::numeric[], %s::bigint[], %s::numeric[], %s::timestamptz[])"
+_UPDATE_BALANCE_ARRAYS = _UPDATE_BALANCES.replace("(VALUES {rows})", f"({_BALANCE_ARRAYS})")
+
+
+def _balance_update(balances: Sequence[BalanceRow]) -> tuple[str, list[Any]]:
+    """The UPDATE of the balances a posting moved, and its parameters: VALUES, or arrays for many balances."""
+    if len(balances) > BALANCES_AS_VALUES_AT_MOST:
+        return _UPDATE_BALANCE_ARRAYS, [
+            pg_arrays.uuids([balance.pk for balance in balances]),
+            pg_arrays.bare([balance.amount for balance in balances]),
+            pg_arrays.bare([balance.last_sequence for balance in balances]),
+            pg_arrays.bare([balance.held_amount for balance in balances]),
+            pg_arrays.literal([balance.hold_due_at for balance in balances]),
+        ]
+    return _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))), [
+        value
+        for balance in balances
+        for value in (balance.pk, balance.amount, balance.last_sequence, balance.held_amount, balance.hold_due_at)
+    ]
 
 
 def write(
@@ -282,20 +360,7 @@ def write(
         return
     try:
         with connection.wrap_database_errors, connection.connection.pipeline():
-            cursor.execute(
-                _UPDATE_BALANCES.format(rows=", ".join([_BALANCE_ROW] * len(balances))),
-                [
-                    value
-                    for balance in balances
-                    for value in (
-                        balance.pk,
-                        balance.amount,
-                        balance.last_sequence,
-                        balance.held_amount,
-                        balance.hold_due_at,
-                    )
-                ],
-            )
+            cursor.execute(*_balance_update(balances))
             if entries:
                 # The movement's events ride in the entries' INSERT, as its WITH: one per owner of its balances
                 # (and per reference, when its legs carry their own).
@@ -305,7 +370,7 @@ def write(
                     statement, rider_params = rider.statement(entries)
                     told += _RIDER.format(statement=statement)
                     params += rider_params
-                    rides = _RIDER_RESULT
+                    rides = _RIDER_RESULTS if rider.many else _RIDER_RESULT
                 rows, values = _entry_rows(entries)
                 cursor.execute(told + _INSERT_ENTRIES.format(rows=rows, rider=rides), params + values)
             elif events:

@@ -10,6 +10,7 @@ from django.conf import settings
 
 from tests.factories import WalletFactory, funded_balance
 from tests.live import sql_connection
+from transactions.batches.services import batch_create
 from transactions.services import transfer_create, withdrawal_create
 from wallet_project.errors import InsufficientFunds
 from wallets.locks import lock_name
@@ -88,3 +89,47 @@ def test_a_refused_movement_writes_no_audit_line(user, caplog):
         withdrawal_create(wallet_balance_id=balance.pk, amount=Decimal("5"), owner=user, created_by=user)
 
     assert _audit_records(caplog) == []
+
+
+@pytest.mark.django_db
+def test_a_batch_writes_one_audit_line_naming_the_batch_and_each_entrys_movement(user, other_user, caplog):
+    source = funded_balance(amount="10.00", wallet=WalletFactory(owner=user))
+    destination = funded_balance(amount="0", wallet=WalletFactory(owner=other_user))
+    caplog.set_level(logging.INFO, logger="wallet.audit")
+    caplog.clear()
+
+    batch = batch_create(
+        movements=[
+            {
+                "type": "transfer",
+                "from_wallet_balance_id": source.pk,
+                "to_wallet_balance_id": destination.pk,
+                "amount": Decimal("1.00"),
+            },
+            {"type": "withdraw", "wallet_balance_id": source.pk, "amount": Decimal("2.00")},
+        ],
+        owner=user,
+        created_by=user,
+    )
+
+    (record,) = _audit_records(caplog)
+    out, withdrawal = batch.entries
+    assert record.posting == str(batch.id)
+    assert [(leg["type"], leg["reference"]) for leg in record.entries] == [
+        ("TRANSFER_OUT", str(out.reference)),
+        ("TRANSFER_IN", str(out.reference)),
+        ("WITHDRAWAL", str(withdrawal.reference)),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_single_movements_audit_line_names_its_reference_once(user, caplog):
+    source = funded_balance(amount="10.00", wallet=WalletFactory(owner=user))
+    caplog.set_level(logging.INFO, logger="wallet.audit")
+    caplog.clear()
+
+    entry = withdrawal_create(wallet_balance_id=source.pk, amount=Decimal("1.00"), owner=user, created_by=user)
+
+    (record,) = _audit_records(caplog)
+    assert record.reference == record.posting == str(entry.reference)
+    assert "reference" not in record.entries[0]

@@ -22,6 +22,7 @@ from conftest import held_in_redis
 from tests.factories import UserFactory, WalletFactory, funded_balance
 from tests.invariants import assert_ledger_invariants
 from transactions import services
+from transactions.batches.services import batch_create
 from transactions.models import Transaction, TransactionType
 from wallet_project.errors import RateUnavailable
 from wallets.models import ExchangeRate
@@ -111,3 +112,58 @@ def test_a_rate_closed_during_the_lock_wait_refuses_the_transfer_without_trace(u
     source.refresh_from_db()
     destination.refresh_from_db()
     assert (source.amount, destination.amount) == (Decimal("100.00"), Decimal("0.00"))
+
+
+def test_a_batchs_conversions_book_the_rate_as_it_is_once_its_balances_are_locked(usd_to_eur):
+    """Three balances (so the batch reads the rates among their currencies, not a pair's): the rate replaced while
+    the batch waits is the one both of its conversions book; a closed one refuses the batch, naming the first."""
+    owner, source, destination = usd_to_eur
+    other = funded_balance(wallet=WalletFactory(owner=owner), currency="USD", amount="0")
+    movements = [
+        {
+            "type": "transfer",
+            "from_wallet_balance_id": source.pk,
+            "to_wallet_balance_id": other.pk,
+            "amount": Decimal("1"),
+        },
+        {
+            "type": "transfer",
+            "from_wallet_balance_id": source.pk,
+            "to_wallet_balance_id": destination.pk,
+            "amount": Decimal("10"),
+        },
+        {
+            "type": "transfer",
+            "from_wallet_balance_id": source.pk,
+            "to_wallet_balance_id": destination.pk,
+            "amount": Decimal("5"),
+        },
+    ]
+    outcome: dict[str, Any] = {}
+
+    def book() -> None:
+        try:
+            outcome["batch"] = batch_create(movements=movements, owner=owner, created_by=owner)
+        except Exception as exc:  # noqa: BLE001 - handed to the test's thread to assert on
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    with held_in_redis(source.pk):
+        thread = threading.Thread(target=book, daemon=True)
+        thread.start()
+        _wait_until_a_client_blocks()
+        exchange_rate_create(base="USD", quote="EUR", rate=Decimal("1.08"), created_by=None)
+    thread.join(timeout=10)
+
+    assert "error" not in outcome, outcome
+    _, ten, five = outcome["batch"].entries
+    assert (ten.exchange_rate, five.exchange_rate) == (Decimal("1.08"), Decimal("1.08"))
+    destination.refresh_from_db()
+    assert destination.amount == Decimal("16.20")
+    assert_ledger_invariants([source.pk, destination.pk, other.pk])
+
+    ExchangeRate.objects.filter(base_id="USD", quote_id="EUR", valid_to__isnull=True).update(valid_to=timezone.now())
+    with pytest.raises(RateUnavailable) as refused:
+        batch_create(movements=movements, owner=owner, created_by=owner)
+    assert refused.value.details["index"] == 1

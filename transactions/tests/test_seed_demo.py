@@ -8,11 +8,14 @@ import re
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from accounts.models import User
+from tests.invariants import assert_ledger_invariants
 from transactions.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS, FINANCE_EMAIL, SEED_CURRENCIES
 from transactions.models import Transaction, TransactionSource
 from wallets.models import Wallet, WalletBalance
+from wallets.services import wallet_set_frozen
 
 pytestmark = pytest.mark.django_db
 
@@ -108,3 +111,58 @@ def test_seed_demo_puts_the_finance_user_in_the_finance_group_when_there_is_one(
     assert User.objects.get(email=FINANCE_EMAIL).groups.filter(pk=group.pk).exists()
     seed(movements=0)
     assert User.objects.get(email=FINANCE_EMAIL).groups.count() == 1
+
+
+def test_seed_demo_books_its_history_and_openings_in_batches(monkeypatch):
+    from transactions.management.commands import seed_demo
+
+    sizes = []
+    real_batch_create = seed_demo.batch_create
+
+    def counted(**kwargs):
+        sizes.append(len(kwargs["movements"]))
+        return real_batch_create(**kwargs)
+
+    monkeypatch.setattr(seed_demo, "batch_create", counted)
+
+    seed(users=5, movements=300)
+
+    openings = Transaction.objects.filter(description="Opening deposit").count()
+    numbered = len(movement_numbers())
+    refunds = Transaction.objects.filter(description__regex=r"^Seed #\d+: refund$").count()
+    assert sum(sizes) == openings - 1 + numbered - refunds  # the loyalty funding opens on its own
+    assert max(sizes) > 1 and len(sizes) < numbered / 2
+    assert max(sizes) <= seed_demo.MAX_MOVEMENTS
+    call_command("reconcile", stdout=io.StringIO(), stderr=io.StringIO())  # raises CommandError on any fault
+    assert_ledger_invariants()
+
+
+def test_seed_demo_books_a_refused_batch_one_movement_at_a_time():
+    seed(movements=5)
+    frozen = Wallet.objects.get(owner__email=DEMO_USERS[0][0], name="Main")
+    wallet_set_frozen(wallet_id=frozen.pk, frozen=True)
+    entries_on_frozen = Transaction.objects.filter(wallet=frozen).count()
+
+    output = seed(movements=200)
+
+    assert "wallet_frozen" in output
+    assert Transaction.objects.filter(wallet=frozen).count() == entries_on_frozen
+    assert len(movement_numbers() & set(range(5, 200))) >= 150
+
+
+def test_seed_demo_books_the_openings_a_stopped_run_left_out(monkeypatch):
+    from transactions.management.commands.seed_demo import Command
+
+    def stopped(self, openings):
+        raise CommandError("stopped before the openings")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Command, "_book_openings", stopped)
+        with pytest.raises(CommandError):
+            seed(users=2, movements=0)
+    assert WalletBalance.objects.filter(last_sequence=0).exists()
+
+    seed(users=2, movements=0)
+
+    assert not WalletBalance.objects.filter(last_sequence=0).exists()
+    assert Transaction.objects.filter(description="Opening deposit").count() == WalletBalance.objects.count()

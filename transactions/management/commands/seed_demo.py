@@ -8,9 +8,15 @@ history is the same on every fresh database and an interrupted run resumes
 where it stopped. `--users N --movements M` grows the data set (extra users
 `user0001@example.com`...) for load tests.
 
-Amounts are chosen within what the balance holds, so refusals are rare; those
-that happen (a wallet frozen in the back office, a lock timeout) are counted,
-never fatal. Only an unreachable Redis or database stops the command.
+Movements are booked in batches (`transactions.batches`): up to `BATCH_SIZE`
+of them in one posting, each balance locked once, so a large history costs a
+fraction of what one request per movement does; the opening deposits of the
+balances a run creates are batches too. A refund is booked on its own, after
+the batch before it (it refunds a payment already booked). Amounts are chosen
+within what the balance holds, so refusals are rare; a batch refused as a whole
+(a wallet frozen in the back office, a lock timeout) is booked again one
+movement at a time, and each refusal is counted, never fatal. Only an
+unreachable Redis or database stops the command.
 
 A loyalty programme comes with it: 1 % cashback on USD payments (at most 5.00
 each), funded by a USD balance of an operator account (staff); the cashback
@@ -38,15 +44,9 @@ from accounts.models import User
 from loyalty.booking import DEFAULT_BATCH, rewards_book
 from loyalty.models import LoyaltyProgram
 from loyalty.services import program_save
+from transactions.batches.services import DEPOSIT, MAX_MOVEMENTS, PAYMENT, TRANSFER, WITHDRAW, batch_create
 from transactions.models import Transaction, TransactionSource
-from transactions.services import (
-    deposit_create,
-    payment_create,
-    refund_create,
-    transfer_create,
-    transfer_credit,
-    withdrawal_create,
-)
+from transactions.services import refund_create, transfer_credit
 from wallet_project.errors import DomainError, ServiceUnavailable
 from wallet_project.money import round_down
 from wallets.models import Currency, ExchangeRate, Wallet, WalletBalance
@@ -115,6 +115,10 @@ MOVEMENT_WEIGHTS = (20, 10, 32, 30, 8)
 # Payments kept in memory as refund candidates (memory stays bounded on large runs).
 REFUNDABLE_WINDOW = 500
 USER_BATCH = 1000
+# Movements booked in one posting: each batch holds its balances' locks while it is written, and a demo
+# account in use waits for it.
+BATCH_SIZE = 100
+OPENING = "Opening deposit"
 
 
 @dataclass
@@ -139,6 +143,28 @@ class RefundCandidate:
     payment_id: UUID
     balance_id: UUID
     left: Decimal
+
+
+@dataclass
+class Refund:
+    """A refund drawn for the history: booked on its own, after the batch before it."""
+
+    candidate: RefundCandidate
+    amount: Decimal
+    description: str
+
+
+@dataclass
+class Pending:
+    """The movements drawn since the last batch was booked, and which of them are payments (refundable later)."""
+
+    movements: list[dict[str, Any]] = field(default_factory=list)
+    payments: list[int] = field(default_factory=list)  # positions in `movements`
+
+
+def _one(kind: str, balance: SeedBalance, amount: Decimal, description: str, **fields: Any) -> dict[str, Any]:
+    """A movement of one balance, as a batch takes it."""
+    return {"type": kind, "wallet_balance_id": balance.id, "amount": amount, "description": description, **fields}
 
 
 class ProgressBar:
@@ -369,6 +395,9 @@ class Command(BaseCommand):
                 (balance.wallet_id, balance.currency_id): balance
                 for balance in WalletBalance.objects.filter(wallet__owner_id__in=owner_ids)
             }
+            # Balances opened without their deposit: every planned amount is positive, so a planned balance with
+            # no entry (new, or left by a run that stopped) still waits for it.
+            openings: list[tuple[SeedBalance, Decimal]] = []
             for email, _, wallet_plan in batch:
                 owner = users[email]
                 for wallet_name, opening in wallet_plan:
@@ -383,19 +412,42 @@ class Command(BaseCommand):
                                 wallet_id=wallet.pk,
                                 owner=None,
                                 currency=code,
-                                initial_amount=amount,
+                                initial_amount=None,
                                 created_by=None,
                                 source=TransactionSource.SEED,
                             )
                             balances.created += 1
-                        balances.items.append(SeedBalance(balance.pk, code, self.currencies[code], balance.amount))
+                        seeded = SeedBalance(balance.pk, code, self.currencies[code], balance.amount)
+                        balances.items.append(seeded)
+                        if balance.last_sequence == 0:
+                            openings.append((seeded, amount))
                         done += 1
                         if bar is not None:
                             bar.update(done)
+            self._book_openings(openings)
         if bar is not None:
             bar.finish(done)
         balances.wallets_created = wallets_created
         return balances
+
+    def _book_openings(self, openings: list[tuple[SeedBalance, Decimal]]) -> None:
+        """The opening deposits of new balances, in batches (DEPOSIT entries said `Opening deposit`)."""
+        for start in range(0, len(openings), MAX_MOVEMENTS):
+            some = openings[start : start + MAX_MOVEMENTS]
+            try:
+                batch_create(
+                    movements=[
+                        {"type": DEPOSIT, "wallet_balance_id": balance.id, "amount": amount} for balance, amount in some
+                    ],
+                    owner=None,
+                    created_by=None,
+                    source=TransactionSource.SEED,
+                    description=OPENING,
+                )
+            except DomainError as exc:
+                raise CommandError(f"Could not book the opening deposits: {exc.message}") from exc
+            for balance, amount in some:
+                balance.amount = amount
 
     # --- movements ---------------------------------------------------------------------
 
@@ -406,9 +458,7 @@ class Command(BaseCommand):
         if first_index >= movements_wanted:
             return 0, Counter(), 0.0, first_index
         by_id = {balance.id: balance for balance in balances.items}
-        # Fresh amounts: someone may have used the demo accounts since the last run.
-        for balance_id, amount in WalletBalance.objects.filter(pk__in=list(by_id)).values_list("id", "amount"):
-            by_id[balance_id].amount = amount
+        self._refresh(by_id)  # someone may have used the demo accounts since the last run
         by_currency: dict[str, list[SeedBalance]] = {}
         for balance in balances.items:
             by_currency.setdefault(balance.currency, []).append(balance)
@@ -417,21 +467,85 @@ class Command(BaseCommand):
         refused: Counter[str] = Counter()
         bar = ProgressBar(self.progress_stream, movements_wanted - first_index, "movements")
         started = time.monotonic()
+        pending = Pending()
         for index in range(first_index, movements_wanted):
             rng = random.Random(f"{seed}:movement:{index}")  # noqa: S311 - demo data, reproducible on purpose
-            try:
-                self._book_one(index, rng, balances.items, by_currency, by_id, refundable)
-                booked += 1
-            except ServiceUnavailable as exc:
-                raise CommandError(f"Stopped at movement #{index}: {exc.message}") from exc
-            except DomainError as exc:
-                refused[exc.code] += 1
-                # Our picture of the balances may be stale (the demo accounts are in use): re-read.
-                for balance_id, amount in WalletBalance.objects.filter(pk__in=list(by_id)).values_list("id", "amount"):
-                    by_id[balance_id].amount = amount
+            drawn = self._draw(index, rng, balances.items, by_currency, by_id, refundable, pending)
+            last = index == movements_wanted - 1
+            if isinstance(drawn, Refund) or len(pending.movements) >= BATCH_SIZE or last:
+                booked += self._book_pending(pending, by_id, refundable, refused, index)
+                pending = Pending()
+            if isinstance(drawn, Refund):
+                booked += self._book_refund(drawn, by_id, refused, index)
             bar.update(index - first_index + 1)
         bar.finish(movements_wanted - first_index)
         return booked, refused, time.monotonic() - started, first_index
+
+    def _book_pending(
+        self,
+        pending: Pending,
+        by_id: dict[UUID, SeedBalance],
+        refundable: deque[RefundCandidate],
+        refused: Counter[str],
+        index: int,
+    ) -> int:
+        """Book the movements drawn since the last batch, as one batch; if it is refused, one at a time (each
+        refusal counted, our picture of the balances read again). How many were booked."""
+        if not pending.movements:
+            return 0
+        try:
+            entries = self._batch(pending.movements, index)
+        except DomainError:
+            self._refresh(by_id)
+            entries = []
+            for movement in pending.movements:
+                try:
+                    entries += self._batch([movement], index)
+                except DomainError as exc:
+                    refused[exc.code] += 1
+                    entries.append(None)
+            self._refresh(by_id)
+        for position in pending.payments:
+            payment = entries[position]
+            if payment is not None:
+                refundable.append(RefundCandidate(payment.pk, payment.wallet_balance_id, payment.amount))
+        return sum(entry is not None for entry in entries)
+
+    @staticmethod
+    def _batch(movements: list[dict[str, Any]], index: int) -> list[Transaction | None]:
+        """The entries that answer `movements`, booked as one batch; only an outage stops the command."""
+        try:
+            return list(
+                batch_create(movements=movements, owner=None, created_by=None, source=TransactionSource.SEED).entries
+            )
+        except ServiceUnavailable as exc:
+            raise CommandError(f"Stopped at movement #{index}: {exc.message}") from exc
+
+    def _book_refund(self, refund: Refund, by_id: dict[UUID, SeedBalance], refused: Counter[str], index: int) -> int:
+        candidate = refund.candidate
+        try:
+            entry = refund_create(
+                payment_id=candidate.payment_id,
+                amount=refund.amount,
+                description=refund.description,
+                created_by=None,
+                source=TransactionSource.SEED,
+            )
+        except ServiceUnavailable as exc:
+            raise CommandError(f"Stopped at movement #{index}: {exc.message}") from exc
+        except DomainError as exc:
+            refused[exc.code] += 1
+            self._refresh(by_id)
+            return 0
+        candidate.left -= refund.amount
+        by_id[candidate.balance_id].amount = entry.balance_after
+        return 1
+
+    @staticmethod
+    def _refresh(by_id: dict[UUID, SeedBalance]) -> None:
+        """Our picture of the balances, read again (the demo accounts may be in use)."""
+        for balance_id, amount in WalletBalance.objects.filter(pk__in=list(by_id)).values_list("id", "amount"):
+            by_id[balance_id].amount = amount
 
     def _next_index(self) -> int:
         """One past the highest movement number already booked (0 on a fresh database)."""
@@ -446,7 +560,7 @@ class Command(BaseCommand):
         digits = last[len(DESCRIPTION_PREFIX) : len(DESCRIPTION_PREFIX) + INDEX_WIDTH]
         return int(digits) + 1 if digits.isdigit() else 0
 
-    def _book_one(
+    def _draw(
         self,
         index: int,
         rng: random.Random,
@@ -454,11 +568,13 @@ class Command(BaseCommand):
         by_currency: dict[str, list[SeedBalance]],
         by_id: dict[UUID, SeedBalance],
         refundable: deque[RefundCandidate],
-    ) -> None:
+        pending: Pending,
+    ) -> Refund | None:
+        """Movement `index`: a refund to book on its own, or a movement added to `pending`, our picture of the
+        balances moved as it will move them."""
         kind = rng.choices(MOVEMENT_KINDS, MOVEMENT_WEIGHTS)[0]
         balance = rng.choice(balances)
         label = f"{DESCRIPTION_PREFIX}{index:0{INDEX_WIDTH}d}"
-        common: dict[str, Any] = {"created_by": None, "source": TransactionSource.SEED}
 
         if kind == "refund" and refundable:
             candidate = refundable[rng.randrange(len(refundable))]
@@ -467,38 +583,24 @@ class Command(BaseCommand):
             if rng.random() < 0.5:
                 share = Decimal(rng.randint(20, 80)) / 100  # a part of what is left, never a float
                 amount = round_down(candidate.left * share, minor_unit) or candidate.left
-            entry = refund_create(
-                payment_id=candidate.payment_id, amount=amount, description=f"{label}: refund", **common
-            )
-            candidate.left -= amount
-            if candidate.left <= 0:
+            if amount >= candidate.left:
                 refundable.remove(candidate)
-            by_id[candidate.balance_id].amount = entry.balance_after
-            return
+            return Refund(candidate, amount, f"{label}: refund")
 
         wanted = self._random_amount(rng, balance.currency, 1, 300)
         # Debits stay within half of what the balance holds, so the history never runs dry.
         affordable = min(wanted, round_down(balance.amount / 2, balance.minor_unit))
         if kind in ("withdrawal", "payment", "transfer") and affordable > 0:
             if kind == "withdrawal":
-                entry = withdrawal_create(
-                    wallet_balance_id=balance.id, amount=affordable, owner=None, description=f"{label}: ATM", **common
-                )
-                balance.amount = entry.balance_after
-                return
+                pending.movements.append(_one(WITHDRAW, balance, affordable, f"{label}: ATM"))
+                balance.amount -= affordable
+                return None
             if kind == "payment":
                 merchant = rng.choice(MERCHANTS)
-                entry = payment_create(
-                    wallet_balance_id=balance.id,
-                    amount=affordable,
-                    merchant=merchant,
-                    owner=None,
-                    description=f"{label}: {merchant}",
-                    **common,
-                )
-                balance.amount = entry.balance_after
-                refundable.append(RefundCandidate(entry.pk, balance.id, entry.amount))
-                return
+                pending.payments.append(len(pending.movements))
+                pending.movements.append(_one(PAYMENT, balance, affordable, f"{label}: {merchant}", merchant=merchant))
+                balance.amount -= affordable
+                return None
             destination = self._destination(rng, balance, balances, by_currency)
             if destination is not None:
                 rate = self.rates.get((balance.currency, destination.currency))
@@ -508,30 +610,23 @@ class Command(BaseCommand):
                     else transfer_credit(amount=affordable, rate=rate, minor_unit=destination.minor_unit)
                 )
                 if credit > 0:
-                    entry = transfer_create(
-                        from_wallet_balance_id=balance.id,
-                        to_wallet_balance_id=destination.id,
-                        amount=affordable,
-                        owner=None,
-                        description=f"{label}: transfer",
-                        **common,
+                    pending.movements.append(
+                        {
+                            "type": TRANSFER,
+                            "from_wallet_balance_id": balance.id,
+                            "to_wallet_balance_id": destination.id,
+                            "amount": affordable,
+                            "description": f"{label}: transfer",
+                        }
                     )
-                    balance.amount = entry.balance_after
-                    if entry.exchange_rate is not None:
-                        credit = transfer_credit(
-                            amount=entry.amount, rate=entry.exchange_rate, minor_unit=destination.minor_unit
-                        )
+                    balance.amount -= affordable
                     destination.amount += credit
-                    return
+                    return None
         # A deposit, or the fallback of a debit that this balance cannot afford.
-        entry = deposit_create(
-            wallet_balance_id=balance.id,
-            amount=self._random_amount(rng, balance.currency, 20, 1000),
-            owner=None,
-            description=f"{label}: top-up",
-            **common,
-        )
-        balance.amount = entry.balance_after
+        amount = self._random_amount(rng, balance.currency, 20, 1000)
+        pending.movements.append(_one(DEPOSIT, balance, amount, f"{label}: top-up"))
+        balance.amount += amount
+        return None
 
     def _destination(
         self,
