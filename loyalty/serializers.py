@@ -9,6 +9,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from loyalty.models import RewardStatus
+from wallet_project.fields import CurrencyCodeFilterField, QuerySerializer
 
 _AMOUNT = {"help_text": "A decimal string with the currency's minor unit."}
 
@@ -60,6 +61,8 @@ class RewardOutputSerializer(serializers.Serializer):
     booked_at = serializers.DateTimeField(allow_null=True)
 
 
-class RewardQuerySerializer(serializers.Serializer):
-    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="ISO 4217 code, e.g. USD.")
-    status = serializers.ChoiceField(choices=RewardStatus.choices, required=False)
+class RewardQuerySerializer(QuerySerializer):
+    currency = CurrencyCodeFilterField(required=False, help_text="Only rewards in this currency (ISO 4217, e.g. USD).")
+    status = serializers.ChoiceField(
+        choices=RewardStatus.choices, required=False, help_text="Only rewards in this status."
+    )

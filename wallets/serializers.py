@@ -4,7 +4,12 @@ from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from transactions.holds.selectors import held_now
-from wallet_project.fields import AmountField, CurrencyCodeField
+from wallet_project.fields import (
+    AmountField,
+    CurrencyCodeField,
+    QuerySerializer,
+    StrictCharField,
+)
 from wallet_project.money import format_amount
 from wallets.models import Currency, ExchangeRate, Wallet, WalletBalance
 from wallets.selectors import TotalBalance
@@ -44,17 +49,17 @@ class WalletOutputSerializer(serializers.ModelSerializer):
 
 
 class WalletCreateInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100, help_text="Unique among your wallets; kept as sent.")
 
 
 class BalanceCreateInputSerializer(serializers.Serializer):
     currency = CurrencyCodeField()
     # 0, the default, opens an empty balance; anything more is booked as a DEPOSIT.
-    initial_amount = AmountField(required=False, allow_null=True, allow_zero=True)
+    initial_amount = AmountField(allow_zero=True, decimals_of="currency", required=False, allow_null=True)
 
 
-class TotalBalanceQuerySerializer(serializers.Serializer):
-    currency = CurrencyCodeField()
+class TotalBalanceQuerySerializer(QuerySerializer):
+    currency = CurrencyCodeField(help_text="The currency of the total.")
 
 
 class TotalBalanceOutputSerializer(serializers.Serializer):
@@ -98,5 +103,5 @@ class RateOutputSerializer(serializers.ModelSerializer):
         return format(rate.rate.normalize(), "f")
 
 
-class RatesQuerySerializer(serializers.Serializer):
-    base = CurrencyCodeField(required=False)
+class RatesQuerySerializer(QuerySerializer):
+    base = CurrencyCodeField(required=False, help_text="Only the rates from this currency; all when omitted.")
