@@ -9,7 +9,9 @@ from rest_framework import serializers
 from loyalty.serializers import EarnedSerializer
 from transactions.models import Transaction, TransactionType
 from wallet_project.fields import (
+    DECIMAL_TEXT_SCHEMA,
     AmountField,
+    CurrencyCodeTextField,
     DateOrDateTimeField,
     QuerySerializer,
     StrictCharField,
@@ -25,9 +27,12 @@ _TIMESTAMP = serializers.DateTimeField()
 class TransactionOutputSerializer(serializers.ModelSerializer):
     wallet_balance_id = serializers.UUIDField(read_only=True)
     wallet_id = serializers.UUIDField(read_only=True)
-    currency = serializers.CharField(source="currency_id", read_only=True)
+    currency = CurrencyCodeTextField(source="currency_id", read_only=True)
     amount = serializers.SerializerMethodField()
     balance_after = serializers.SerializerMethodField()
+    sequence = serializers.IntegerField(
+        min_value=1, read_only=True, help_text="The entry's place in its balance's history: 1, 2, 3 … without gaps."
+    )
     related_wallet_balance_id = serializers.UUIDField(read_only=True, allow_null=True)
     exchange_rate = serializers.SerializerMethodField()
 
@@ -52,13 +57,15 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(DECIMAL_TEXT_SCHEMA)
     def get_amount(self, entry: Transaction) -> str:
         return format_amount(entry.amount, minor_unit_of(entry.currency_id))
 
+    @extend_schema_field(DECIMAL_TEXT_SCHEMA)
     def get_balance_after(self, entry: Transaction) -> str:
         return format_amount(entry.balance_after, minor_unit_of(entry.currency_id))
 
-    @extend_schema_field(serializers.CharField(allow_null=True))
+    @extend_schema_field({**DECIMAL_TEXT_SCHEMA, "example": "0.91", "nullable": True})
     def get_exchange_rate(self, entry: Transaction) -> str | None:
         return _rate_text(entry.exchange_rate)
 

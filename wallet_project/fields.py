@@ -170,6 +170,22 @@ class CurrencyCodeFilterField(StrictRegexField):
         super().__init__(CURRENCY_CODE_PATTERN, **kwargs)
 
 
+# What the service writes: amounts with their currency's minor unit and exact rates, as decimal strings that are
+# never negative, and currency codes.
+DECIMAL_TEXT_SCHEMA = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "example": "12.50"}
+CURRENCY_CODE_SCHEMA = {"type": "string", "pattern": CURRENCY_CODE_PATTERN, "example": "USD"}
+
+
+@extend_schema_field(DECIMAL_TEXT_SCHEMA)
+class DecimalTextField(serializers.CharField):
+    """An amount or a rate in an answer: digits, and a point and digits when the minor unit has some."""
+
+
+@extend_schema_field(CURRENCY_CODE_SCHEMA)
+class CurrencyCodeTextField(serializers.CharField):
+    """A currency's ISO 4217 code in an answer."""
+
+
 class QuerySerializer(serializers.Serializer):
     """A query string's parameters: each given one is validated, an empty value included.
 

@@ -5,19 +5,22 @@ from rest_framework import serializers
 
 from transactions.holds.selectors import held_now
 from wallet_project.fields import (
+    DECIMAL_TEXT_SCHEMA,
     AmountField,
     CurrencyCodeField,
+    CurrencyCodeTextField,
+    DecimalTextField,
     QuerySerializer,
     StrictCharField,
 )
-from wallet_project.money import format_amount
+from wallet_project.money import AMOUNT_DECIMAL_PLACES, format_amount
 from wallets.models import Currency, ExchangeRate, Wallet, WalletBalance
 from wallets.selectors import TotalBalance
 
 
 class BalanceOutputSerializer(serializers.ModelSerializer):
     wallet_id = serializers.UUIDField(read_only=True)
-    currency = serializers.CharField(source="currency_id", read_only=True)
+    currency = CurrencyCodeTextField(source="currency_id", read_only=True)
     amount = serializers.SerializerMethodField(help_text="The balance: what its ledger entries add up to.")
     held = serializers.SerializerMethodField(help_text="What its active holds still reserve, as of now.")
     available = serializers.SerializerMethodField(
@@ -29,12 +32,15 @@ class BalanceOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "wallet_id", "currency", "amount", "held", "available", "updated_at"]
         read_only_fields = fields
 
+    @extend_schema_field(DECIMAL_TEXT_SCHEMA)
     def get_amount(self, balance: WalletBalance) -> str:
         return format_amount(balance.amount, balance.currency.minor_unit)
 
+    @extend_schema_field(DECIMAL_TEXT_SCHEMA)
     def get_held(self, balance: WalletBalance) -> str:
         return format_amount(held_now(balance), balance.currency.minor_unit)
 
+    @extend_schema_field(DECIMAL_TEXT_SCHEMA)
     def get_available(self, balance: WalletBalance) -> str:
         return format_amount(balance.amount - held_now(balance), balance.currency.minor_unit)
 
@@ -64,17 +70,18 @@ class TotalBalanceQuerySerializer(QuerySerializer):
 
 class TotalBalanceOutputSerializer(serializers.Serializer):
     wallet_id = serializers.UUIDField(read_only=True)
-    currency = serializers.CharField(source="currency.code", read_only=True)
+    currency = CurrencyCodeTextField(source="currency.code", read_only=True)
     total = serializers.SerializerMethodField()
     rates = serializers.SerializerMethodField()
 
+    @extend_schema_field(DECIMAL_TEXT_SCHEMA)
     def get_total(self, total: TotalBalance) -> str:
         return format_amount(total.total, total.currency.minor_unit)
 
     @extend_schema_field(
         inline_serializer(
             "TotalBalanceRate",
-            fields={"from": serializers.CharField(), "to": serializers.CharField(), "rate": serializers.CharField()},
+            fields={"from": CurrencyCodeTextField(), "to": CurrencyCodeTextField(), "rate": DecimalTextField()},
             many=True,
         )
     )
@@ -83,6 +90,11 @@ class TotalBalanceOutputSerializer(serializers.Serializer):
 
 
 class CurrencyOutputSerializer(serializers.ModelSerializer):
+    code = CurrencyCodeTextField(read_only=True)
+    minor_unit = serializers.IntegerField(
+        min_value=0, max_value=AMOUNT_DECIMAL_PLACES, read_only=True, help_text="How many decimals its amounts have."
+    )
+
     class Meta:
         model = Currency
         fields = ["code", "name", "minor_unit"]
@@ -90,8 +102,8 @@ class CurrencyOutputSerializer(serializers.ModelSerializer):
 
 
 class RateOutputSerializer(serializers.ModelSerializer):
-    base = serializers.CharField(source="base_id")
-    quote = serializers.CharField(source="quote_id")
+    base = CurrencyCodeTextField(source="base_id")
+    quote = CurrencyCodeTextField(source="quote_id")
     rate = serializers.SerializerMethodField()
 
     class Meta:
@@ -99,6 +111,7 @@ class RateOutputSerializer(serializers.ModelSerializer):
         fields = ["base", "quote", "rate", "valid_from"]
         read_only_fields = fields
 
+    @extend_schema_field(DECIMAL_TEXT_SCHEMA)
     def get_rate(self, rate: ExchangeRate) -> str:
         return format(rate.rate.normalize(), "f")
 

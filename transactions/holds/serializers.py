@@ -10,7 +10,14 @@ from loyalty.serializers import EarnedSerializer
 from transactions.holds.services import DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN, MIN_EXPIRES_IN
 from transactions.models import HoldStatus
 from transactions.serializers import TransactionOutputSerializer
-from wallet_project.fields import AmountField, QuerySerializer, StrictCharField, StrictUUIDField
+from wallet_project.fields import (
+    AmountField,
+    CurrencyCodeTextField,
+    DecimalTextField,
+    QuerySerializer,
+    StrictCharField,
+    StrictUUIDField,
+)
 from wallet_project.quick_input import QuickSerializer
 
 
@@ -70,10 +77,10 @@ class HoldOutputSerializer(serializers.Serializer):
 
     id = serializers.UUIDField()
     wallet_balance_id = serializers.UUIDField()
-    currency = serializers.CharField()
-    amount = serializers.CharField(help_text="What was reserved, a decimal string.")
-    captured_amount = serializers.CharField(help_text="What its captures have booked so far.")
-    remaining = serializers.CharField(help_text="What it still reserves now: 0 once resolved or past expiry.")
+    currency = CurrencyCodeTextField()
+    amount = DecimalTextField(help_text="What was reserved, a decimal string.")
+    captured_amount = DecimalTextField(help_text="What its captures have booked so far.")
+    remaining = DecimalTextField(help_text="What it still reserves now: 0 once resolved or past expiry.")
     status = serializers.ChoiceField(choices=HoldStatus.choices)
     description = serializers.CharField()
     merchant = serializers.CharField()
