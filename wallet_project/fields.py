@@ -233,25 +233,36 @@ def parse_moment(text: str) -> datetime | None:
     if found["hour"] is None:
         return _EARLIEST if year == 0 else datetime(year, month, day, tzinfo=UTC)
     hour, minute, second = int(found["hour"]), int(found["minute"]), int(found["second"])
-    offset = 0
-    if found["sign"] is not None:
-        offset_hours, offset_minutes = int(found["offset_hours"]), int(found["offset_minutes"])
-        if offset_hours > 23 or offset_minutes > 59:
-            return None
-        offset = (offset_hours * 60 + offset_minutes) * (-1 if found["sign"] == "-" else 1)
-    if hour > 23 or minute > 59 or second > 60:
+    offset = _offset_minutes(found)
+    if offset is None or hour > 23 or minute > 59 or second > 60:
         return None
     if second == 60 and (hour * 60 + minute - offset) % (24 * 60) != 23 * 60 + 59:
         return None  # a leap second is the last second of a day in UTC
-    fraction = found["fraction"] or ""
-    micros = int(fraction[:6].ljust(6, "0")) + (1 if fraction[6:].strip("0") else 0)
     if year == 0:
         return _EARLIEST
     local = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
     try:
-        return local + timedelta(seconds=second - min(second, 59), microseconds=micros, minutes=-offset)
+        return local + timedelta(
+            seconds=second - min(second, 59), microseconds=_microseconds(found["fraction"]), minutes=-offset
+        )
     except OverflowError:
         return _EARLIEST if local.year == 1 else _LATEST
+
+
+def _offset_minutes(found: re.Match[str]) -> int | None:
+    """The zone's offset from UTC in minutes (`Z`: 0), or None for an offset no zone has."""
+    if found["sign"] is None:
+        return 0
+    hours, minutes = int(found["offset_hours"]), int(found["offset_minutes"])
+    if hours > 23 or minutes > 59:
+        return None
+    return (hours * 60 + minutes) * (-1 if found["sign"] == "-" else 1)
+
+
+def _microseconds(fraction: str | None) -> int:
+    """A second's fraction in whole microseconds, rounded up past the sixth digit."""
+    digits = fraction or ""
+    return int(digits[:6].ljust(6, "0")) + (1 if digits[6:].strip("0") else 0)
 
 
 @extend_schema_field(

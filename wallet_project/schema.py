@@ -277,8 +277,8 @@ LINKS: dict[tuple[str, str, str], dict[str, Link]] = {
 def add_links(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """A postprocessing hook: the answers' `links` (LINKS). drf-spectacular has no decorator for links.
 
-    An operation that is not in the document (a view turned off) takes its links with it; a link to or from an
-    operation that should be there and is not is a mistake in LINKS, and fails loudly.
+    A link from an answer or to an operation that the document does not have is a mistake in LINKS, and fails
+    loudly (tests/test_api_docs.py also holds each link's parameters and body fields to its target).
     """
     paths = result.get("paths", {})
     operation_ids = {
@@ -317,7 +317,8 @@ def add_known_currencies(result: dict[str, Any], generator: Any, request: Any, p
 
     def mark(node: Any) -> None:
         if isinstance(node, dict):
-            if node.pop(KNOWN_CURRENCY_MARK, False):
+            # No currency at all (an empty table) leaves the pattern alone: an `enum` must list something.
+            if node.pop(KNOWN_CURRENCY_MARK, False) and currencies:
                 node["enum"] = list(currencies)
             for value in node.values():
                 mark(value)
@@ -329,7 +330,7 @@ def add_known_currencies(result: dict[str, Any], generator: Any, request: Any, p
     for component in result.get("components", {}).get("schemas", {}).values():
         for name, prop in component.get("properties", {}).items():
             currency_field = prop.pop(DECIMALS_OF_MARK, None)
-            if currency_field is not None:
+            if currency_field is not None and currencies:
                 component["anyOf"] = _amount_by_minor_unit(currencies, currency_field, name, prop)
     return result
 
