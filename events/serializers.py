@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework import serializers
 
 from events.models import EventType
+from wallet_project.fields import QuerySerializer, StrictUUIDField
+from wallet_project.pagination import DEFAULT_PAGE_SIZE, PageSizeField
 
 # What a user's feed can hold: every type but the staff's.
 USER_TYPES = [kind for kind in EventType.values if kind != EventType.RATE_CHANGED]
 TYPE_FILTERS = [*USER_TYPES, *sorted({f"{kind.split('.')[0]}.*" for kind in USER_TYPES})]
-MAX_PAGE_SIZE = 200
 
 
-class EventQuerySerializer(serializers.Serializer):
-    after = serializers.UUIDField(
+class EventQuerySerializer(QuerySerializer):
+    repeated = ("type",)
+
+    after = StrictUUIDField(
         required=False, help_text="An event id from this feed: the page starts after it. Omitted: from the first."
     )
     type = serializers.ListField(
@@ -24,13 +25,7 @@ class EventQuerySerializer(serializers.Serializer):
         default=list,
         help_text="Repeatable: only these types; `movement.*` style prefixes match a family.",
     )
-    page_size = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False, default=50)
-
-    def to_internal_value(self, data: Any) -> Any:
-        # A QueryDict: `type` may repeat; the others are single values.
-        if hasattr(data, "getlist"):
-            data = {**{key: data.get(key) for key in data}, "type": data.getlist("type")}
-        return super().to_internal_value(data)
+    page_size = PageSizeField(required=False, default=DEFAULT_PAGE_SIZE, help_text="Events per page: 1 to 200.")
 
 
 class EventOutputSerializer(serializers.Serializer):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from loyalty.models import RewardStatus
+from wallet_project.fields import CurrencyCodeFilterField, CurrencyCodeTextField, DecimalTextField, QuerySerializer
 
 _AMOUNT = {"help_text": "A decimal string with the currency's minor unit."}
 
@@ -21,7 +22,7 @@ class ProgramRefSerializer(serializers.Serializer):
 class EarnedSerializer(serializers.Serializer):
     """The cashback a payment (or capture) earned: `pending` in its answer, booked by the worker within seconds."""
 
-    amount = serializers.CharField(**_AMOUNT)
+    amount = DecimalTextField(**_AMOUNT)
     program = ProgramRefSerializer()
     status = serializers.ChoiceField(choices=[RewardStatus.PENDING.value])
 
@@ -29,11 +30,11 @@ class EarnedSerializer(serializers.Serializer):
 class LoyaltySummarySerializer(serializers.Serializer):
     """Your cashback in one currency."""
 
-    currency = serializers.CharField()
-    earned = serializers.CharField(help_text="Earned on your payments: booked, or pending (booked within seconds).")
-    reversed = serializers.CharField(help_text="Taken back by refunds, in proportion to what was refunded.")
-    net = serializers.CharField(help_text="Earned less reversed: what you keep.")
-    pending = serializers.CharField(help_text="Of `net`, what is not booked on your balance yet.")
+    currency = CurrencyCodeTextField()
+    earned = DecimalTextField(help_text="Earned on your payments: booked, or pending (booked within seconds).")
+    reversed = DecimalTextField(help_text="Taken back by refunds, in proportion to what was refunded.")
+    net = DecimalTextField(help_text="Earned less reversed: what you keep.")
+    pending = DecimalTextField(help_text="Of `net`, what is not booked on your balance yet.")
 
 
 class RewardOutputSerializer(serializers.Serializer):
@@ -43,13 +44,13 @@ class RewardOutputSerializer(serializers.Serializer):
     payment_id = serializers.UUIDField(help_text="The PAYMENT or CAPTURE entry that earned it.")
     reference = serializers.UUIDField(help_text="The payment's reference, shared by its LOYALTY entries.")
     wallet_balance_id = serializers.UUIDField()
-    currency = serializers.CharField()
-    amount = serializers.CharField(help_text="What the payment earned; it never changes.")
-    reversed_amount = serializers.CharField(help_text="Taken back by refunds of the payment.")
-    unreversed_amount = serializers.CharField(
+    currency = CurrencyCodeTextField()
+    amount = DecimalTextField(help_text="What the payment earned; it never changes.")
+    reversed_amount = DecimalTextField(help_text="Taken back by refunds of the payment.")
+    unreversed_amount = DecimalTextField(
         help_text="What refunds should have taken back but the balance no longer had available."
     )
-    net_amount = serializers.CharField(help_text="`amount` less `reversed_amount`; 0 when unfunded.")
+    net_amount = DecimalTextField(help_text="`amount` less `reversed_amount`; 0 when unfunded.")
     status = serializers.ChoiceField(
         choices=RewardStatus.choices,
         help_text="`pending` until booked; `booked` (moved onto your balance); `unfunded` (the programme's funding "
@@ -60,6 +61,8 @@ class RewardOutputSerializer(serializers.Serializer):
     booked_at = serializers.DateTimeField(allow_null=True)
 
 
-class RewardQuerySerializer(serializers.Serializer):
-    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="ISO 4217 code, e.g. USD.")
-    status = serializers.ChoiceField(choices=RewardStatus.choices, required=False)
+class RewardQuerySerializer(QuerySerializer):
+    currency = CurrencyCodeFilterField(required=False, help_text="Only rewards in this currency (ISO 4217, e.g. USD).")
+    status = serializers.ChoiceField(
+        choices=RewardStatus.choices, required=False, help_text="Only rewards in this status."
+    )

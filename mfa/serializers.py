@@ -6,14 +6,16 @@ from rest_framework import serializers
 
 from mfa.selectors import RECOVERY_CODE, TOTP
 from mfa.services import RECOVERY_CODE_COUNT
+from wallet_project.fields import StrictCharField, StrictRegexField
 
 METHODS = [TOTP, RECOVERY_CODE]
 # A TOTP code (6 digits) or a recovery code (16 characters in groups of four), spaces and dashes allowed.
 CODE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z \-]{4,30}[0-9A-Za-z]$"
+TOTP_CODE_PATTERN = r"^[0-9]{3} ?[0-9]{3}$"
 
 
 class CodeInputSerializer(serializers.Serializer):
-    code = serializers.RegexField(
+    code = StrictRegexField(
         CODE_PATTERN,
         max_length=32,
         help_text="A code from your authenticator app (6 digits), or one of your recovery codes "
@@ -22,15 +24,15 @@ class CodeInputSerializer(serializers.Serializer):
 
 
 class TotpCodeInputSerializer(serializers.Serializer):
-    code = serializers.RegexField(
-        r"^\d{3} ?\d{3}$",
+    code = StrictRegexField(
+        TOTP_CODE_PATTERN,
         max_length=7,
         help_text="The 6-digit code the authenticator app shows for this account.",
     )
 
 
 class MfaLoginInputSerializer(CodeInputSerializer):
-    mfa_token = serializers.CharField(
+    mfa_token = StrictCharField(
         min_length=1, max_length=128, help_text="The `mfa_token` of `POST /api/v1/auth/token/`."
     )
 

@@ -11,7 +11,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+from conftest import seed_reference_data
 from wallet_project.money import AmountError, parse_amount
+from wallets.models import Currency
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +43,10 @@ def schema(django_db_blocker):
     from django.test import Client
 
     with django_db_blocker.unblock():
+        # The document lists the currencies of the table when it is made: those of the data migration (a
+        # `transaction=True` test before this module may have flushed them).
+        if not Currency.objects.filter(pk="USD").exists():
+            seed_reference_data()
         response = Client().get("/api/schema/", {"format": "json"})
     assert response.status_code == 200, response.content[:500]
     return response.json()
@@ -333,52 +339,125 @@ def test_redoc_page_may_load_nothing_from_another_host(client):
     assert [host for host in EXTERNAL_ASSET_HOSTS if host in bundle] == []
 
 
-# Spellings of positive amounts within the limits: zero, too many decimals or more than 10^15 are
-# refused by value, which a pattern cannot say (the description does).
+# Spellings of amounts: the patterns say every rule that does not depend on a currency (above zero, at most
+# 10^15, at most 4 decimals that are not zero, no exponent), so they admit exactly what the parser reads.
 SPELLINGS = ["12.50", "0.01", "7", "+7", "7.", ".5", "1E1", "1e+2", "2.5e-1", " 7.25 ", "\t5\n", "-5", "", "."]
 SPELLINGS += ["1e", "1.2.3", "0x10", "1,5", "NaN", "Infinity", "١٠", "１０", "1٠", "\u00a010", "10\u2007", "1 0"]
+SPELLINGS += ["0", "0.00", "-0", "+0.0", ".0001", ".00001", "0.00010", "1.23456", "1.23450000", "007.5"]
+SPELLINGS += ["1000000000000000", "1000000000000000.0000", "1000000000000000.0001", "999999999999999.9999"]
+SPELLINGS += ["10000000000000000", "00001000000000000000", "1000000000000001"]
+
+
+def _documented_amounts(schema) -> dict[str, str]:
+    """The string branch's pattern of each request amount, by field name."""
+    patterns = {}
+    for name, component in schema["components"]["schemas"].items():
+        for field in ("amount", "initial_amount"):
+            prop = component.get("properties", {}).get(field)
+            if prop is not None and name.endswith("Request"):
+                (text,) = [branch for branch in prop["anyOf"] if branch["type"] == "string"]
+                patterns[f"{name}.{field}"] = text["pattern"]
+    return patterns
 
 
 @pytest.mark.parametrize("spelling", SPELLINGS)
-def test_the_documented_amount_pattern_admits_exactly_the_amounts_the_service_reads(schema, spelling):
-    components = schema["components"]["schemas"]
-    documented = {
-        component["properties"][name].get("pattern")
-        for component in components.values()
-        for name in ("amount", "initial_amount")
-        if name in component.get("properties", {})
+def test_the_documented_amount_patterns_admit_exactly_the_amounts_the_service_reads(schema, spelling):
+    documented = _documented_amounts(schema)
+    assert len(documented) >= 7, documented
+    for where, source in documented.items():
+        allow_zero = where.endswith(".initial_amount")
+        # Only ASCII classes in it, so ECMA-262 (the document's dialect) and Python read it alike.
+        pattern = re.compile(source, re.ASCII)
+        try:
+            parse_amount(spelling, allow_zero=allow_zero)
+            read = True
+        except AmountError:
+            read = False
+
+        assert bool(pattern.search(spelling)) == read, (where, spelling, pattern.pattern)
+
+
+def test_amounts_are_a_decimal_string_or_a_json_number_in_range(schema):
+    amount = schema["components"]["schemas"]["BalanceMovementInputRequest"]["properties"]["amount"]
+
+    (number,) = [branch for branch in amount["anyOf"] if branch["type"] == "number"]
+    assert number == {
+        "type": "number",
+        "minimum": 0,
+        "exclusiveMinimum": True,
+        "maximum": 1000000000000000,
+        "multipleOf": 0.0001,
     }
-    documented.discard(None)  # the responses' amounts are written by the service, not read
-    assert len(documented) == 1, documented
-    # Only ASCII classes in it, so ECMA-262 (the document's dialect) and Python read it alike.
-    pattern = re.compile(documented.pop(), re.ASCII)
-    try:
-        parse_amount(spelling)
-        read = True
-    except AmountError:
-        read = False
-
-    assert bool(pattern.search(spelling)) == read, (spelling, pattern.pattern)
 
 
-def test_creating_a_hold_links_to_the_operations_that_take_its_id(schema):
-    links = schema["paths"]["/api/v1/holds/"]["post"]["responses"]["201"]["links"]
+def test_opening_a_balance_says_which_decimals_each_known_currency_takes(schema):
+    body = schema["components"]["schemas"]["BalanceCreateInputRequest"]
+    known = dict(Currency.objects.values_list("code", "minor_unit"))
+
+    assert body["properties"]["currency"]["enum"] == sorted(known)
+    for branch in body["anyOf"]:
+        codes = branch["properties"]["currency"]["enum"]
+        (minor_unit,) = {known[code] for code in codes}
+        amount = branch["properties"]["initial_amount"]
+        (text,) = [option for option in amount["anyOf"] if option["type"] == "string"]
+        (number,) = [option for option in amount["anyOf"] if option["type"] == "number"]
+        finest = "0." + "0" * (minor_unit - 1) + "1" if minor_unit else "1"
+        too_fine = "0." + "0" * minor_unit + "1"
+        assert re.search(text["pattern"], finest) and not re.search(text["pattern"], too_fine), (codes, text)
+        assert number["multipleOf"] == float(finest)
+    assert sorted(code for branch in body["anyOf"] for code in branch["properties"]["currency"]["enum"]) == sorted(
+        known
+    )
+
+
+def test_the_operations_that_create_money_objects_link_to_the_ones_that_use_them(schema):
+    paths = schema["paths"]
     operations = {
-        operation["operationId"]: (path, method)
-        for path, item in schema["paths"].items()
-        for method, operation in item.items()
+        operation["operationId"]: operation
+        for item in paths.values()
+        for operation in item.values()
         if isinstance(operation, dict) and "operationId" in operation
     }
 
-    assert {link["operationId"] for link in links.values()} == {
+    def links(method: str, path: str, status: str) -> dict[str, tuple[str, dict, dict]]:
+        found = paths[path][method]["responses"][status]["links"]
+        return {
+            name: (link["operationId"], link.get("parameters", {}), link.get("requestBody", {}))
+            for name, link in found.items()
+        }
+
+    wallet = links("post", "/api/v1/wallets/", "201")
+    assert wallet["OpenBalance"] == ("api_v1_wallets_balances_create", {"id": "$response.body#/id"}, {})
+    balance = links("post", "/api/v1/wallets/{id}/balances/", "201")
+    new_balance = {"wallet_balance_id": "$response.body#/id"}
+    assert balance["Deposit"] == ("api_v1_transactions_deposit_create", {}, new_balance)
+    assert balance["Withdraw"] == ("api_v1_transactions_withdraw_create", {}, new_balance)
+    assert balance["Pay"] == ("api_v1_transactions_payment_create", {}, new_balance)
+    assert balance["PlaceHold"] == ("api_v1_holds_create", {}, new_balance)
+    assert balance["TransferFrom"][2] == {"from_wallet_balance_id": "$response.body#/id"}
+    hold = links("post", "/api/v1/holds/", "201")
+    assert {hold[name][0] for name in ("GetHold", "CaptureHold", "VoidHold")} == {
         "api_v1_holds_retrieve",
         "api_v1_holds_capture_create",
         "api_v1_holds_void_create",
     }
-    for link in links.values():
-        path, _ = operations[link["operationId"]]
-        assert "{id}" in path
-        assert link["parameters"] == {"id": "$response.body#/id"}
+    for path in ("deposit", "withdraw", "payment", "transfer"):
+        entry = links("post", f"/api/v1/transactions/{path}/", "201")
+        assert entry["GetTransaction"] == ("api_v1_transactions_retrieve", {"id": "$response.body#/id"}, {})
+    capture = links("post", "/api/v1/holds/{id}/capture/", "201")
+    assert capture["GetTransaction"][1] == {"id": "$response.body#/entry/id"}
+    # Every link names an operation of the document, and a parameter or a body field it has.
+    for item in paths.values():
+        for operation in item.values():
+            for response in operation.get("responses", {}).values() if isinstance(operation, dict) else ():
+                for link in response.get("links", {}).values():
+                    target = operations[link["operationId"]]
+                    names = {parameter["name"] for parameter in target.get("parameters", [])}
+                    assert set(link.get("parameters", {})) <= names, link
+                    if link.get("requestBody"):
+                        (media,) = target["requestBody"]["content"].values()
+                        ref = media["schema"]["$ref"].rsplit("/", 1)[-1]
+                        assert set(link["requestBody"]) <= set(schema["components"]["schemas"][ref]["properties"])
 
 
 def test_registering_a_webhook_endpoint_links_to_the_operations_that_take_its_id(schema):

@@ -1,17 +1,22 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from django.utils.dateparse import parse_date, parse_datetime
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from loyalty.serializers import EarnedSerializer
 from transactions.models import Transaction, TransactionType
-from wallet_project.fields import AmountField
+from wallet_project.fields import (
+    DECIMAL_TEXT_SCHEMA,
+    AmountField,
+    CurrencyCodeTextField,
+    DateOrDateTimeField,
+    QuerySerializer,
+    StrictCharField,
+    StrictUUIDField,
+)
 from wallet_project.money import format_amount
 from wallet_project.quick_input import QuickSerializer
 from wallets.selectors import minor_unit_of
@@ -22,9 +27,12 @@ _TIMESTAMP = serializers.DateTimeField()
 class TransactionOutputSerializer(serializers.ModelSerializer):
     wallet_balance_id = serializers.UUIDField(read_only=True)
     wallet_id = serializers.UUIDField(read_only=True)
-    currency = serializers.CharField(source="currency_id", read_only=True)
+    currency = CurrencyCodeTextField(source="currency_id", read_only=True)
     amount = serializers.SerializerMethodField()
     balance_after = serializers.SerializerMethodField()
+    sequence = serializers.IntegerField(
+        min_value=1, read_only=True, help_text="The entry's place in its balance's history: 1, 2, 3 … without gaps."
+    )
     related_wallet_balance_id = serializers.UUIDField(read_only=True, allow_null=True)
     exchange_rate = serializers.SerializerMethodField()
 
@@ -49,13 +57,15 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(DECIMAL_TEXT_SCHEMA)
     def get_amount(self, entry: Transaction) -> str:
         return format_amount(entry.amount, minor_unit_of(entry.currency_id))
 
+    @extend_schema_field(DECIMAL_TEXT_SCHEMA)
     def get_balance_after(self, entry: Transaction) -> str:
         return format_amount(entry.balance_after, minor_unit_of(entry.currency_id))
 
-    @extend_schema_field(serializers.CharField(allow_null=True))
+    @extend_schema_field({**DECIMAL_TEXT_SCHEMA, "example": "0.91", "nullable": True})
     def get_exchange_rate(self, entry: Transaction) -> str | None:
         return _rate_text(entry.exchange_rate)
 
@@ -120,7 +130,7 @@ def entry_representation(entry: Transaction) -> dict[str, Any]:
 
 class _MovementInputSerializer(QuickSerializer):
     amount = AmountField()
-    description = serializers.CharField(
+    description = StrictCharField(
         max_length=255, required=False, allow_blank=True, default="", help_text="Free text kept on the entry."
     )
 
@@ -128,20 +138,20 @@ class _MovementInputSerializer(QuickSerializer):
 class BalanceMovementInputSerializer(_MovementInputSerializer):
     """A deposit or a withdrawal: one of your balances and an amount in its currency."""
 
-    wallet_balance_id = serializers.UUIDField(help_text="One of your balances.")
+    wallet_balance_id = StrictUUIDField(help_text="One of your balances.")
 
 
 class PaymentInputSerializer(BalanceMovementInputSerializer):
     """A payment to a merchant from one of your balances."""
 
-    merchant = serializers.CharField(max_length=255, help_text="Who is paid; kept on the entry.")
+    merchant = StrictCharField(max_length=255, help_text="Who is paid; kept on the entry.")
 
 
 class TransferInputSerializer(_MovementInputSerializer):
     """A transfer: `amount` is in the source balance's currency."""
 
-    from_wallet_balance_id = serializers.UUIDField(help_text="One of your balances: the one debited.")
-    to_wallet_balance_id = serializers.UUIDField(help_text="Any balance, yours or another user's; not the source.")
+    from_wallet_balance_id = StrictUUIDField(help_text="One of your balances: the one debited.")
+    to_wallet_balance_id = StrictUUIDField(help_text="Any balance, yours or another user's; not the source.")
 
 
 class RefundInputSerializer(QuickSerializer):
@@ -149,41 +159,12 @@ class RefundInputSerializer(QuickSerializer):
 
     # Omitted or null: refund what is left (refund_create needs the argument either way).
     amount = AmountField(required=False, allow_null=True, default=None)
-    description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    description = StrictCharField(max_length=255, required=False, allow_blank=True, default="")
 
 
-@extend_schema_field(OpenApiTypes.DATETIME)
-class DateOrDateTimeField(serializers.Field):
-    """`2026-11-25` (midnight UTC) or an ISO 8601 datetime (UTC when it names no zone)."""
-
-    default_error_messages = {"invalid": "Use a date (YYYY-MM-DD) or an ISO 8601 datetime."}
-
-    def to_internal_value(self, data: Any) -> datetime:
-        text = str(data)
-        if not text.isascii():  # Django's date patterns use `\d`, which reads "٢٠٢٦" as 2026
-            self.fail("invalid")
-        text = text.strip()
-        try:
-            moment = parse_datetime(text)
-            if moment is None:
-                day = parse_date(text)
-                if day is None:
-                    self.fail("invalid")
-                moment = datetime.combine(day, time.min)
-        except ValueError:
-            self.fail("invalid")
-        if moment.tzinfo is None:
-            return moment.replace(tzinfo=UTC)
-        try:
-            # PostgreSQL accepts offsets up to 15:59 only; in UTC every valid moment is fine.
-            return moment.astimezone(UTC)
-        except OverflowError:
-            self.fail("invalid")
-
-
-class HistoryQuerySerializer(serializers.Serializer):
-    wallet_balance_id = serializers.UUIDField(required=False)
-    wallet_id = serializers.UUIDField(required=False)
-    type = serializers.ChoiceField(choices=TransactionType.choices, required=False)
-    created_after = DateOrDateTimeField(required=False)
-    created_before = DateOrDateTimeField(required=False)
+class HistoryQuerySerializer(QuerySerializer):
+    wallet_balance_id = StrictUUIDField(required=False, help_text="Only this balance's entries.")
+    wallet_id = StrictUUIDField(required=False, help_text="Only the entries of this wallet's balances.")
+    type = serializers.ChoiceField(choices=TransactionType.choices, required=False, help_text="Only this type.")
+    created_after = DateOrDateTimeField(required=False, help_text="Entries at or after this moment.")
+    created_before = DateOrDateTimeField(required=False, help_text="Entries before this moment.")

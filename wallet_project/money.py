@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Context, Decimal
 
 from wallet_project.errors import InvalidInput
 
@@ -20,13 +20,37 @@ RATE_MAX_DIGITS = 36
 # Wide enough that no amount or product of ours is ever rounded by the context itself.
 EXACT = Context(prec=100)
 
-# A decimal literal in ASCII: `\d`, `Decimal()` and `str.strip()` would also take other scripts'
-# digits ("١٠", "１０") and spaces (no-break, figure), which are no amount in the contract.
-# AMOUNT_PATTERN (the OpenAPI document's) is the same grammar without the sign that only a
-# refused amount could carry.
-_NUMBER_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+# A decimal string in ASCII: `\d`, `Decimal()` and `str.strip()` would also take other scripts'
+# digits ("١٠", "１０") and spaces (no-break, figure), which are no amount in the contract. No
+# exponent: the contract's amounts are decimal strings, and only without one can a pattern say
+# which strings are in range (a JSON number may still be written `1e2`).
+_NUMBER_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 _JSON_WHITESPACE = " \t\n\r"
-AMOUNT_PATTERN = r"^[ \t\n\r]*\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t\n\r]*$"
+
+# The OpenAPI document's patterns: exactly the strings `parse_amount` reads (with or without `allow_zero`), and
+# with `decimals`, those a currency with that minor unit takes, so a client can tell a good amount without asking.
+# Above zero and at most 10^15 (15 digits before the point, or 10^15 itself), with at most `decimals` decimals
+# that are not zero (trailing zeros are no decimals: "10.00" is ten); a "+" and JSON's whitespace around are
+# read. Only ASCII classes, so ECMA-262 (the document's dialect) and Python read them alike.
+_PADDING = r"[ \t\n\r]*"
+
+
+def amount_pattern(*, decimals: int = AMOUNT_DECIMAL_PLACES, allow_zero: bool = False) -> str:
+    """The pattern of the decimal strings `parse_amount` reads, with at most `decimals` decimals."""
+    fraction = rf"\.[0-9]{{0,{decimals}}}0*"
+    # Below one: a fraction with a non-zero digit among its first `decimals` (none without decimals).
+    below_one = ["0" * zeros + "[1-9]" + f"[0-9]{{0,{decimals - 1 - zeros}}}" for zeros in range(decimals)]
+    values = [rf"0*[1-9][0-9]{{0,14}}({fraction})?"]
+    if below_one:
+        values.append(r"0*\.(" + "|".join(below_one) + ")0*")
+    values.append(r"0*1000000000000000(\.0*)?")
+    if allow_zero:
+        values.append(r"0+(\.0*)?|0*\.0+")
+    return rf"^{_PADDING}\+?({'|'.join(values)}){_PADDING}$"
+
+
+AMOUNT_PATTERN = amount_pattern()
+AMOUNT_OR_ZERO_PATTERN = amount_pattern(allow_zero=True)
 
 
 class AmountError(ValueError):
@@ -36,26 +60,26 @@ class AmountError(ValueError):
 def parse_amount(raw: object, *, allow_zero: bool = False) -> Decimal:
     """Read a request amount (decimal string or JSON number) as a positive, finite Decimal up to 10^15.
 
-    A string is ASCII digits with an optional point and exponent, optionally padded with
-    JSON's whitespace (`AMOUNT_PATTERN`); anything else is "A valid number is required."
+    A string is ASCII digits with an optional point, optionally padded with JSON's whitespace
+    (`AMOUNT_PATTERN`, `AMOUNT_OR_ZERO_PATTERN`); anything else is "A valid number is required."
     """
     if isinstance(raw, bool) or raw is None:
         raise AmountError("A valid number is required.")
+    negative_text = False
     if isinstance(raw, (int, Decimal)):
         value = Decimal(raw)
     elif isinstance(raw, str):
         text = raw.strip(_JSON_WHITESPACE)
         if not _NUMBER_RE.fullmatch(text):
             raise AmountError("A valid number is required.")
-        try:
-            value = Decimal(text)
-        except InvalidOperation as exc:  # pragma: no cover - the regex admits only valid literals
-            raise AmountError("A valid number is required.") from exc
+        value = Decimal(text)
+        # "-0" is a negative spelling even though its value is zero; the pattern admits no minus.
+        negative_text = text.startswith("-")
     else:
         raise AmountError("A valid number is required.")
     if not value.is_finite():
         raise AmountError("A valid number is required.")
-    if value < 0 or (value == 0 and not allow_zero):
+    if value < 0 or negative_text or (value == 0 and not allow_zero):
         raise AmountError(
             "Ensure this value is greater than zero." if not allow_zero else "Ensure this value is not negative."
         )
@@ -65,7 +89,8 @@ def parse_amount(raw: object, *, allow_zero: bool = False) -> Decimal:
     # exponents (1E-999999999) away from the idempotency fingerprint and the database.
     if decimals_of(value) > AMOUNT_DECIMAL_PLACES:
         raise AmountError(f"Ensure this value has at most {AMOUNT_DECIMAL_PLACES} decimal places.")
-    return value
+    # A JSON -0.0 is zero (the schema's `minimum: 0` admits it); no amount keeps a sign.
+    return value.copy_abs() if value.is_zero() else value
 
 
 def decimals_of(amount: Decimal) -> int:

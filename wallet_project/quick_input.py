@@ -23,7 +23,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from wallet_project.fields import AmountField
+from wallet_project.fields import UUID_RE, AmountField, StrictCharField, StrictUUIDField
 from wallet_project.money import AmountError, parse_amount
 
 _REFUSED = object()  # not decided here: the serializer will say why
@@ -31,7 +31,7 @@ _REFUSED = object()  # not decided here: the serializer will say why
 
 def _char(field: serializers.CharField, value: Any) -> Any:
     if not isinstance(value, str):
-        return _REFUSED  # numbers become strings in DRF; rare enough to leave to it
+        return _REFUSED
     text = value.strip() if field.trim_whitespace else value
     if text == "":
         return "" if field.allow_blank else _REFUSED
@@ -48,13 +48,10 @@ def _char(field: serializers.CharField, value: Any) -> Any:
     return text
 
 
-def _uuid(field: serializers.UUIDField, value: Any) -> Any:
-    if not isinstance(value, str):
+def _uuid(field: StrictUUIDField, value: Any) -> Any:
+    if not isinstance(value, str) or not UUID_RE.fullmatch(value):
         return _REFUSED
-    try:
-        return uuid.UUID(hex=value)
-    except ValueError:
-        return _REFUSED
+    return uuid.UUID(value)
 
 
 def _amount(field: AmountField, value: Any) -> Any:
@@ -64,7 +61,7 @@ def _amount(field: AmountField, value: Any) -> Any:
         return _REFUSED
 
 
-_CONVERTERS = {serializers.CharField: _char, serializers.UUIDField: _uuid, AmountField: _amount}
+_CONVERTERS = {StrictCharField: _char, StrictUUIDField: _uuid, AmountField: _amount}
 # What DRF's CharField adds by itself, and `_char` checks.
 _KNOWN_VALIDATORS = (
     MaxLengthValidator,

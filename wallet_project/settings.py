@@ -417,7 +417,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["wallet_project.parsers.DecimalJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "wallet_project.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "wallet_project.schema.WalletAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "wallet_project.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "COERCE_DECIMAL_TO_STRING": True,
@@ -536,7 +536,8 @@ SPECTACULAR_SETTINGS = {
     "GET_LIB_DOC_EXCLUDES": "wallet_project.schema.lib_doc_excludes",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "wallet_project.schema.add_created_object_links",
+        "wallet_project.schema.add_links",
+        "wallet_project.schema.add_known_currencies",
     ],
     "COMPONENT_SPLIT_REQUEST": True,
     # The ledger's entry types, shared by the entries and a statement's totals: one component, under its usual name.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, extend_schema_view
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -162,7 +162,7 @@ class WalletViewSet(viewsets.GenericViewSet):
         summary="Total of a wallet in one currency",
         description="Every balance converted exactly at the current rates, summed, and rounded down once "
         "to the target currency's minor unit. The rates used are listed.",
-        parameters=[OpenApiParameter("currency", str, required=True, description="ISO 4217 code, e.g. EUR")],
+        parameters=[TotalBalanceQuerySerializer],
         responses={
             200: success(TotalBalanceOutputSerializer, "The total and the rates used."),
             **error_responses(
@@ -264,7 +264,7 @@ class RateViewSet(viewsets.GenericViewSet):
         description="The current rate of every ordered pair (optionally of one base currency). "
         "Rates are exact decimals; every ordered pair has its own rate. A plain array. An unknown `base` "
         "answers 400.",
-        parameters=[OpenApiParameter("base", str, required=False, description="ISO 4217 code, e.g. USD")],
+        parameters=[RatesQuerySerializer],
         responses={
             200: success(RateOutputSerializer(many=True), "The current rates."),
             **error_responses(400, *READ_ERRORS, invalid={"base": ["Unknown currency 'XYZ'."]}),

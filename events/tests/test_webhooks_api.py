@@ -72,6 +72,8 @@ def test_registering_answers_the_endpoint_and_its_secret_once(owner):
         (["movement.deleted"], "is not a valid choice"),
         ("movement.created", "Expected a list"),
         ([1], "is not a valid choice"),
+        (["movement.created", [None]], "is not a valid choice"),
+        (["movement.created", {}], "is not a valid choice"),
     ],
 )
 def test_event_types_must_be_a_non_empty_list_of_known_types_or_prefixes(owner, event_types, message):
@@ -140,7 +142,16 @@ def test_patch_changes_only_what_is_sent(owner):
 
 @pytest.mark.parametrize(
     "body",
-    [{"is_enabled": "false"}, {"is_enabled": 0}, {"event_types": []}, {"description": None}, {"url": ""}],
+    [
+        {"is_enabled": "false"},
+        {"is_enabled": 0},
+        {"event_types": []},
+        {"event_types": [[None, None]]},
+        {"description": None},
+        {"description": 7},
+        {"url": ""},
+        {"url": 0},
+    ],
 )
 def test_patch_refuses_malformed_fields(owner, body):
     endpoint = endpoint_for(owner, URL)

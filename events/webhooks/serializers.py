@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from events.models import DeliveryStatus, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from events.webhooks import addresses, subscriptions
+from wallet_project.fields import QuerySerializer, StrictCharField
 
 _TIMESTAMP = serializers.DateTimeField()
 MAX_EVENT_TYPES = 32
@@ -17,7 +18,7 @@ SECRET_PATTERN = r"^whsec_[A-Za-z0-9+/]{40,}={0,2}$"
 
 
 @extend_schema_field({"type": "string", "format": "uri", "pattern": "^https://", "maxLength": addresses.MAX_URL_LENGTH})
-class WebhookUrlField(serializers.CharField):
+class WebhookUrlField(StrictCharField):
     """An https URL; whether its host may be called is the service's to say (it resolves the name)."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -31,6 +32,9 @@ class EventTypeChoiceField(serializers.ChoiceField):
         super().__init__(choices=subscriptions.CHOICES, **kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            # A list or an object is no choice; asking whether it is staff-only would not even be a question.
+            self.fail("invalid_choice", input=data)
         if data in subscriptions.STAFF_ONLY:
             self.fail("staff_only", input=data)
         return super().to_internal_value(data)
@@ -62,7 +66,7 @@ class WebhookEndpointCreateInputSerializer(serializers.Serializer):
         help_text="Where the events are POSTed: https, on a host that resolves only to public addresses."
     )
     event_types = _event_types_field()
-    description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    description = StrictCharField(max_length=255, required=False, allow_blank=True, default="")
 
 
 class WebhookEndpointUpdateInputSerializer(serializers.Serializer):
@@ -70,7 +74,7 @@ class WebhookEndpointUpdateInputSerializer(serializers.Serializer):
 
     url = WebhookUrlField(required=False)
     event_types = _event_types_field(required=False)
-    description = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    description = StrictCharField(max_length=255, required=False, allow_blank=True)
     is_enabled = StrictBooleanField(
         required=False,
         help_text="False stops deliveries (the pending ones wait); true resumes them, also after an automatic "
@@ -78,7 +82,7 @@ class WebhookEndpointUpdateInputSerializer(serializers.Serializer):
     )
 
 
-class WebhookDeliveryQuerySerializer(serializers.Serializer):
+class WebhookDeliveryQuerySerializer(QuerySerializer):
     status = serializers.ChoiceField(choices=DeliveryStatus.choices, required=False)
 
 

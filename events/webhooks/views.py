@@ -28,7 +28,7 @@ from events.webhooks.serializers import (
     endpoint_representation,
 )
 from events.webhooks.services import MAX_ENDPOINTS_PER_USER
-from wallet_project.pagination import HistoryCursorPagination
+from wallet_project.pagination import CURSOR_PARAMETERS, HistoryCursorPagination
 from wallet_project.schema import error_responses, request_example, response_example, success
 from wallets.views import UUID_LOOKUP
 
@@ -216,7 +216,7 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         description="The endpoint's deliveries, newest first, cursor-paginated (`page_size` at most 200), each "
         "with its attempts: the status code the receiver answered, how long it took, the error when there was "
         "no answer, and when the next attempt is due. `status` narrows the list.",
-        parameters=[WebhookDeliveryQuerySerializer],
+        parameters=[WebhookDeliveryQuerySerializer, *CURSOR_PARAMETERS],
         responses={
             200: success(WebhookDeliveryOutputSerializer(many=True), "A page of the endpoint's deliveries."),
             **error_responses(400, 401, 404, 429, 503, invalid={"status": ['"sent" is not a valid choice.']}),

@@ -10,7 +10,14 @@ from loyalty.serializers import EarnedSerializer
 from transactions.holds.services import DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN, MIN_EXPIRES_IN
 from transactions.models import HoldStatus
 from transactions.serializers import TransactionOutputSerializer
-from wallet_project.fields import AmountField
+from wallet_project.fields import (
+    AmountField,
+    CurrencyCodeTextField,
+    DecimalTextField,
+    QuerySerializer,
+    StrictCharField,
+    StrictUUIDField,
+)
 from wallet_project.quick_input import QuickSerializer
 
 
@@ -26,10 +33,10 @@ class StrictIntegerField(serializers.IntegerField):
 class HoldCreateInputSerializer(QuickSerializer):
     """A hold on one of your balances: `amount` in its currency is reserved until captured, voided or expired."""
 
-    wallet_balance_id = serializers.UUIDField(help_text="One of your balances.")
+    wallet_balance_id = StrictUUIDField(help_text="One of your balances.")
     amount = AmountField()
-    description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
-    merchant = serializers.CharField(
+    description = StrictCharField(max_length=255, required=False, allow_blank=True, default="")
+    merchant = StrictCharField(
         max_length=255, required=False, allow_blank=True, default="", help_text="Who will be paid; kept on captures."
     )
     expires_in = StrictIntegerField(
@@ -59,9 +66,9 @@ class HoldCaptureInputSerializer(QuickSerializer):
         return super().to_internal_value(data)
 
 
-class HoldQuerySerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=HoldStatus.choices, required=False)
-    wallet_balance_id = serializers.UUIDField(required=False)
+class HoldQuerySerializer(QuerySerializer):
+    status = serializers.ChoiceField(choices=HoldStatus.choices, required=False, help_text="Only holds in this status.")
+    wallet_balance_id = StrictUUIDField(required=False, help_text="Only this balance's holds.")
 
 
 class HoldOutputSerializer(serializers.Serializer):
@@ -70,10 +77,10 @@ class HoldOutputSerializer(serializers.Serializer):
 
     id = serializers.UUIDField()
     wallet_balance_id = serializers.UUIDField()
-    currency = serializers.CharField()
-    amount = serializers.CharField(help_text="What was reserved, a decimal string.")
-    captured_amount = serializers.CharField(help_text="What its captures have booked so far.")
-    remaining = serializers.CharField(help_text="What it still reserves now: 0 once resolved or past expiry.")
+    currency = CurrencyCodeTextField()
+    amount = DecimalTextField(help_text="What was reserved, a decimal string.")
+    captured_amount = DecimalTextField(help_text="What its captures have booked so far.")
+    remaining = DecimalTextField(help_text="What it still reserves now: 0 once resolved or past expiry.")
     status = serializers.ChoiceField(choices=HoldStatus.choices)
     description = serializers.CharField()
     merchant = serializers.CharField()

@@ -62,7 +62,7 @@ def test_a_retry_with_the_same_key_replays_the_answer_and_moves_no_money(api, us
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("spelling", ['"10"', "10", '"10.00"', "10.00", '"10.0"', '"1E1"'])
+@pytest.mark.parametrize("spelling", ['"10"', "10", '"10.00"', "10.00", '"10.0"', "1E1", '" +10.000 "'])
 def test_the_same_amount_spelled_another_way_is_the_same_request(api, user, spelling):
     balance = balance_of(user, amount="100.00")
     first = post_json(api, WITHDRAW, f'{{"wallet_balance_id": "{balance.pk}", "amount": "10.00"}}', "spelled")

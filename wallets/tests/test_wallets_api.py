@@ -51,6 +51,15 @@ def test_create_wallet_answers_201_with_the_wallet(api, user):
 
 
 @pytest.mark.django_db
+def test_create_wallet_keeps_the_name_as_sent(api, user):
+    response = api.post(WALLETS, {"name": " Travel "})
+
+    assert response.status_code == HTTPStatus.CREATED, response.json()
+    assert response.json()["name"] == " Travel "
+    assert Wallet.objects.get(owner=user).name == " Travel "
+
+
+@pytest.mark.django_db
 def test_create_wallet_refuses_a_name_the_caller_already_uses_with_409(api, user):
     WalletFactory(owner=user, name="Travel")
 
@@ -71,7 +80,19 @@ def test_two_users_may_each_have_a_wallet_of_the_same_name(api, other_user):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "x" * 101}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": ""},
+        {"name": "x" * 101},
+        {"name": 0},
+        {"name": 1.5},
+        {"name": True},
+        {"name": ["x"]},
+        {"name": "a\x00b"},
+    ],
+)
 def test_create_wallet_refuses_a_missing_or_invalid_name_with_400(api, user, body):
     response = api.post(WALLETS, body)
 
@@ -128,13 +149,40 @@ def test_list_wallets_refuses_a_page_or_page_size_that_is_not_ascii_digits(api, 
 
 
 @pytest.mark.django_db
-def test_list_wallets_caps_a_huge_page_size_at_the_maximum(api, user):
+@pytest.mark.parametrize("value", ["0", "201", "9" * 5000, ""])
+def test_list_wallets_refuses_a_page_size_outside_1_to_200(api, user, value):
     WalletFactory(owner=user)
 
-    response = api.get(WALLETS, {"page_size": "9" * 5000})
+    response = api.get(WALLETS, {"page_size": value})
 
-    assert response.status_code == HTTPStatus.OK
-    assert len(response.json()["results"]) == 1
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.json()
+    assert response.json()["error"]["details"] == {"page_size": ["A page size is a whole number from 1 to 200."]}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["0", "", "last"])
+def test_list_wallets_refuses_a_page_that_is_not_a_whole_number_from_1(api, user, value):
+    WalletFactory(owner=user)
+
+    response = api.get(WALLETS, {"page": value})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.json()
+    assert response.json()["error"]["details"] == {"page": ["A page is a whole number from 1 up."]}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", ["3", "9" * 5000])
+def test_list_wallets_answers_an_empty_page_past_the_last_one_pointing_back_to_it(api, user, page):
+    for index in range(3):
+        WalletFactory(owner=user, name=f"W{index}")
+
+    response = api.get(WALLETS, {"page": page, "page_size": 2})
+
+    assert response.status_code == HTTPStatus.OK, response.json()
+    body = response.json()
+    assert body["results"] == [] and body["count"] == 3 and body["next"] is None
+    last = api.get(body["previous"]).json()
+    assert [wallet["name"] for wallet in last["results"]] == ["W2"]
 
 
 @pytest.mark.django_db
@@ -268,14 +316,17 @@ def test_the_opening_deposit_shows_in_the_callers_history(api, user):
 
 
 @pytest.mark.django_db
-def test_create_balance_accepts_a_lower_case_currency_code(api, user):
+@pytest.mark.parametrize("code", ["kwd", "Kwd", " KWD", "KWD\n", 414])
+def test_create_balance_refuses_a_currency_code_that_is_not_three_capitals(api, user, code):
     wallet = WalletFactory(owner=user)
 
-    response = api.post(balances_url(wallet.pk), {"currency": "kwd", "initial_amount": "1.25"})
+    response = api.post(balances_url(wallet.pk), {"currency": code, "initial_amount": "1.25"})
 
-    assert response.status_code == HTTPStatus.CREATED, response.json()
-    assert response.json()["currency"] == "KWD"
-    assert response.json()["amount"] == "1.250"
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.json()
+    assert response.json()["error"]["details"] == {
+        "currency": ["An ISO 4217 currency code is three capital letters, e.g. USD."]
+    }
+    assert not wallet.balances.exists()
 
 
 @pytest.mark.django_db
