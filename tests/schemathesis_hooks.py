@@ -46,6 +46,12 @@ _NOT_YOUR_EVENT = "No event of yours has this id; use an id from this feed."
 _WEBHOOK_ENDPOINTS = re.compile(r"(POST|PATCH) /api/v1/webhook-endpoints/(\{id\}/)?")
 
 
+# What a statement's period may be refused for (transactions/statements/serializers.py).
+_PERIOD_RULES = frozenset(
+    {"The period must end after it starts.", "A statement covers at most 366 days.", "The period starts in the future."}
+)
+
+
 def _details(response: Any) -> dict[str, Any] | None:
     try:
         body = json.loads(response.content)
@@ -99,6 +105,9 @@ def refused_by_a_rule_no_schema_states(operation: str, status: int, details: dic
         return _messages(details, "code") == [_WRONG_CODE]
     if operation == "GET /api/v1/events/":
         return _messages(details, "after") == [_NOT_YOUR_EVENT]
+    if operation == "GET /api/v1/balances/{id}/statement/":
+        # A period is from < to, at most 366 days, not starting in the future: rules across two parameters.
+        return any(_all(_messages(details, name), _PERIOD_RULES.__contains__) for name in ("from", "to"))
     return False
 
 

@@ -15,6 +15,7 @@ from transactions.serializers import (
     TransferInputSerializer,
 )
 from transactions.serializers import PaymentOutputSerializer as _PaymentOutput
+from wallet_project.fields import StrictCharField
 from wallet_project.quick_input import QuickSerializer, validated
 
 # Each movement of a batch is validated as its own endpoint validates it: the same fields, the same messages.
@@ -88,7 +89,7 @@ class BatchInputSerializer(serializers.Serializer):
         help_text=f"1 to {MAX_MOVEMENTS:,} movements, booked in this order: each sees the balances as the ones "
         "before it left them.",
     )
-    description = serializers.CharField(
+    description = StrictCharField(
         max_length=255,
         required=False,
         allow_blank=True,
