@@ -168,47 +168,7 @@ CREATE TRIGGER accounts_user_keeps_ledger
     FOR EACH ROW EXECUTE FUNCTION accounts_user_keeps_ledger();
 """
 
-# What 0013 and 0014 left, for going back (the foreign keys come back with the fields).
-CHAIN_BEFORE = r"""
-CREATE OR REPLACE FUNCTION transactions_ledger_chain() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    current_amount numeric;
-    current_sequence bigint;
-    previous_after numeric;
-    expected numeric;
-BEGIN
-    SELECT amount, last_sequence INTO current_amount, current_sequence
-        FROM wallets_walletbalance WHERE id = NEW.wallet_balance_id;
-    IF NEW.sequence > current_sequence OR (NEW.sequence = current_sequence AND NEW.balance_after <> current_amount) THEN
-        RAISE EXCEPTION 'ledger entry % does not match its balance % (sequence %, balance_after %; balance holds % at sequence %)',
-            NEW.id, NEW.wallet_balance_id, NEW.sequence, NEW.balance_after, current_amount, current_sequence
-            USING ERRCODE = 'check_violation';
-    END IF;
-    IF NEW.sequence = 1 THEN
-        previous_after := 0;
-    ELSE
-        SELECT balance_after INTO previous_after FROM transactions_transaction
-            WHERE wallet_balance_id = NEW.wallet_balance_id AND sequence = NEW.sequence - 1;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'ledger entry % breaks the chain of balance %: no entry %',
-                NEW.id, NEW.wallet_balance_id, NEW.sequence - 1 USING ERRCODE = 'check_violation';
-        END IF;
-    END IF;
-    IF NEW.type IN (CREDIT_TYPES) THEN
-        expected := previous_after + NEW.amount;
-    ELSE
-        expected := previous_after - NEW.amount;
-    END IF;
-    IF NEW.balance_after <> expected THEN
-        RAISE EXCEPTION 'ledger entry % breaks the chain of balance %: % after %, expected %',
-            NEW.id, NEW.wallet_balance_id, NEW.balance_after, previous_after, expected
-            USING ERRCODE = 'check_violation';
-    END IF;
-    RETURN NEW;
-END;
-$$;
-""".replace("CREDIT_TYPES", CREDITS)
+# What 0013 and 0014 left, for going back (the foreign keys come back with the fields): their own text.
 
 GUARDS_BEFORE = r"""
 DROP TRIGGER IF EXISTS accounts_user_keeps_ledger ON accounts_user;
@@ -231,8 +191,9 @@ def backwards(apps, schema_editor):  # type: ignore[no-untyped-def]
     if schema_editor.connection.vendor == "postgresql":
         from importlib import import_module
 
+        loyalty_types = import_module("transactions.migrations.0013_loyalty_entry_types")
         schema_editor.execute(GUARDS_BEFORE, params=None)
-        schema_editor.execute(CHAIN_BEFORE, params=None)
+        schema_editor.execute(loyalty_types._chain_function(loyalty_types.CREDITS_AFTER), params=None)
         schema_editor.execute(import_module("transactions.migrations.0014_ledger_chain_tip").FORWARDS, params=None)
 
 
