@@ -130,8 +130,9 @@ def record_orm(events: Sequence[NewEvent]) -> None:
 def _parts(events: Sequence[NewEvent]) -> tuple[str, str, list[Any]]:
     """The counters' upsert (a CTE named `numbered`), the events' INSERT from it, and their parameters.
 
-    The counters are locked in the order of their rows in VALUES: sorted, so that two transactions never
-    wait for each other's in opposite orders. A stream's events keep the order they are given in.
+    The counters are locked in the order of their rows (VALUES, or the arrays' ORDER BY for many events):
+    sorted, so that two transactions never wait for each other's in opposite orders. A stream's events keep
+    the order they are given in.
     """
     counts: dict[UUID, int] = {}
     for stream_id, *_ in events:
