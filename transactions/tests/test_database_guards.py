@@ -442,6 +442,18 @@ def test_an_entry_asked_for_by_no_user_is_refused(balance):
 
 
 @pytest.mark.django_db
+def test_an_entry_asked_for_by_an_inactive_user_is_refused_before_its_balance_is_looked_at(balance, user):
+    # The posting engine answers this error as an inactive account (a user deactivated after its locked read).
+    staff = UserFactory(is_active=False)
+    with undone(), pytest.raises(DatabaseError, match="asked for by inactive user") as refused:
+        insert_entry(**next_entry(balance, created_by_id=staff.pk, wallet_balance_id=uuid.uuid4()))
+    assert refused.value.__cause__.sqlstate == "42501"  # insufficient_privilege
+    with undone():
+        insert_entry(**next_entry(balance, created_by_id=user.pk))
+        checked_now()
+
+
+@pytest.mark.django_db
 def test_a_balance_with_entries_cannot_be_deleted(balance, user):
     with pytest.raises(IntegrityError, match="has ledger entries"):
         run_sql("DELETE FROM wallets_walletbalance WHERE id = %s", [balance.pk])

@@ -244,7 +244,6 @@ def test_reconcile_fails_naming_a_broken_chain(db):
     [
         ("transactions_transaction", "transactions_ledger_immutable"),
         ("transactions_transaction", "transactions_ledger_chain"),
-        ("transactions_transaction", "transactions_ledger_actor_active"),
         ("wallets_walletbalance", "wallets_balance_chain_tip"),
         ("wallets_walletbalance", "wallets_balance_chain_tip_new"),
         ("wallets_walletbalance", "wallets_balance_keeps_ledger"),

@@ -67,7 +67,7 @@ from transactions.models import CREDIT_TYPES, Hold, HoldStatus, Transaction, Tra
 from wallet_project.money import EXACT, round_down
 from wallets.models import Currency, WalletBalance
 
-LEDGER_TRIGGERS = ("transactions_ledger_immutable", "transactions_ledger_chain", "transactions_ledger_actor_active")
+LEDGER_TRIGGERS = ("transactions_ledger_immutable", "transactions_ledger_chain")
 # The chain's tip (each balance's newest entry carries its amount) and what keeps an entry's balance and actor.
 BALANCE_TRIGGERS = ("wallets_balance_chain_tip", "wallets_balance_chain_tip_new", "wallets_balance_keeps_ledger")
 USER_TRIGGERS = ("accounts_user_keeps_ledger",)
