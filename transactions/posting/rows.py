@@ -64,14 +64,16 @@ _RATE_TO_OTHER = """,
               AND rate.base_id = balance.currency_id AND rate.valid_to IS NULL) AS rate_to_other"""
 # More than two balances (a batch): the current rates between the currencies among them, as JSON text keyed by
 # "BASE QUOTE" ({"USD EUR": "0.91"}; NULL when there is none), the same on every row: one uncorrelated subquery,
-# computed once. Text, so that no rate is ever a float.
+# computed once, which reads the balances' currencies once (a CTE named twice is computed once). Text, so that no
+# rate is ever a float.
 _RATES_TO_OTHERS = """,
            NULL AS rate_to_other,
-           (SELECT {json_of_rates} FROM wallets_exchangerate rate
+           (WITH currency AS (SELECT DISTINCT other.currency_id AS code FROM wallets_walletbalance other
+                              WHERE other.id IN ({ids}))
+            SELECT {json_of_rates} FROM wallets_exchangerate rate
             WHERE rate.valid_to IS NULL
-              AND rate.base_id IN (SELECT other.currency_id FROM wallets_walletbalance other WHERE other.id IN ({ids}))
-              AND rate.quote_id IN (SELECT other.currency_id FROM wallets_walletbalance other
-                                    WHERE other.id IN ({ids}))) AS rates"""
+              AND rate.base_id IN (SELECT code FROM currency)
+              AND rate.quote_id IN (SELECT code FROM currency)) AS rates"""
 _JSON_OF_RATES = "json_object_agg(rate.base_id || ' ' || rate.quote_id, rate.rate::text)::text"
 _SQLITE_JSON_OF_RATES = "json_group_object(rate.base_id || ' ' || rate.quote_id, CAST(rate.rate AS TEXT))"
 # More balances than this (a batch) are named by one array parameter instead of one placeholder each: the
@@ -142,8 +144,8 @@ def read_balances(
         placeholders, ids = _IDS_ARRAY, [pg_arrays.uuids(ids)]
     else:
         placeholders = ", ".join(["%s"] * len(ids))
-    # A pair reads the rate to the other one; more read the rates among their currencies, naming them twice.
-    rate, named = (_RATE_TO_OTHER, 1) if len(balance_ids) <= 2 else (_RATES_TO_OTHERS, 2)
+    # A pair reads the rate to the other one; more read the rates among their currencies.
+    rate = _RATE_TO_OTHER if len(balance_ids) <= 2 else _RATES_TO_OTHERS
     json_of_rates = _SQLITE_JSON_OF_RATES if sqlite else _JSON_OF_RATES
     sql = _BALANCE_ROWS.format(
         ids=placeholders,
@@ -154,7 +156,7 @@ def read_balances(
     )
     params = [] if actor is None else [actor.pk.hex if sqlite else actor.pk]
     if with_rate:
-        params += ids * named
+        params += ids
     params += ids
     with connection.cursor() if cursor is None else nullcontext(cursor) as cursor:
         cursor.execute(sql, params)
