@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from wallet_project.db import ClockTimestamp
+from wallet_project.db import ClockTimestamp  # also registers the `one_of` lookup
 from wallet_project.ids import uuid7
 
 # The stream of events only staff see (rate changes): not a user's.
@@ -82,7 +82,7 @@ class Event(models.Model):
             # The feed's order, and the proof of no gap and no duplicate: one event per (stream, sequence).
             models.UniqueConstraint(fields=["stream_id", "sequence"], name="event_sequence_unique_per_stream"),
             models.CheckConstraint(condition=Q(sequence__gte=1), name="event_sequence_positive"),
-            models.CheckConstraint(condition=Q(type__in=EventType.values), name="event_type_known"),
+            models.CheckConstraint(condition=Q(type__one_of=EventType.values), name="event_type_known"),
             models.CheckConstraint(
                 condition=Q(type=EventType.MOVEMENT_CREATED, reference__isnull=False, data__isnull=True)
                 | (~Q(type=EventType.MOVEMENT_CREATED) & Q(reference__isnull=True, data__isnull=False)),

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from wallet_project.db import ClockTimestamp
+from wallet_project.db import ClockTimestamp  # also registers the `one_of` lookup
 from wallet_project.ids import uuid7
 from wallet_project.money import (
     AMOUNT_DECIMAL_PLACES,
@@ -177,15 +177,15 @@ class Transaction(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="txn_amount_positive"),
             models.CheckConstraint(condition=Q(balance_after__gte=0), name="txn_balance_after_non_negative"),
             models.CheckConstraint(condition=Q(sequence__gte=1), name="txn_sequence_positive"),
-            models.CheckConstraint(condition=Q(type__in=TransactionType.values), name="txn_type_known"),
-            models.CheckConstraint(condition=Q(source__in=TransactionSource.values), name="txn_source_known"),
+            models.CheckConstraint(condition=Q(type__one_of=TransactionType.values), name="txn_type_known"),
+            models.CheckConstraint(condition=Q(source__one_of=TransactionSource.values), name="txn_source_known"),
             models.CheckConstraint(
-                condition=Q(type__in=[TransactionType.TRANSFER_OUT, TransactionType.TRANSFER_IN])
+                condition=Q(type__one_of=[TransactionType.TRANSFER_OUT, TransactionType.TRANSFER_IN])
                 | Q(related_wallet_balance__isnull=True, exchange_rate__isnull=True),
                 name="txn_only_transfers_have_counterparts",
             ),
             models.CheckConstraint(
-                condition=~Q(type__in=[TransactionType.TRANSFER_OUT, TransactionType.TRANSFER_IN])
+                condition=~Q(type__one_of=[TransactionType.TRANSFER_OUT, TransactionType.TRANSFER_IN])
                 | Q(related_wallet_balance__isnull=False),
                 name="txn_transfers_have_counterpart",
             ),

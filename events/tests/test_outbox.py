@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from events import outbox
@@ -276,3 +276,10 @@ def test_many_events_lock_their_streams_in_sorted_order(user, other_user):
     # One array literal per column (wallet_project/pg_arrays.py): the streams sorted, four events each.
     assert params[0] == "{" + ",".join(f"{stream.int:032x}" for stream in streams) + "}"
     assert params[1] == "{4,4,4}"
+
+
+@pytest.mark.parametrize("type_", ["movement.deleted", "MOVEMENT.CREATED"])
+@pytest.mark.django_db
+def test_the_database_refuses_an_event_of_an_unknown_type(user, type_):
+    with pytest.raises(IntegrityError, match="event_type_known"), transaction.atomic():
+        outbox.record_all([(user.pk, user.pk, type_, None, {"id": "x"})])

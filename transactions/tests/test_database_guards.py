@@ -387,6 +387,38 @@ def test_the_database_refuses_a_ledger_entry_with_a_non_positive_amount(balance)
             insert_entry(**entry_row_values(balance, amount=Decimal("0"), balance_after=balance.amount, sequence=3))
 
 
+@pytest.mark.parametrize(
+    ("overrides", "constraint"),
+    [
+        ({"type": "GIFT"}, "txn_type_known"),
+        ({"type": "deposit"}, "txn_type_known"),  # the values are matched exactly, case included
+        ({"source": "BATCH"}, "txn_source_known"),
+        ({"related_wallet_balance_id": uuid.uuid4()}, "txn_only_transfers_have_counterparts"),
+        ({"exchange_rate": Decimal("1.1")}, "txn_only_transfers_have_counterparts"),
+        ({"type": TransactionType.TRANSFER_IN}, "txn_transfers_have_counterpart"),
+    ],
+)
+@pytest.mark.django_db
+def test_the_database_refuses_an_entry_of_an_unknown_kind_or_with_a_counterpart_it_may_not_have(
+    balance, overrides, constraint
+):
+    with undone(), pytest.raises(IntegrityError, match=constraint):
+        insert_entry(**next_entry(balance, **overrides))
+
+
+@pytest.mark.django_db
+def test_the_ledgers_membership_checks_are_stored_as_one_array_constant():
+    # PostgreSQL reads them back from this text at every INSERT: `IN (…)` is one node per value.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = ANY(%s)",
+            [["txn_type_known", "txn_source_known", "txn_transfers_have_counterpart", "event_type_known"]],
+        )
+        definitions = dict(cursor.fetchall())
+    assert len(definitions) == 4
+    assert all("::text[]" in text and "ARRAY[" not in text for text in definitions.values()), definitions
+
+
 # --- references: what the foreign keys held, held by the triggers ---------------------------------
 # Each bad write below was refused by a foreign key before migration 0015, and must still be refused.
 
