@@ -322,6 +322,12 @@ def _balance_update(balances: Sequence[BalanceRow]) -> tuple[str, list[Any]]:
     ]
 
 
+def _moved_first(update: str, statement: str) -> str:
+    """`statement` (a `WITH …` of its own) with the balances' `update` as its first part."""
+    assert statement.startswith("WITH ")
+    return f"WITH balances AS ({update}), {statement.removeprefix('WITH ')}"
+
+
 def write(
     balances: Sequence[BalanceRow],
     entries: Sequence[Transaction],
@@ -329,19 +335,21 @@ def write(
     events: Sequence[outbox.NewEvent] = (),
     rider: Rider | None = None,
 ) -> None:
-    """One UPDATE of every balance of the movement, then one INSERT of all its entries (none: no INSERT)
-    that also writes its `movement.created` events (the outbox, `events.outbox`) in its `WITH`, after
-    `events`, what the posting did first (holds released for their expiry) or decided to tell, and the
-    `rider`'s statement, if any. Without entries, `events` are written by a statement of their own.
+    """One statement: the INSERT of all the movement's entries, whose `WITH` updates every balance of the
+    movement first, then writes its `movement.created` events (the outbox, `events.outbox`) after `events`,
+    what the posting did first (holds released for their expiry) or decided to tell, and the `rider`'s
+    statement, if any. Without entries, the UPDATE rides in the events' statement, or goes alone.
 
     Plain SQL on PostgreSQL (the ORM's bulk_update and bulk_create took a third
-    of a transfer's Python time), sent together in one pipeline: one round trip
-    to the database for both, while the balances are locked (docs/PERFORMANCE.md,
-    "Balance UPDATE and ledger INSERT in one pipeline").
-    If the UPDATE fails, PostgreSQL skips the INSERT and the error is raised
-    here, as Django's own. The entries get their `created_at` from the database:
-    the INSERT's `RETURNING` stays on `cursor` for `read_created_at`, which
-    the engine calls after the commit and the release when it can.
+    of a transfer's Python time), in one statement: one round trip, one plan
+    started, while the balances are locked (docs/PERFORMANCE.md, "Balance UPDATE
+    and ledger INSERT in one statement"). The parts of a `WITH` share one
+    snapshot; none of them reads what another writes, and the ledger's insert
+    guard, which reads the balances, runs once the statement is done. An error
+    in any part is raised here, as Django's own, and nothing of it is written.
+    The entries get their `created_at` from the database: the INSERT's
+    `RETURNING` stays on `cursor` for `read_created_at`, which the engine calls
+    after the commit and the release when it can.
     """
     if connection.vendor != "postgresql":  # single-process development mode (SQLite)
         for balance in balances:
@@ -360,23 +368,26 @@ def write(
         else:
             outbox.record_orm(events)
         return
+    update, update_params = _balance_update(balances)
     try:
-        with connection.wrap_database_errors, connection.connection.pipeline():
-            cursor.execute(*_balance_update(balances))
-            if entries:
-                # The movement's events ride in the entries' INSERT, as its WITH: one per owner of its balances
-                # (and per reference, when its legs carry their own).
-                told, params = outbox.movements_prefix([(entry.reference, entry.owner_id) for entry in entries], events)
-                rides = ""
-                if rider is not None:
-                    statement, rider_params = rider.statement(entries)
-                    told += _RIDER.format(statement=statement)
-                    params += rider_params
-                    rides = _RIDER_RESULTS if rider.many else _RIDER_RESULT
-                rows, values = _entry_rows(entries)
-                cursor.execute(told + _INSERT_ENTRIES.format(rows=rows, rider=rides), params + values)
-            elif events:
-                cursor.execute(*outbox.statement(events))
+        if entries:
+            # The movement's events ride in the entries' INSERT, as its WITH: one per owner of its balances
+            # (and per reference, when its legs carry their own).
+            told, params = outbox.movements_prefix([(entry.reference, entry.owner_id) for entry in entries], events)
+            rides = ""
+            if rider is not None:
+                statement, rider_params = rider.statement(entries)
+                told += _RIDER.format(statement=statement)
+                params += rider_params
+                rides = _RIDER_RESULTS if rider.many else _RIDER_RESULT
+            rows, values = _entry_rows(entries)
+            insert = told + _INSERT_ENTRIES.format(rows=rows, rider=rides)
+            cursor.execute(_moved_first(update, insert), update_params + params + values)
+        elif events:
+            statement, params = outbox.statement(events)
+            cursor.execute(_moved_first(update, statement), update_params + params)
+        else:
+            cursor.execute(update, update_params)
     except ProgrammingError as exc:
         # The ledger's trigger: the actor was deactivated after the locked read saw it active.
         if isinstance(exc.__cause__, psycopg.errors.InsufficientPrivilege):
@@ -385,10 +396,10 @@ def write(
 
 
 def read_created_at(cursor: CursorWrapper, entries: Sequence[Transaction], rider: Rider | None = None) -> None:
-    """Give the entries `_write` inserted their `created_at`, from the INSERT's `RETURNING` on `cursor`, and
+    """Give the entries `write` inserted their `created_at`, from the INSERT's `RETURNING` on `cursor`, and
     the `rider` what its statement returned.
 
-    The pipeline's sync brought the rows back before the commit; reading them
+    The statement brought the rows back before the commit; reading them
     is Python's work only, so the engine does it once the locks are released.
     """
     if connection.vendor != "postgresql" or not entries:  # bulk_create has set them already, or nothing to read
