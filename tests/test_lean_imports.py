@@ -1,4 +1,6 @@
-"""A web worker keeps cryptography's bindings out of memory (wallet_project/lean_imports.py, wsgi.py).
+"""A web worker keeps out of its memory what only rare requests need: cryptography's bindings
+(wallet_project/lean_imports.py, wsgi.py), and the libraries imported where they are used
+(docs/PERFORMANCE.md, "Worker memory").
 
 Each check runs in a fresh interpreter, as a gunicorn worker starts: the
 modules a test process has already imported would hide what the worker does.
@@ -73,3 +75,21 @@ def test_hidden_module_is_importable_again_afterwards() -> None:
         "print('loaded', 'cryptography.fernet' in sys.modules)\n"
     )
     assert run_as_worker(code) == ["hidden", "loaded True"]
+
+
+# Imported at the first request that needs them, never by a worker's start-up (its application and URLconf).
+RARE_LIBRARIES = ["reportlab", "PIL", "qrcode", "httpx"]
+
+
+def test_worker_start_up_leaves_the_rare_requests_libraries_out() -> None:
+    code = (
+        "import sys\n"
+        "import wallet_project.wsgi\n"
+        "from django.urls import get_resolver\n"
+        "get_resolver().url_patterns\n"
+        f"print(sorted({{name.split('.')[0] for name in sys.modules}} & {set(RARE_LIBRARIES)!r}))\n"
+        "from transactions.statements.views import WRITERS\n"
+        "from transactions.statements.pdf_format import PdfStatement\n"
+        "print('reportlab' in sys.modules, WRITERS['pdf'].__module__ == 'transactions.statements.views')\n"
+    )
+    assert run_as_worker(code) == ["[]", "True True"]
