@@ -78,7 +78,7 @@ def test_hidden_module_is_importable_again_afterwards() -> None:
 
 
 # Imported at the first request that needs them, never by a worker's start-up (its application and URLconf).
-RARE_LIBRARIES = ["reportlab", "PIL", "qrcode", "httpx"]
+RARE_LIBRARIES = ["reportlab", "PIL", "qrcode", "httpx", "yaml"]
 
 
 def test_worker_start_up_leaves_the_rare_requests_libraries_out() -> None:
@@ -93,3 +93,16 @@ def test_worker_start_up_leaves_the_rare_requests_libraries_out() -> None:
         "print('reportlab' in sys.modules, WRITERS['pdf'].__module__ == 'transactions.statements.views')\n"
     )
     assert run_as_worker(code) == ["[]", "True True"]
+
+
+def test_worker_serves_the_schema_in_yaml_though_drf_started_without_pyyaml() -> None:
+    code = (
+        "import sys\n"
+        "import wallet_project.wsgi\n"
+        "from django.test import Client\n"
+        "from rest_framework import compat\n"
+        "print('drf yaml', compat.yaml)\n"
+        "answer = Client().get('/api/schema/', HTTP_HOST='localhost')\n"
+        "print(answer.status_code, answer.content.startswith(b'openapi: 3.'), 'yaml' in sys.modules)\n"
+    )
+    assert run_as_worker(code) == ["drf yaml None", "200 True True"]
