@@ -10,5 +10,11 @@ jwt_with_hmac_only()
 drf_without_yaml()
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
 application = get_wsgi_application()
+
+# Every request resolves its path: the URLconf (the views, their serializers, the schema decorators' imports) is
+# loaded with the application, in a gunicorn worker before its start-up objects are frozen (gunicorn.conf.py),
+# rather than by each worker's first request, which it made 90-150 ms slower (docs/PERFORMANCE.md, "Worker memory").
+get_resolver().url_patterns  # noqa: B018 - the property loads the URLconf's modules
