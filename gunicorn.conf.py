@@ -30,8 +30,10 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
     gc_tuning.after_start()
 
 
-def post_request(worker, req, environ, resp):  # type: ignore[no-untyped-def]
-    """After each response: collect the request's cycles while they are young (wallet_project/gc_tuning.py)."""
+def pre_request(worker, req):  # type: ignore[no-untyped-def]
+    """As each request starts: collect the last request's cycles while they are young, now that they are
+    garbage (wallet_project/gc_tuning.py says why not in `post_request`)."""
     from wallet_project import gc_tuning
 
-    gc_tuning.after_request()
+    worker.log.debug("%s %s", req.method, req.path)  # what gunicorn's own pre_request does
+    gc_tuning.before_request()

@@ -7,6 +7,7 @@ import runpy
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -45,25 +46,25 @@ def promoted_garbage() -> weakref.ref:
     return ref
 
 
-def test_after_request_frees_a_promoted_cycle_before_it_grows_old(manual_gc: None) -> None:
+def test_before_request_frees_a_promoted_cycle_before_it_grows_old(manual_gc: None) -> None:
     ref = promoted_garbage()
     assert gc.get_count()[1] == 1, "the young collection is counted"
     assert ref() is not None, "a promoted cycle is not freed by reference counting"
 
-    gc_tuning.after_request()
+    gc_tuning.before_request()
 
     assert ref() is None
     assert gc.get_count()[1] == 0
 
 
-def test_after_request_does_nothing_when_no_young_collection_ran(manual_gc: None) -> None:
+def test_before_request_does_nothing_when_no_young_collection_ran(manual_gc: None) -> None:
     gc.collect()
     node = Node()
     ref = weakref.ref(node)
     del node
     assert gc.get_count()[1] == 0
 
-    gc_tuning.after_request()
+    gc_tuning.before_request()
 
     assert ref() is not None, "nothing was collected: requests that allocate little pay nothing"
     gc.collect(0)
@@ -88,6 +89,12 @@ def test_gunicorn_calls_both_hooks(manual_gc: None) -> None:
     conf["post_worker_init"](None)
     assert gc.get_freeze_count() > 0
 
+    # The last request's cycles are collected as the next one starts, when the worker no longer holds the
+    # last response (gc_tuning's docstring); gunicorn's own pre_request line is still logged.
     ref = promoted_garbage()
-    conf["post_request"](None, None, {}, None)
+    logged: list[tuple] = []
+    worker = SimpleNamespace(log=SimpleNamespace(debug=lambda *args: logged.append(args)))
+    conf["pre_request"](worker, SimpleNamespace(method="GET", path="/health/"))
     assert ref() is None
+    assert logged == [("%s %s", "GET", "/health/")]
+    assert "post_request" not in conf, "a collection there would promote the response's request, still held"

@@ -1,4 +1,6 @@
-"""A web worker keeps cryptography's bindings out of memory (wallet_project/lean_imports.py, wsgi.py).
+"""A web worker keeps out of its memory what only rare requests need: cryptography's bindings
+(wallet_project/lean_imports.py, wsgi.py), and the libraries imported where they are used
+(docs/PERFORMANCE.md, "Worker memory").
 
 Each check runs in a fresh interpreter, as a gunicorn worker starts: the
 modules a test process has already imported would hide what the worker does.
@@ -73,3 +75,35 @@ def test_hidden_module_is_importable_again_afterwards() -> None:
         "print('loaded', 'cryptography.fernet' in sys.modules)\n"
     )
     assert run_as_worker(code) == ["hidden", "loaded True"]
+
+
+# Imported at the first request that needs them, never by a worker's start-up (its application and URLconf).
+RARE_LIBRARIES = ["reportlab", "PIL", "qrcode", "httpx", "yaml"]
+
+
+def test_worker_start_up_loads_the_urlconf_and_leaves_the_rare_requests_libraries_out() -> None:
+    code = (
+        "import sys\n"
+        "import wallet_project.wsgi\n"
+        "print('urlconf', all(name in sys.modules for name in ['wallet_project.urls', 'transactions.views']))\n"
+        f"print(sorted({{name.split('.')[0] for name in sys.modules}} & {set(RARE_LIBRARIES)!r}))\n"
+        "from transactions.statements.views import WRITERS\n"
+        "from transactions.statements.pdf_format import PdfStatement\n"
+        "print('reportlab' in sys.modules, WRITERS['pdf'].__module__ == 'transactions.statements.views')\n"
+    )
+    # The first request of a worker does not wait for the URLconf (wallet_project/wsgi.py); a PDF still imports
+    # reportlab when it needs it.
+    assert run_as_worker(code) == ["urlconf True", "[]", "True True"]
+
+
+def test_worker_serves_the_schema_in_yaml_though_drf_started_without_pyyaml() -> None:
+    code = (
+        "import sys\n"
+        "import wallet_project.wsgi\n"
+        "from django.test import Client\n"
+        "from rest_framework import compat\n"
+        "print('drf yaml', compat.yaml)\n"
+        "answer = Client().get('/api/schema/', HTTP_HOST='localhost')\n"
+        "print(answer.status_code, answer.content.startswith(b'openapi: 3.'), 'yaml' in sys.modules)\n"
+    )
+    assert run_as_worker(code) == ["drf yaml None", "200 True True"]

@@ -7,13 +7,23 @@ factors' Fernet (`mfa/crypto.py`), which imports it at its first use. So the
 worker imports PyJWT while cryptography looks missing; PyJWT then offers its
 HMAC algorithms only, and a later `import cryptography` (a TOTP secret to
 decrypt) loads it as usual.
+
+DRF imports PyYAML whenever it is installed, for its own OpenAPI renderer,
+which this service does not use (drf-spectacular makes the schema): about
+1 MB. PyYAML is installed for drf-spectacular's YAML schema, whose views are
+imported at their first request (`lazy_view`, wallet_project/urls.py) and then
+import it as usual.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # wsgi.py imports this module before Django and DRF, which must come after what it hides
+    from django.http import HttpRequest, HttpResponse
 
 
 @contextmanager
@@ -34,3 +44,25 @@ def jwt_with_hmac_only() -> None:
     """Import PyJWT without cryptography (see the module docstring); a no-op once PyJWT is imported."""
     with hidden("cryptography"):
         import jwt.algorithms  # noqa: F401
+
+
+def drf_without_yaml() -> None:
+    """Import DRF's optional dependencies without PyYAML (see the module docstring); a no-op once imported."""
+    with hidden("yaml"):
+        import rest_framework.compat  # noqa: F401
+
+
+def lazy_view(dotted_path: str, **initkwargs: Any) -> Callable[..., HttpResponse]:
+    """The view at `dotted_path`, imported at its first request: a class's `as_view(**initkwargs)`, or the
+    function itself. For the documentation's views, which import drf-spectacular's generator and PyYAML."""
+    loaded: list[Callable[..., HttpResponse]] = []
+
+    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not loaded:
+            from django.utils.module_loading import import_string
+
+            target = import_string(dotted_path)
+            loaded.append(target.as_view(**initkwargs) if hasattr(target, "as_view") else target)
+        return loaded[0](request, *args, **kwargs)
+
+    return view

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -13,14 +14,26 @@ from rest_framework.views import APIView
 from transactions.statements import selectors
 from transactions.statements.csv_format import CsvStatement
 from transactions.statements.json_format import JsonStatement
-from transactions.statements.pdf_format import PdfStatement
 from transactions.statements.serializers import StatementJsonSerializer, StatementQuerySerializer
 from transactions.statements.streaming import StatementWriter, statement_response
 from transactions.views import entry_example
 from wallet_project.replicas.reads import replica_alias
 from wallet_project.schema import error_responses, response_example
 
-WRITERS: dict[str, type[StatementWriter]] = {"json": JsonStatement, "csv": CsvStatement, "pdf": PdfStatement}
+
+def pdf_statement(statement: selectors.Statement) -> StatementWriter:
+    """The PDF writer, imported at the first PDF statement: reportlab and Pillow, which it imports, are about
+    6 MB that a web worker would otherwise hold for a rare request (docs/PERFORMANCE.md, "Worker memory")."""
+    from transactions.statements.pdf_format import PdfStatement
+
+    return PdfStatement(statement)
+
+
+WRITERS: dict[str, Callable[[selectors.Statement], StatementWriter]] = {
+    "json": JsonStatement,
+    "csv": CsvStatement,
+    "pdf": pdf_statement,
+}
 
 STATEMENT_EXAMPLE = {
     "balance_id": "5d7c2b9a-3a65-4a43-9d0e-8a3c1e1f7b22",
